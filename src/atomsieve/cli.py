@@ -1,0 +1,61 @@
+"""The ``atomsieve`` command: a thin wrapper over the library.
+
+Each verb lives in its own module under :mod:`atomsieve.commands` with
+``register(subparsers)``, which adds its parser and sets ``run``. Errors the user
+can fix print one line on stderr and exit with status 2; no traceback unless
+``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from atomsieve.errors import AtomsieveError
+
+#: Verb modules in atomsieve.commands, in the order ``atomsieve --help`` lists them.
+COMMANDS = ["info", "dashboard"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from atomsieve import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="atomsieve",
+        description="Choose which atomic structures deserve DFT labels. Units: eV, Å, eV/Å.",
+    )
+    parser.add_argument("--version", action="version", version=f"atomsieve {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"atomsieve.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except AtomsieveError as exc:
+        if args.debug:
+            raise
+        print(f"atomsieve {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"atomsieve {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"atomsieve {args.command}: unexpected error: {type(exc).__name__}: {exc} "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

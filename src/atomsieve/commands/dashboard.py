@@ -1,0 +1,35 @@
+"""``atomsieve dashboard [PATH]``: serve the Panel app."""
+
+from __future__ import annotations
+
+from atomsieve.commands import add_label_keys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("dashboard", help="serve the interactive dashboard in a browser")
+    p.add_argument("path", nargs="?", help="structure file; the embedded germanium set when omitted")
+    add_label_keys(p)
+    p.add_argument("--port", type=int, default=5006, help="port (0 picks a free one; default 5006)")
+    p.add_argument("--address", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
+        help="origins allowed to connect; required when --address is not a loopback address",
+    )
+    p.add_argument("--show", action=__import__("argparse").BooleanOptionalAction, default=False,
+                   help="open a browser tab (default: --no-show)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from atomsieve.app.serve import serve
+
+    serve(
+        path=args.path,
+        energy_key=args.energy_key,
+        forces_key=args.forces_key,
+        port=args.port,
+        address=args.address,
+        allow_websocket_origin=args.allow_websocket_origin,
+        show=args.show,
+    )
+    return 0

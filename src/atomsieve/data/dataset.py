@@ -1,0 +1,183 @@
+"""The in-memory dataset: structures plus flat per-atom arrays.
+
+Units throughout: energies in eV, forces in eV/Å, positions in Å.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase import Atoms
+from ase.data import chemical_symbols
+
+from atomsieve.errors import ParameterError
+
+
+@dataclass(eq=False)
+class Dataset:
+    """Structures with their reference labels, flattened for fast per-atom work.
+
+    Parameters
+    ----------
+    atoms : list of ase.Atoms
+        The structures (frames). They are not copied.
+    energies : ndarray of shape (n_structures,), optional
+        Total energies in eV.
+    forces : ndarray of shape (n_atoms, 3), optional
+        Forces in eV/Å, atoms of all structures stacked in order.
+    energy_key, forces_key : str, optional
+        Where the labels were found (``"calc"`` for calculator results).
+    source : str, optional
+        The file the structures came from.
+
+    Attributes
+    ----------
+    numbers : ndarray of shape (n_atoms,)
+        Atomic number of every atom.
+    structure_index : ndarray of shape (n_atoms,)
+        Index of the structure each atom belongs to.
+    atom_counts : ndarray of shape (n_structures,)
+        Atoms per structure.
+    offsets : ndarray of shape (n_structures + 1,)
+        Start of each structure in the flat per-atom arrays.
+    elements : list of str
+        Chemical symbols present, ordered by atomic number.
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> ds = Dataset([bulk("Cu", cubic=True), bulk("Cu")])
+    >>> len(ds), ds.n_atoms, ds.elements, ds.atom_counts.tolist()
+    (2, 5, ['Cu'], [4, 1])
+    """
+
+    atoms: list[Atoms]
+    energies: np.ndarray | None = None
+    forces: np.ndarray | None = None
+    energy_key: str | None = None
+    forces_key: str | None = None
+    source: str | None = None
+    numbers: np.ndarray = field(init=False, repr=False)
+    structure_index: np.ndarray = field(init=False, repr=False)
+    atom_counts: np.ndarray = field(init=False, repr=False)
+    offsets: np.ndarray = field(init=False, repr=False)
+    _hash: str | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.atoms = list(self.atoms)
+        self.atom_counts = np.array([len(a) for a in self.atoms], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.atom_counts)]).astype(np.int64)
+        self.numbers = (
+            np.concatenate([a.numbers for a in self.atoms]).astype(np.int64)
+            if self.atoms
+            else np.zeros(0, dtype=np.int64)
+        )
+        self.structure_index = np.repeat(np.arange(len(self.atoms), dtype=np.int64), self.atom_counts)
+        if self.energies is not None:
+            self.energies = np.asarray(self.energies, dtype=np.float64).reshape(-1)
+            if len(self.energies) != len(self.atoms):
+                raise ParameterError(
+                    f"energies has {len(self.energies)} values for {len(self.atoms)} structures"
+                )
+        if self.forces is not None:
+            self.forces = np.asarray(self.forces, dtype=np.float64).reshape(-1, 3)
+            if len(self.forces) != self.n_atoms:
+                raise ParameterError(f"forces has {len(self.forces)} rows for {self.n_atoms} atoms")
+
+    def __len__(self) -> int:
+        return len(self.atoms)
+
+    def __repr__(self) -> str:
+        src = f", source={self.source!r}" if self.source else ""
+        return f"Dataset({len(self)} structures, {self.n_atoms} atoms, elements={self.elements}{src})"
+
+    @property
+    def n_atoms(self) -> int:
+        """Total number of atoms over all structures."""
+        return int(self.offsets[-1])
+
+    @property
+    def elements(self) -> list[str]:
+        """Chemical symbols present, ordered by atomic number."""
+        return [chemical_symbols[z] for z in np.unique(self.numbers)]
+
+    @property
+    def symbols(self) -> np.ndarray:
+        """Chemical symbol of every atom, shape (n_atoms,)."""
+        return np.array(chemical_symbols, dtype=object)[self.numbers]
+
+    @property
+    def atoms_per_element(self) -> dict[str, int]:
+        """Number of atoms of each element."""
+        counts = Counter(self.numbers.tolist())
+        return {chemical_symbols[z]: counts[z] for z in sorted(counts)}
+
+    @property
+    def energies_per_atom(self) -> np.ndarray | None:
+        """Energy per atom of each structure in eV/atom, or None without energies."""
+        return None if self.energies is None else self.energies / self.atom_counts
+
+    def forces_of(self, i: int) -> np.ndarray | None:
+        """Forces of structure ``i`` (eV/Å), or None without forces."""
+        return None if self.forces is None else self.forces[self.offsets[i] : self.offsets[i + 1]]
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Dataset:
+        """A new dataset holding the structures at ``indices``, in that order.
+
+        >>> from ase.build import bulk
+        >>> ds = Dataset([bulk("Cu"), bulk("Al", cubic=True)], energies=[1.0, 2.0])
+        >>> ds.subset([1]).elements, ds.subset([1]).energies.tolist()
+        (['Al'], [2.0])
+        """
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
+            raise ParameterError(f"subset indices must lie in [0, {len(self)}); got {idx.min()}..{idx.max()}")
+        idx = idx % max(len(self), 1)
+        forces = None
+        if self.forces is not None:
+            forces = (
+                np.concatenate([self.forces_of(i) for i in idx]) if idx.size else np.zeros((0, 3))
+            )
+        return Dataset(
+            atoms=[self.atoms[i] for i in idx],
+            energies=None if self.energies is None else self.energies[idx],
+            forces=forces,
+            energy_key=self.energy_key,
+            forces_key=self.forces_key,
+            source=self.source,
+        )
+
+    def content_hash(self) -> str:
+        """SHA-256 over numbers, positions, cells, periodicity and labels; a cache key.
+
+        Two datasets with the same structures and labels give the same hash,
+        whatever file they were read from.
+        """
+        if self._hash is None:
+            h = hashlib.sha256()
+            h.update(self.atom_counts.tobytes())
+            h.update(self.numbers.tobytes())
+            for a in self.atoms:
+                h.update(np.ascontiguousarray(a.positions, dtype=np.float64).tobytes())
+                h.update(np.ascontiguousarray(a.cell.array, dtype=np.float64).tobytes())
+                h.update(np.asarray(a.pbc, dtype=bool).tobytes())
+            for label in (self.energies, self.forces):
+                h.update(b"none" if label is None else np.ascontiguousarray(label).tobytes())
+            self._hash = h.hexdigest()
+        return self._hash
+
+    def summary(self) -> dict:
+        """Counts and key names, as printed by ``atomsieve info``."""
+        return {
+            "source": self.source,
+            "structures": len(self),
+            "atoms": self.n_atoms,
+            "elements": self.elements,
+            "atoms_per_element": self.atoms_per_element,
+            "energy_key": self.energy_key,
+            "forces_key": self.forces_key,
+        }

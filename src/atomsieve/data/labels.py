@@ -1,0 +1,85 @@
+"""Finding energies and forces in structures read by ASE, whatever the file called them."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+
+from atomsieve.errors import DataError
+
+#: Tried in order after the calculator results when no key is named.
+ENERGY_KEYS = ("REF_energy", "energy", "dft_energy")
+FORCES_KEYS = ("REF_forces", "forces", "dft_force", "dft_forces", "force")
+
+
+def _results(atoms: Atoms) -> dict:
+    calc = atoms.calc
+    return dict(getattr(calc, "results", {}) or {}) if calc is not None else {}
+
+
+def _energy(atoms: Atoms, key: str):
+    if key in atoms.info and np.ndim(atoms.info[key]) == 0:
+        try:
+            return float(atoms.info[key])
+        except (TypeError, ValueError):
+            return None
+    value = _results(atoms).get(key)
+    return None if value is None or np.ndim(value) != 0 else float(value)
+
+
+def _forces(atoms: Atoms, key: str):
+    value = atoms.arrays.get(key)
+    if value is None:
+        value = _results(atoms).get(key)
+    if value is None:
+        return None
+    value = np.asarray(value, dtype=np.float64)
+    return value if value.shape == (len(atoms), 3) else None
+
+
+def _available(frames: list[Atoms], kind: str) -> list[str]:
+    keys: set[str] = set()
+    for atoms in frames[:50]:
+        if kind == "energy":
+            keys |= {k for k, v in atoms.info.items() if np.ndim(v) == 0}
+            keys |= {k for k, v in _results(atoms).items() if np.ndim(v) == 0}
+        else:
+            keys |= {k for k, v in atoms.arrays.items() if np.shape(v) == (len(atoms), 3)}
+            keys |= {k for k, v in _results(atoms).items() if np.shape(v) == (len(atoms), 3)}
+    return sorted(keys - {"positions", "momenta"})
+
+
+def _collect(frames, key, getter):
+    values = [getter(a, key) for a in frames]
+    missing = [i for i, v in enumerate(values) if v is None]
+    return values, missing
+
+
+def find_labels(
+    frames: list[Atoms], kind: str, key: str | None, path: str
+) -> tuple[np.ndarray | None, str | None]:
+    """Energies (n_structures,) or forces (n_atoms, 3) and the key they came from.
+
+    A named key must exist in every structure; without one, the calculator
+    results come first, then the common keys, and the first key present in
+    every structure wins. No labels at all gives ``(None, None)``.
+    """
+    getter = _energy if kind == "energy" else _forces
+    candidates = (key,) if key else (("energy",) if kind == "energy" else ("forces",)) + (
+        ENERGY_KEYS if kind == "energy" else FORCES_KEYS
+    )
+    for name in dict.fromkeys(candidates):
+        values, missing = _collect(frames, name, getter)
+        if not missing:
+            array = np.array(values) if kind == "energy" else np.concatenate(values)
+            if not np.isfinite(array).all():
+                bad = next(i for i, v in enumerate(values) if not np.isfinite(v).all())
+                raise DataError(f"{path}: {kind} key {name!r} holds NaN or infinity in structure {bad}")
+            return array, name
+        if key:
+            available = _available(frames, kind) or ["none"]
+            where = "is absent" if len(missing) == len(frames) else f"is missing in structure {missing[0]}"
+            raise DataError(
+                f"{path}: {kind} key {key!r} {where}; {kind} keys that exist: {', '.join(available)}"
+            )
+    return None, None

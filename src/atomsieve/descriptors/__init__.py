@@ -1,0 +1,5 @@
+"""Per-atom fingerprints: Behler–Parrinello symmetry functions in PyTorch, scaling, caching."""
+
+from atomsieve.descriptors.features import AtomicFeatures
+
+__all__ = ["AtomicFeatures"]
