@@ -61,7 +61,7 @@ class Selector:
     """Base of all structure selectors.
 
     Subclasses store their arguments in ``__init__`` and implement
-    ``_select(features) -> array of structure indices in selection order``; they
+    ``_select(features, **fit_kwargs) -> structure indices in selection order``; they
     may set more trailing-underscore attributes there. ``fit`` validates the
     input, times the call and sets ``selected_``, ``seconds_``,
     ``n_selected_atoms_`` and ``result_``.
@@ -69,7 +69,7 @@ class Selector:
 
     name = "selector"
 
-    def _select(self, features: AtomicFeatures) -> np.ndarray:  # pragma: no cover - abstract
+    def _select(self, features: AtomicFeatures, **kwargs) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _extra(self) -> dict[str, Any]:
