@@ -74,7 +74,8 @@ def test_dashboard_answers_http_200_on_loopback():
     port = free_port()
     proc = subprocess.Popen(
         [EXE, "dashboard", "--port", str(port), "--no-show"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "BOKEH_LOG_LEVEL": "error"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "BOKEH_LOG_LEVEL": "error"},
     )
     try:
         status, body = _wait_for_http(f"http://127.0.0.1:{port}/", proc)

@@ -142,7 +142,9 @@ def test_calculator_results_come_first(tmp_path):
         a.get_forces()
     ds = load_from_atoms(frames, tmp_path)
     assert (ds.energy_key, ds.forces_key) == ("energy", "forces")
-    named = load_from_atoms(frames, tmp_path, name="b.extxyz", energy_key="REF_energy", forces_key="REF_forces")
+    named = load_from_atoms(
+        frames, tmp_path, name="b.extxyz", energy_key="REF_energy", forces_key="REF_forces"
+    )
     np.testing.assert_allclose(named.energies, [-10.0, -11.0])
 
 

@@ -26,7 +26,7 @@ def test_serial_keeps_order_and_reports_progress():
 def test_should_stop_cancels_remaining_jobs():
     calls = []
     with TaskRunner() as runner:
-        for i, _ in runner.map(calls.append, range(10), should_stop=lambda: len(calls) >= 3):
+        for _ in runner.map(calls.append, range(10), should_stop=lambda: len(calls) >= 3):
             pass
     assert len(calls) == 3
 
@@ -72,7 +72,8 @@ def dask_cluster():
 
 
 def test_existing_scheduler_address(dask_cluster):
-    assert run_tasks(math.factorial, range(6), scheduler=dask_cluster) == [math.factorial(i) for i in range(6)]
+    expected = [math.factorial(i) for i in range(6)]
+    assert run_tasks(math.factorial, range(6), scheduler=dask_cluster) == expected
 
 
 def test_bad_scheduler_is_a_clear_error():

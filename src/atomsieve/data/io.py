@@ -137,7 +137,9 @@ def load(
     frames, _ = read_frames(path, index)
     energies, ekey = find_labels(frames, "energy", energy_key, str(path))
     forces, fkey = find_labels(frames, "forces", forces_key, str(path))
-    return Dataset(frames, energies=energies, forces=forces, energy_key=ekey, forces_key=fkey, source=str(path))
+    return Dataset(
+        frames, energies=energies, forces=forces, energy_key=ekey, forces_key=fkey, source=str(path)
+    )
 
 
 def _labelled_copy(atoms: Atoms, energy, forces, energy_key, forces_key) -> Atoms:
