@@ -1,0 +1,26 @@
+"""Nearsighted force training (Zeng, Chen & Peterson, J. Chem. Phys. 156, 064104 (2022)).
+
+Train a bootstrap ensemble, find the atoms of a target whose forces it is unsure of, cut a small
+chunk around each, label the chunks with a parent calculator (only the central atom's force is
+trusted), retrain, repeat.
+"""
+
+from atomsieve.active.chunks import central_atom, cut_chunk, cut_chunks
+from atomsieve.active.initial import candidate_cells, optimal_lattice_constant, random_bulk_cells
+from atomsieve.active.locality import LocalityStudy, force_locality
+from atomsieve.active.parents import PARENTS, ParentError, label_structures, make_parent
+
+__all__ = [
+    "PARENTS",
+    "LocalityStudy",
+    "ParentError",
+    "candidate_cells",
+    "central_atom",
+    "cut_chunk",
+    "cut_chunks",
+    "force_locality",
+    "label_structures",
+    "make_parent",
+    "optimal_lattice_constant",
+    "random_bulk_cells",
+]
