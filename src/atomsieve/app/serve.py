@@ -5,7 +5,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 
+from atomsieve.app.state import UPLOAD_LIMIT_BYTES
 from atomsieve.errors import ParameterError
+
+ACCENT = "#2f6f9f"
 
 
 def _is_loopback(address: str) -> bool:
@@ -17,19 +20,33 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
-def make_app(dataset=None, name: str = ""):
-    """Build the page for one session around a loaded dataset (the served factory)."""
+def make_app(dataset=None, title: str = "", data_dir: str | None = None, source_path: str | None = None):
+    """Build the page for one browser session around a loaded dataset (the served factory).
+
+    Every call makes new state objects, so sessions never share selections or jobs; the
+    dataset itself (read-only) and the feature cache are shared.
+    """
     import panel as pn
 
+    from atomsieve.app.dashboard import Dashboard
     from atomsieve.app.state import DatasetState
-    from atomsieve.app.summary import DatasetSummary
 
-    state = DatasetState(dataset=dataset, name=name) if dataset is not None else DatasetState.from_path()
+    if dataset is not None:
+        data = DatasetState(dataset=dataset, title=title, data_dir=data_dir, source_path=source_path)
+    else:
+        data = DatasetState.from_path(data_dir=data_dir)
+    dashboard = Dashboard(data=data)
     template = pn.template.FastListTemplate(
-        title="atomsieve",
-        main=[DatasetSummary(state=state)],
-        accent="#2f6f9f",
+        title="atomsieve — which structures deserve DFT labels",
+        sidebar=[dashboard.sidebar()],
+        main=[dashboard.main()],
+        accent=ACCENT,
+        sidebar_width=360,
+        main_layout=None,
+        theme_toggle=False,
     )
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        pn.state.on_session_destroyed(lambda _ctx: dashboard.close())
     return template
 
 
@@ -41,12 +58,15 @@ def free_port() -> int:
 
 
 def serve(path=None, *, energy_key=None, forces_key=None, port: int = 5006, address: str = "127.0.0.1",
-          allow_websocket_origin: list[str] | None = None, show: bool = False) -> None:
+          allow_websocket_origin: list[str] | None = None, show: bool = False,
+          data_dir: str | None = None) -> None:
     """Serve the dashboard until interrupted.
 
     The dataset is loaded once, before the server starts, so a bad file fails
     here with a clear error; each browser session gets its own state around it.
     Binding to a non-loopback address requires ``allow_websocket_origin``.
+    Uploads are limited to :data:`~atomsieve.app.state.UPLOAD_LIMIT_BYTES`
+    (the websocket message limit is set just above it, as uploads travel base64-encoded).
     """
     import panel as pn
 
@@ -57,13 +77,16 @@ def serve(path=None, *, energy_key=None, forces_key=None, port: int = 5006, addr
             f"--address {address} exposes the dashboard beyond this machine; "
             "also pass --allow-websocket-origin HOST:PORT for the origins you trust"
         )
-    loaded = DatasetState.from_path(path, energy_key=energy_key, forces_key=forces_key)
+    loaded = DatasetState.from_path(path, energy_key=energy_key, forces_key=forces_key, data_dir=data_dir)
     port = port or free_port()
     origins = allow_websocket_origin or [f"localhost:{port}", f"127.0.0.1:{port}"]
+    pn.extension("plotly", notifications=True)
+    pn.config.notifications = True
 
     def factory():
-        return make_app(loaded.dataset, loaded.name)
+        return make_app(loaded.dataset, loaded.title, data_dir=data_dir, source_path=loaded.source_path)
 
     print(f"atomsieve dashboard: http://{address}:{port}/", flush=True)
     pn.serve(factory, port=port, address=address, show=show, websocket_origin=origins,
-             title="atomsieve", threaded=False, start=True)
+             title="atomsieve", threaded=False, start=True,
+             websocket_max_message_size=int(UPLOAD_LIMIT_BYTES * 4 / 3) + 1024 * 1024)

@@ -1,25 +1,189 @@
-"""Dashboard state: data and derived results, no widgets."""
+"""Dashboard state for the dataset: what is loaded, from where, with which label keys. No widgets."""
 
 from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import param
 
 from atomsieve.data import Dataset
+from atomsieve.errors import DataError, ParameterError
+
+#: Largest file the browser may upload, in bytes (stated on screen next to the upload widget).
+UPLOAD_LIMIT_BYTES = 50 * 1024 * 1024
+#: Suffixes an upload may have: formats read without running code (pickle formats are refused).
+UPLOAD_SUFFIXES = (".extxyz", ".xyz", ".db", ".json", ".traj", ".cif", ".vasp", ".xsf", ".pdb")
+
+
+def human_size(n_bytes: int) -> str:
+    """``52428800 -> '50 MB'`` (binary megabytes, as the limit is stated on screen).
+
+    >>> human_size(50 * 1024 * 1024), human_size(2048)
+    ('50 MB', '2 KB')
+    """
+    if n_bytes >= 1024 * 1024:
+        return f"{n_bytes / (1024 * 1024):.0f} MB"
+    return f"{n_bytes / 1024:.0f} KB"
+
+
+def safe_filename(name: str, default: str = "file") -> str:
+    """A file name without folders or characters a shell or file system could misread.
+
+    >>> safe_filename("../../etc/passwd"), safe_filename("my data (1).extxyz"), safe_filename("...")
+    ('passwd', 'my_data_1_.extxyz', 'file')
+    """
+    base = Path(str(name).replace("\\", "/")).name
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._")
+    return base[:120] or default
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value, (str, bytes))
 
 
 class DatasetState(param.Parameterized):
-    """The dataset a dashboard session works on."""
+    """The dataset a dashboard session works on, and how to replace it.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The loaded structures and labels.
+    title : str
+        What to call the dataset on screen.
+    data_dir : str, optional
+        When set, open-by-path only accepts files inside this folder.
+
+    Examples
+    --------
+    >>> state = DatasetState.from_path()
+    >>> len(state.dataset), state.energy_keys[:1]
+    (228, ['energy'])
+    """
 
     dataset = param.ClassSelector(class_=Dataset, doc="the loaded structures and labels")
-    name = param.String(default="", doc="what to call the dataset on screen")
+    title = param.String(default="", doc="what to call the dataset on screen")
+    data_dir = param.String(default=None, allow_None=True, doc="open-by-path is confined to this folder")
+    energy_keys = param.List(default=[], doc="per-structure scalar keys found in the file (eV candidates)")
+    forces_keys = param.List(default=[], doc="per-atom (n, 3) keys found in the file (eV/Å candidates)")
+    source_path = param.String(default=None, allow_None=True, doc="file the dataset was read from")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.dataset is not None and not self.energy_keys and not self.forces_keys:
+            self._record_keys(self.dataset)
 
     @classmethod
-    def from_path(cls, path=None, *, energy_key=None, forces_key=None) -> DatasetState:
+    def from_path(cls, path=None, *, energy_key=None, forces_key=None, data_dir=None) -> DatasetState:
         """Load ``path``, or the embedded germanium set when ``path`` is None."""
-        from atomsieve.data import load
-        from atomsieve.datasets import load_default
-
+        state = cls(data_dir=None if data_dir is None else str(data_dir))
         if path is None:
-            return cls(dataset=load_default(), name="germanium DFT set (Zuo et al. 2020, mlearn)")
-        ds = load(path, energy_key=energy_key, forces_key=forces_key)
-        return cls(dataset=ds, name=str(path))
+            state.load_default()
+        else:
+            state.load_path(path, energy_key=energy_key, forces_key=forces_key)
+        return state
+
+    # -- loading ----------------------------------------------------------------------------------
+    def load_default(self) -> Dataset:
+        """Replace the dataset with the embedded germanium set."""
+        from atomsieve.datasets import default_path, load_default
+
+        ds = load_default()
+        self._set(ds, "germanium DFT set (Zuo et al. 2020, mlearn)", str(default_path()))
+        return ds
+
+    def resolve_path(self, path) -> Path:
+        """``path`` as an absolute path, refused when it leaves ``data_dir``."""
+        text = str(path).strip()
+        if not text:
+            raise DataError("no path given; type the path of a structure file on the server")
+        resolved = Path(text).expanduser().resolve()
+        if self.data_dir is not None:
+            root = Path(self.data_dir).expanduser().resolve()
+            if resolved != root and root not in resolved.parents:
+                raise DataError(f"{text}: outside the data folder {root}; only files inside it can be opened")
+        return resolved
+
+    def load_path(self, path, *, energy_key: str | None = None, forces_key: str | None = None) -> Dataset:
+        """Read ``path`` with the optional label keys; the current dataset is kept on error."""
+        from atomsieve.data import load
+
+        resolved = self.resolve_path(path)
+        ds = load(resolved, energy_key=energy_key or None, forces_key=forces_key or None)
+        self._set(ds, str(path), str(resolved))
+        return ds
+
+    def load_upload(self, filename: str, content: bytes, *, energy_key: str | None = None,
+                    forces_key: str | None = None) -> Dataset:
+        """Read an uploaded file (bytes) through a private temporary folder, which is removed after."""
+        from atomsieve.data import load
+
+        if content is None or len(content) == 0:
+            raise DataError(f"{filename}: the uploaded file is empty")
+        if len(content) > UPLOAD_LIMIT_BYTES:
+            raise DataError(
+                f"{filename}: {human_size(len(content))} is over the upload limit of "
+                f"{human_size(UPLOAD_LIMIT_BYTES)}; open it by path instead"
+            )
+        name = safe_filename(filename, default="upload.extxyz")
+        suffix = Path(name).suffix.lower()
+        if suffix not in UPLOAD_SUFFIXES:
+            raise DataError(
+                f"{filename}: uploads must end in one of {', '.join(UPLOAD_SUFFIXES)} "
+                "(pickle-based and code-running formats are refused)"
+            )
+        folder = Path(tempfile.mkdtemp(prefix="atomsieve-upload-"))
+        try:
+            target = folder / name
+            target.write_bytes(content)
+            try:
+                ds = load(target, energy_key=energy_key or None, forces_key=forces_key or None)
+            except DataError as exc:  # name the upload, not the temporary path
+                raise DataError(str(exc).replace(str(target), filename)) from None
+            ds.source = filename
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._set(ds, f"{filename} (uploaded)", None)
+        return ds
+
+    def reload_with_keys(self, energy_key: str | None, forces_key: str | None) -> Dataset:
+        """Read the current file again taking labels from the named keys."""
+        if self.source_path is None:
+            raise ParameterError("this dataset was uploaded; upload it again with the keys chosen")
+        from atomsieve.data import load
+
+        ds = load(self.source_path, energy_key=energy_key or None, forces_key=forces_key or None)
+        self._set(ds, self.title, self.source_path)
+        return ds
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _record_keys(self, ds: Dataset) -> None:
+        from atomsieve.data.labels import _available
+
+        frames = ds.atoms[:50]
+        numeric = [k for k in _available(frames, "energy") if _is_number(frames[0].info.get(k, 0.0))]
+        self.energy_keys = numeric
+        self.forces_keys = _available(frames, "forces")
+
+    def _set(self, ds: Dataset, title: str, source_path: str | None) -> None:
+        with param.parameterized.batch_call_watchers(self):
+            self._record_keys(ds)
+            self.source_path = source_path
+            self.title = title
+            self.dataset = ds
+
+    @property
+    def ambiguous_keys(self) -> dict[str, list[str]]:
+        """Label kinds for which the file holds more than one candidate key."""
+        out = {}
+        if len(self.energy_keys) > 1:
+            out["energy"] = self.energy_keys
+        if len(self.forces_keys) > 1:
+            out["forces"] = self.forces_keys
+        return out

@@ -1,0 +1,123 @@
+"""Slow work off the UI thread, with results delivered back on the session's event loop.
+
+State objects own a :class:`Background`. A job runs ``fn(cancelled)`` in a daemon thread;
+whatever it hands to ``emit`` (partial results, progress) and its final result reach the
+callbacks on the thread that owns the session: the served document's event loop
+(``add_next_tick_callback``), or directly in a notebook or a plain script. The UI thread
+therefore never waits for the work, and param watchers fire where widgets may be touched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from atomsieve.app.notify import describe, log, notify
+
+
+class Job:
+    """A running background job: ``cancel()`` asks it to stop; ``join()`` waits for it."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.cancelled = threading.Event()
+        self.finished = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the job and its delivered callbacks are done; True when they are."""
+        return self.finished.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return not self.finished.is_set()
+
+
+class Background:
+    """Runs jobs in threads and delivers their results on the session's loop.
+
+    Build it where ``pn.state.curdoc`` is the session's document (the app factory) so it
+    knows where to deliver; elsewhere it delivers directly from the worker thread.
+
+    Examples
+    --------
+    >>> runner = Background()
+    >>> seen = []
+    >>> job = runner.submit("square", lambda cancelled, emit: emit(3) or 3 * 3,
+    ...                     on_result=seen.append, on_emit=seen.append)
+    >>> job.join(5), seen
+    (True, [3, 9])
+    """
+
+    def __init__(self):
+        import panel as pn
+
+        self.doc = pn.state.curdoc
+        self.jobs: list[Job] = []
+        self.closed = False
+
+    def deliver(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` on the session's loop (next tick), or now outside a server."""
+        doc = self.doc
+        if doc is not None and doc.session_context is not None:
+            from panel.io.state import set_curdoc
+
+            def run():
+                with set_curdoc(doc):
+                    callback()
+
+            try:
+                doc.add_next_tick_callback(run)
+            except Exception:  # noqa: BLE001 - the session is gone; drop the update
+                log.debug("session closed; dropped a background update")
+            return
+        callback()
+
+    def submit(self, label: str, fn: Callable[[threading.Event, Callable[[Any], None]], Any], *,
+               on_result: Callable[[Any], None] | None = None, on_emit: Callable[[Any], None] | None = None,
+               on_error: Callable[[BaseException], None] | None = None,
+               on_finally: Callable[[], None] | None = None) -> Job:
+        """Start ``fn(cancelled_event, emit)`` in a thread; returns its :class:`Job`."""
+        job = Job(label)
+
+        def emit(item) -> None:
+            if on_emit is not None and not job.cancelled.is_set():
+                self.deliver(lambda: on_emit(item))
+
+        def finish(kind: str, value=None) -> None:
+            try:
+                if kind == "result" and on_result is not None and not job.cancelled.is_set():
+                    on_result(value)
+                elif kind == "error":
+                    (on_error or (lambda exc: notify(f"{label}: {describe(exc)}")))(value)
+                if on_finally is not None:
+                    on_finally()
+            finally:
+                job.finished.set()
+
+        def run() -> None:
+            try:
+                result = fn(job.cancelled, emit)
+            except BaseException as exc:  # noqa: BLE001 - reported to the session, never lost
+                job.error = error = exc
+                if not isinstance(exc, Exception) or type(exc).__module__.split(".")[0] != "atomsieve":
+                    log.exception("background job %r failed", label)
+                self.deliver(lambda: finish("error", error))
+                return
+            self.deliver(lambda: finish("result", result))
+
+        job.thread = threading.Thread(target=run, name=f"atomsieve-{label}", daemon=True)
+        self.jobs = [j for j in self.jobs if j.running] + [job]
+        job.thread.start()
+        return job
+
+    def cancel_all(self) -> None:
+        """Ask every running job to stop (called when the browser session closes)."""
+        self.closed = True
+        for job in self.jobs:
+            job.cancel()

@@ -1,0 +1,65 @@
+"""Downloads: the selected subset (extxyz or ASE .db), the bank file, the curves as CSV."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from atomsieve.app.export import SUBSET_FORMATS, export_name, subset_bytes
+from atomsieve.app.notify import describe, notify
+from atomsieve.app.state import DatasetState
+
+
+class ExportPanel(Viewer):
+    """Download buttons that write with the library's own writers when clicked.
+
+    ``selection`` supplies the structure indices to export (all structures when absent).
+    """
+
+    data = param.ClassSelector(class_=DatasetState)
+    selection = param.Parameter(default=None, doc="object with ``selected_indices()``; None exports all")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.subset_format = pn.widgets.RadioButtonGroup(options=list(SUBSET_FORMATS), value="extxyz",
+                                                         button_type="light")
+        self.subset_download = pn.widgets.FileDownload(
+            callback=self._subset_file, filename=self._subset_name(), label="Download selected structures",
+            button_type="primary", sizing_mode="stretch_width", css_classes=["export-subset"],
+        )
+        self.subset_format.param.watch(lambda _e: self._rename(), "value")
+        self.data.param.watch(lambda _e: self._rename(), ["dataset"])
+
+    def _indices(self) -> np.ndarray:
+        if self.selection is None:
+            return np.arange(len(self.data.dataset))
+        return np.asarray(self.selection.selected_indices(), dtype=np.int64)
+
+    def _suffix(self) -> str:
+        return SUBSET_FORMATS[self.subset_format.value]
+
+    def _subset_name(self) -> str:
+        return export_name("atomsieve_selection", self._suffix())
+
+    def _rename(self) -> None:
+        self.subset_download.filename = self._subset_name()
+
+    def _subset_file(self):
+        try:
+            data = subset_bytes(self.data.dataset, self._indices(), self._suffix())
+        except Exception as exc:  # noqa: BLE001 - shown to the user; the download is skipped
+            notify(f"Export: {describe(exc)}")
+            return None
+        return io.BytesIO(data)
+
+    def __panel__(self):
+        return pn.Column(
+            pn.pane.Markdown("#### Selected structures"),
+            self.subset_format,
+            self.subset_download,
+            sizing_mode="stretch_width", max_width=520, name="Export",
+        )
