@@ -316,7 +316,7 @@ class HierarchicalFPS(Selector):
     ...                    structure=[0, 1, 1, 2, 2, 2])
     >>> sel = HierarchicalFPS(n_to_select=3).fit(f)
     >>> sel.size_order_.tolist(), sel.selected_.tolist()
-    [[1, 3, 2], [0, 2, 1]]
+    ([1, 3, 2], [0, 2, 1])
     """
 
     name = "hfps"
