@@ -3,6 +3,9 @@
 The default is the germanium DFT set (PBE, VASP) of Zuo et al., J. Phys. Chem. A 124, 731
 (2020), from the materialsvirtuallab/mlearn repository (BSD-3-Clause, (c) 2019 Materials
 Virtual Lab): 228 training structures (14,072 atoms) and a 25-structure test split.
+
+Candidate pools labelled by real calculators are built, not shipped: :func:`build` (re-exported from
+:mod:`atomsieve.builders`) makes ``"pdh-cluster"``, ``"molten-nacl"`` and ``"one-element"`` pools.
 """
 
 from __future__ import annotations
@@ -37,3 +40,13 @@ def load_default(split: str = "train") -> Dataset:
     (25, 1568)
     """
     return load(default_path(split))
+
+
+def __getattr__(name: str):
+    # build / BUILDERS come from atomsieve.builders, imported on first use: it pulls in ASE's MD and
+    # optimisers, which `import atomsieve` should not pay for.
+    if name in ("build", "BUILDERS"):
+        from atomsieve import builders
+
+        return getattr(builders, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

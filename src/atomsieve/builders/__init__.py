@@ -1,0 +1,96 @@
+"""Candidate-pool builders: labelled structures for the three kinds of systems selection studies use.
+
+============== ===================================================== ===========================
+name           what                                                  labelled by
+============== ===================================================== ===========================
+pdh-cluster    Pd13H2 (or Pd55/Pd147 + H) clusters, Langevin MD       ASE EMT
+molten-nacl    100-atom NaCl boxes, 900–2200 K, several densities     Tosi–Fumi + DSF Coulomb
+one-element    bulk/strained/surface/vacancy/liquid/amorphous Cu      ASE EMT
+============== ===================================================== ===========================
+
+Every structure carries its energy (eV), forces (eV/Å) and per-atom energies (eV, the ``energies``
+array; see :func:`per_atom_energies`). Work is split into independent trajectories that run through
+:func:`atomsieve.parallel.run_tasks`, seeded per trajectory, so a pool is the same serially or on Dask.
+
+>>> sorted(BUILDERS)
+['molten-nacl', 'one-element', 'pdh-cluster']
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from atomsieve.builders.molten_nacl import build_molten_nacl, molten_nacl_structure
+from atomsieve.builders.one_element import build_one_element
+from atomsieve.builders.pdh_cluster import build_pdh_cluster, pdh_cluster_structure
+from atomsieve.builders.sampling import per_atom_energies
+from atomsieve.builders.tosi_fumi import TosiFumi
+from atomsieve.data import Dataset
+from atomsieve.errors import ParameterError
+from atomsieve.progress import ProgressCallback
+
+#: Builder name -> function ``(n_structures, seed, progress, scheduler, **options) -> Dataset``.
+BUILDERS: dict[str, Callable[..., Dataset]] = {
+    "pdh-cluster": build_pdh_cluster,
+    "molten-nacl": build_molten_nacl,
+    "one-element": build_one_element,
+}
+
+
+def build(
+    name: str,
+    n_structures: int | None = None,
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+    scheduler=None,
+    **options,
+) -> Dataset:
+    """Build the candidate pool ``name`` (a key of :data:`BUILDERS`).
+
+    Parameters
+    ----------
+    name : str
+        ``"pdh-cluster"``, ``"molten-nacl"`` or ``"one-element"``.
+    n_structures : int, optional
+        Structures in the pool; each builder's default when omitted (1000, 500, 500).
+    seed : int
+        Seeds everything; the same seed gives the same pool whatever the scheduler.
+    progress : callable, optional
+        ``progress(done, total, label)`` after each trajectory.
+    scheduler : None, "serial", "local", address or distributed.Client
+        Where trajectories run (see :mod:`atomsieve.parallel`).
+    **options
+        Passed to the builder (e.g. ``element="Pt"`` for one-element, ``temperatures=(900, 1400)``).
+
+    Examples
+    --------
+    >>> ds = build("one-element", 2, mix={"strained": 1}, supercell=1)
+    >>> len(ds), ds.energies.shape, ds.forces.shape, per_atom_energies(ds).shape
+    (2, (2,), (8, 3), (8,))
+    """
+    if name not in BUILDERS:
+        raise ParameterError(f"unknown builder {name!r}; choose one of {', '.join(sorted(BUILDERS))}")
+    if n_structures is not None:
+        options["n_structures"] = int(n_structures)
+    builder = BUILDERS[name]
+    accepted = set(inspect.signature(builder).parameters)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ParameterError(
+            f"builder {name!r} has no option {', '.join(unknown)}; it accepts {', '.join(sorted(accepted))}"
+        )
+    return builder(seed=seed, progress=progress, scheduler=scheduler, **options)
+
+
+__all__ = [
+    "BUILDERS",
+    "TosiFumi",
+    "build",
+    "build_molten_nacl",
+    "build_one_element",
+    "build_pdh_cluster",
+    "molten_nacl_structure",
+    "pdh_cluster_structure",
+    "per_atom_energies",
+]
