@@ -1,0 +1,251 @@
+"""The two engines of local-environment-bank selection: a readable reference and a fast exact one.
+
+Both answer the same question. Atoms are visited in order (rows of ``values``, already put in
+visiting order by :class:`~atomsieve.selectors.LEBank`); atom ``k`` of element ``e`` joins the bank
+when its Euclidean distance to every bank vector of element ``e`` added before it (including the
+initial vectors) is strictly larger than ``T_e``. Each engine returns the visiting positions of the
+atoms that joined, in increasing order.
+
+Elements never interact (an atom is only compared with bank vectors of its own element), so the
+fast engine handles each element on its own:
+
+1. the atoms are screened against the initial bank in one batched matrix operation;
+2. the first ``M`` atoms still uncovered form a block; distances inside the block decide, in
+   order, which of them join (a block atom can only be covered by block atoms before it, since
+   everything added earlier has already removed the atoms it covers);
+3. the atoms after the block are screened against the block's new bank vectors and those within
+   ``T`` are dropped for good (the bank only grows, so a covered atom stays covered).
+
+Distances are computed as ``|a|^2 + |b|^2 - 2 a.b`` in float32 (float64 when the data's norms make
+float32 too coarse) with torch on CPU or CUDA; every decision whose approximate squared distance
+lies within a rigorous rounding bound of ``T^2`` is re-made with :func:`exact_distances`, the very
+float64 expression the reference engine uses, so the two engines agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+#: Largest number of entries of one distance tile (rows x columns).
+TILE = 1 << 22
+
+
+def exact_distances(points: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Euclidean distances in float64, row by row: ``sqrt(sum((points - x)**2, axis=1))``.
+
+    The one expression both engines base their decisions on. ``x`` is one vector (broadcast) or an
+    array with one row per row of ``points``.
+
+    >>> exact_distances(np.array([[3.0, 4.0], [0.0, 0.0]]), np.zeros(2)).tolist()
+    [5.0, 0.0]
+    """
+    return np.sqrt(((points - x) ** 2).sum(axis=1))
+
+
+# ---------------------------------------------------------------------------- reference engine
+def reference_engine(
+    values: np.ndarray, species: np.ndarray, thresholds: dict[int, float], initial: dict[int, np.ndarray]
+) -> np.ndarray:
+    """The published algorithm, one atom at a time (the oracle the fast engine is tested against).
+
+    Parameters
+    ----------
+    values : (n_atoms, n_features) float64, rows in visiting order
+    species : (n_atoms,) atomic numbers
+    thresholds : atomic number -> threshold (same units as ``values``)
+    initial : atomic number -> (m, n_features) bank vectors present before the first atom
+
+    Returns
+    -------
+    ndarray of int
+        Positions (rows) that joined the bank, increasing.
+    """
+    n_features = values.shape[1]
+    bank = {z: np.asarray(v, dtype=np.float64).reshape(-1, n_features) for z, v in initial.items()}
+    added = []
+    for k in range(len(values)):
+        z = int(species[k])
+        x = values[k]
+        vectors = bank.get(z)
+        if vectors is None or len(vectors) == 0 or exact_distances(vectors, x).min() > thresholds[z]:
+            bank[z] = x[None, :] if vectors is None else np.vstack([vectors, x])
+            added.append(k)
+    return np.asarray(added, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------- fast engine
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/None: CUDA when available, else CPU; otherwise ``torch.device(device)``."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class _Arrays:
+    """The few array operations the fast engine needs, on NumPy (CPU) or torch (CUDA) arrays."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.gpu = device.type != "cpu"
+
+    def put(self, a: np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device) if self.gpu else a
+
+    def host(self, a) -> np.ndarray:
+        return a.cpu().numpy() if self.gpu else a
+
+    def take(self, a, idx: np.ndarray):
+        return a[torch.from_numpy(idx).to(self.device)] if self.gpu else a[idx]
+
+    def partial_sq(self, x, b, sq_b):
+        """``|b_j|^2 - 2 x_i.b_j`` for all i, j (add ``|x_i|^2`` for squared distances)."""
+        if self.gpu:
+            return torch.addmm(sq_b.unsqueeze(0), x, b.T, beta=1.0, alpha=-2.0)
+        g = x @ (-2.0 * b).T
+        g += sq_b
+        return g
+
+    def rowmin(self, g):
+        return g.amin(dim=1) if self.gpu else g.min(axis=1)
+
+
+class _ElementScreen:
+    """Exact "within T" decisions for one element, batched, re-made in float64 near T.
+
+    Fingerprints are centred (distances do not change, norms and rounding errors shrink) and cast to
+    float32, or kept in float64 when float32 would be too coarse for this T. For inputs rounded to the
+    working precision (relative error u) the expanded form ``|a|^2 + |b|^2 - 2a.b`` is off by at most
+    about ``(f + 8) u (|a|^2 + |b|^2)``; the margin used is four times that. A squared distance within
+    the margin of ``T^2`` is recomputed with :func:`exact_distances` on the original float64 values.
+    """
+
+    def __init__(self, values: np.ndarray, initial: np.ndarray, threshold: float, arrays: _Arrays):
+        self.values = values
+        self.initial = initial
+        self.threshold = float(threshold)
+        self.t2 = self.threshold**2
+        self.xp = arrays
+        centre = values.mean(axis=0) if len(values) else np.zeros(values.shape[1])
+        centred, init_centred = values - centre, initial - centre
+        self.sq64 = np.einsum("ij,ij->i", centred, centred)
+        self.sq_init64 = np.einsum("ij,ij->i", init_centred, init_centred)
+        max_sq = max(float(self.sq64.max(initial=0.0)), float(self.sq_init64.max(initial=0.0)))
+        f = values.shape[1]
+        self.dtype = np.float32
+        self.bound = 4.0 * (f + 8) * float(np.finfo(np.float32).eps)
+        if self.t2 == 0 or self.bound * 2 * max_sq > 0.05 * self.t2:
+            self.dtype = np.float64
+            self.bound = 4.0 * (f + 8) * float(np.finfo(np.float64).eps)
+        self.x = arrays.put(centred.astype(self.dtype))
+        self.sq = arrays.put(self.sq64.astype(self.dtype))
+        self.x_init = arrays.put(init_centred.astype(self.dtype))
+        self.sq_init = arrays.put(self.sq_init64.astype(self.dtype))
+
+    def covered(self, rows: np.ndarray, xr, cols: np.ndarray | None) -> np.ndarray:
+        """For each of ``rows`` (working copies ``xr``): is some column vector within T, exactly?
+
+        ``cols`` are row indices of this element's values, or None for the initial bank.
+        """
+        xp = self.xp
+        n_cols = len(self.initial) if cols is None else len(cols)
+        out = np.zeros(len(rows), dtype=bool)
+        if len(rows) == 0 or n_cols == 0:
+            return out
+        if cols is None:
+            b, sq_b, sq_b64 = self.x_init, self.sq_init, self.sq_init64
+        else:
+            b, sq_b, sq_b64 = xp.take(self.x, cols), xp.take(self.sq, cols), self.sq64[cols]
+        max_sq_b = float(sq_b64.max())
+        col_step = max(1, min(n_cols, TILE // 256))
+        row_step = max(1, TILE // col_step)
+        for r0 in range(0, len(rows), row_step):
+            r, x_part = rows[r0 : r0 + row_step], xr[r0 : r0 + row_step]
+            best = np.full(len(r), np.inf)
+            for c0 in range(0, n_cols, col_step):
+                g = xp.partial_sq(x_part, b[c0 : c0 + col_step], sq_b[c0 : c0 + col_step])
+                best = np.minimum(best, xp.host(xp.rowmin(g)))
+            best += self.sq64[r]
+            margin = self.bound * (self.sq64[r] + max_sq_b)
+            out[r0 : r0 + len(r)] = best <= self.t2 - margin
+            unsure = np.flatnonzero((best <= self.t2 + margin) & (best > self.t2 - margin))
+            if len(unsure):
+                vectors = self.initial if cols is None else self.values[cols]
+                for i in unsure:
+                    out[r0 + i] = bool((exact_distances(vectors, self.values[r[i]]) <= self.threshold).any())
+        return out
+
+    def within_block(self, block: np.ndarray, xb) -> np.ndarray:
+        """Boolean (m, m) matrix: exact ``d(block[i], block[j]) <= T``."""
+        xp = self.xp
+        sq = self.sq64[block]
+        d2 = xp.host(xp.partial_sq(xb, xb, xp.take(self.sq, block))).astype(np.float64)
+        d2 += sq[:, None]
+        margin = self.bound * 2 * float(sq.max())
+        sure = d2 <= self.t2 - margin
+        i, j = np.nonzero((d2 <= self.t2 + margin) & ~sure)
+        if len(i):
+            sure[i, j] = exact_distances(self.values[block[j]], self.values[block[i]]) <= self.threshold
+        return sure
+
+
+def _first_in_order(within: np.ndarray) -> np.ndarray:
+    """Block positions that join the bank: each one not within T of an earlier joiner."""
+    alive = np.ones(len(within), dtype=bool)
+    joined = []
+    for j in range(len(within)):
+        if alive[j]:
+            joined.append(j)
+            alive[j + 1 :] &= ~within[j, j + 1 :]
+    return np.asarray(joined, dtype=np.int64)
+
+
+def fast_element(
+    values: np.ndarray, threshold: float, initial: np.ndarray, device: torch.device, block: int = 128
+) -> np.ndarray:
+    """Rows of one element's ``values`` (visiting order) that join the bank, increasing."""
+    xp = _Arrays(device)
+    screen = _ElementScreen(values, initial, threshold, xp)
+    remaining = np.arange(len(values), dtype=np.int64)
+    x_rem = screen.x
+    keep = ~screen.covered(remaining, x_rem, None)
+    remaining, x_rem = remaining[keep], x_rem[xp.put(keep)] if xp.gpu else x_rem[keep]
+    joined_all = []
+    size = block
+    while len(remaining):
+        head, x_head = remaining[:size], x_rem[:size]
+        joined = head[_first_in_order(screen.within_block(head, x_head))]
+        joined_all.append(joined)
+        rest, x_rest = remaining[size:], x_rem[size:]
+        if len(rest):
+            keep = ~screen.covered(rest, x_rest, joined)
+            rest, x_rest = rest[keep], (x_rest[xp.put(keep)] if xp.gpu else x_rest[keep])
+        remaining, x_rem = rest, x_rest
+        # Grow the block while most of it joins (sparse data), shrink it while few do (dense data).
+        share = len(joined) / len(head)
+        if share > 0.5:
+            size = min(size * 2, 1024)
+        elif share < 0.125:
+            size = max(size // 2, 32)
+    return np.concatenate(joined_all) if joined_all else np.zeros(0, dtype=np.int64)
+
+
+def fast_engine(
+    values: np.ndarray,
+    species: np.ndarray,
+    thresholds: dict[int, float],
+    initial: dict[int, np.ndarray],
+    device: str | torch.device | None = "auto",
+) -> np.ndarray:
+    """Same contract and same answer as :func:`reference_engine`, element by element in batches."""
+    dev = resolve_device(device)
+    n_features = values.shape[1]
+    out = []
+    for z in np.unique(species):
+        rows = np.flatnonzero(species == z)
+        init = np.asarray(initial.get(int(z), np.zeros((0, n_features))), dtype=np.float64).reshape(
+            -1, n_features
+        )
+        joined = fast_element(np.ascontiguousarray(values[rows]), thresholds[int(z)], init, dev)
+        out.append(rows[joined])
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
