@@ -1,5 +1,41 @@
-"""Per-atom fingerprints: Behler–Parrinello symmetry functions in PyTorch, scaling, caching."""
+"""Per-atom fingerprints: Behler–Parrinello symmetry functions in PyTorch, scaling, caching.
 
+>>> from atomsieve.descriptors import SymmetryFunctions, preset
+>>> preset("li_single_element", ["Ge"]).n_features
+40
+"""
+
+from atomsieve.descriptors.cache import FeatureCache, default_cache_dir
 from atomsieve.descriptors.features import AtomicFeatures
+from atomsieve.descriptors.neighbors import NeighborList
+from atomsieve.descriptors.presets import DEFAULT_CUTOFF, PRESETS, default_preset_name, preset
+from atomsieve.descriptors.scaling import (
+    MinMaxScaler,
+    NoScaler,
+    StandardScaler,
+    load_scaler,
+    make_scaler,
+    scaler_from_dict,
+)
+from atomsieve.descriptors.storage import load_features, save_features
+from atomsieve.descriptors.symmetry import SymmetryFunctions
 
-__all__ = ["AtomicFeatures"]
+__all__ = [
+    "DEFAULT_CUTOFF",
+    "PRESETS",
+    "AtomicFeatures",
+    "FeatureCache",
+    "MinMaxScaler",
+    "NeighborList",
+    "NoScaler",
+    "StandardScaler",
+    "SymmetryFunctions",
+    "default_cache_dir",
+    "default_preset_name",
+    "load_features",
+    "load_scaler",
+    "make_scaler",
+    "preset",
+    "save_features",
+    "scaler_from_dict",
+]

@@ -87,7 +87,9 @@ class AtomicFeatures:
         if self.n_structures is None:
             self.n_structures = inferred
         elif self.n_structures < inferred:
-            raise ParameterError(f"n_structures={self.n_structures} but structure indices reach {inferred - 1}")
+            raise ParameterError(
+                f"n_structures={self.n_structures} but structure indices reach {inferred - 1}"
+            )
         # Position of each atom within its structure (0, 1, ... per structure, in row order).
         order = np.argsort(self.structure, kind="stable")
         counts = np.bincount(self.structure, minlength=self.n_structures)

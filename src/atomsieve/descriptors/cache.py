@@ -1,0 +1,89 @@
+"""On-disk feature cache keyed by dataset content, descriptor parameters, scaler and dtype.
+
+Default folder: ``$ATOMSIEVE_CACHE_DIR/features`` if that variable is set, else
+``~/.cache/atomsieve/features``. An entry that cannot be read, fails its checksum or was
+written for another key is deleted and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+from atomsieve.descriptors.features import AtomicFeatures
+from atomsieve.descriptors.storage import load_features, read_meta, save_features
+from atomsieve.errors import AtomsieveError, CacheError
+
+
+def default_cache_dir() -> Path:
+    """``$ATOMSIEVE_CACHE_DIR/features`` or ``~/.cache/atomsieve/features``."""
+    root = os.environ.get("ATOMSIEVE_CACHE_DIR")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "atomsieve"
+    return base / "features"
+
+
+def cache_key(dataset_hash: str, params: dict, scaler, dtype: str) -> str:
+    """SHA-256 of the canonical JSON of everything the features depend on.
+
+    >>> len(cache_key("abc", {"r_cut": 6.0}, "minmax", "torch.float64"))
+    64
+    """
+    blob = json.dumps({"dataset": dataset_hash, "params": params, "scaler": scaler, "dtype": dtype},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class FeatureCache:
+    """A folder of ``<key>.npz`` feature files.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> cache = FeatureCache(tempfile.mkdtemp())
+    >>> cache.load("0" * 64) is None
+    True
+    >>> f = AtomicFeatures(values=np.ones((1, 2)), species=[1], structure=[0])
+    >>> cache.store("0" * 64, f)
+    >>> cache.load("0" * 64).values.tolist()
+    [[1.0, 1.0]]
+    """
+
+    def __init__(self, folder: str | os.PathLike | None = None):
+        self.folder = Path(folder) if folder is not None else default_cache_dir()
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.npz"
+
+    def load(self, key: str) -> AtomicFeatures | None:
+        """The cached features, or None when absent; damaged or stale entries are removed."""
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            if read_meta(path).get("cache_key") != key:
+                raise CacheError(f"{path}: written for another key")
+            return load_features(path)
+        except CacheError as exc:
+            warnings.warn(f"feature cache: {exc}; recomputing", RuntimeWarning, stacklevel=3)
+            path.unlink(missing_ok=True)
+            return None
+
+    def store(self, key: str, features: AtomicFeatures) -> None:
+        """Write an entry (atomic); an unwritable folder only warns."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            save_features(features, self.path(key), overwrite=True, extra={"cache_key": key})
+        except (OSError, AtomsieveError) as exc:
+            warnings.warn(f"feature cache: cannot write {self.path(key)}: {exc}", RuntimeWarning,
+                          stacklevel=3)
+
+    def clear(self) -> int:
+        """Delete every entry; returns how many."""
+        n = 0
+        for p in self.folder.glob("*.npz"):
+            p.unlink(missing_ok=True)
+            n += 1
+        return n

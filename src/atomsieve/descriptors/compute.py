@@ -1,0 +1,184 @@
+"""From structures to padded batches to :class:`AtomicFeatures`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from atomsieve.descriptors.features import AtomicFeatures
+from atomsieve.descriptors.scaling import make_scaler
+from atomsieve.errors import ParameterError
+from atomsieve.progress import report
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; otherwise ``torch.device(device)``."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device={device!r} asked for CUDA, but no CUDA device is available; use 'cpu'")
+    return dev
+
+
+def as_atoms_list(data) -> tuple[list[Atoms], object]:
+    """Structures of a Dataset, a list of Atoms or one Atoms; also returns the Dataset (or None)."""
+    from atomsieve.data import Dataset
+
+    if isinstance(data, Dataset):
+        return data.atoms, data
+    if isinstance(data, Atoms):
+        return [data], None
+    if isinstance(data, Sequence) and all(isinstance(a, Atoms) for a in data):
+        return list(data), None
+    raise ParameterError(f"expected a Dataset, an ase.Atoms or a list of Atoms; got {type(data).__name__}")
+
+
+@dataclass
+class Batch:
+    """A padded batch: ``species`` (B, A) index (−1 padding), ``positions`` (B, A, 3) Å,
+    ``cells`` (B, 3, 3) Å, ``pbc`` (B, 3); ``members`` are the structure indices it holds."""
+
+    members: list[int]
+    species: torch.Tensor
+    positions: torch.Tensor
+    cells: torch.Tensor
+    pbc: torch.Tensor
+
+    @property
+    def real(self) -> torch.Tensor:
+        return self.species >= 0
+
+
+def pack(sf, atoms_list: list[Atoms], members: list[int], dtype, device) -> Batch:
+    """Padded tensors of the structures ``members`` of ``atoms_list``."""
+    A = max(1, max(len(atoms_list[m]) for m in members))
+    B = len(members)
+    numbers = np.zeros((B, A), dtype=np.int64)
+    pos = np.zeros((B, A, 3), dtype=np.float64)
+    cells = np.zeros((B, 3, 3), dtype=np.float64)
+    pbc = np.zeros((B, 3), dtype=bool)
+    for b, m in enumerate(members):
+        at = atoms_list[m]
+        n = len(at)
+        numbers[b, :n] = at.numbers
+        pos[b, :n] = at.positions
+        cells[b] = at.cell.array
+        pbc[b] = at.pbc
+        if pbc[b].any():
+            lengths = np.linalg.norm(cells[b], axis=1)
+            per = np.flatnonzero(pbc[b])
+            if np.any(lengths[per] < 1e-8) or np.linalg.matrix_rank(cells[b][per], tol=1e-8) < len(per):
+                raise ParameterError(
+                    f"structure {m}: periodic along {pbc[b].tolist()} but its cell vectors there are "
+                    f"zero or linearly dependent ({cells[b].tolist()}); set a cell or pbc=False"
+                )
+    species = sf.species_index(torch.as_tensor(numbers, device=sf.species_index_of_z.device)).to(device)
+    return Batch(
+        members=list(members),
+        species=species,
+        positions=torch.as_tensor(pos, dtype=dtype, device=device),
+        cells=torch.as_tensor(cells, dtype=dtype, device=device),
+        pbc=torch.as_tensor(pbc, device=device),
+    )
+
+
+def batches(atoms_list: list[Atoms], batch_size: int) -> Iterator[list[int]]:
+    """Structure indices grouped into batches of at most ``batch_size`` padded atoms
+    (structures sorted by size so padding stays small; a structure larger than the budget
+    forms a batch of its own)."""
+    if batch_size < 1:
+        raise ParameterError(f"batch_size is a number of atoms per batch, at least 1; got {batch_size}")
+    counts = np.array([len(a) for a in atoms_list])
+    order = np.argsort(counts, kind="stable")
+    current: list[int] = []
+    for m in order.tolist():
+        width = max(counts[m], 1)
+        if current and width * (len(current) + 1) > batch_size:
+            yield current
+            current = []
+        current.append(m)
+    if current:
+        yield current
+
+
+def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=None) -> np.ndarray:
+    """Unscaled features (n_atoms, n_features), atoms in input order."""
+    device = resolve_device(device)
+    counts = np.array([len(a) for a in atoms_list], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    out = np.zeros((int(offsets[-1]), sf.n_features), dtype=np.float64)
+    model = sf.to(device)
+    done = 0
+    report(progress, 0, len(atoms_list), "symmetry functions")
+    with torch.inference_mode():
+        for members in batches(atoms_list, batch_size):
+            batch = pack(model, atoms_list, members, dtype, device)
+            values = model(batch.species, batch.positions, batch.cells, batch.pbc).double().cpu().numpy()
+            for b, m in enumerate(members):
+                out[offsets[m] : offsets[m + 1]] = values[b, : counts[m]]
+            done += len(members)
+            report(progress, done, len(atoms_list), "symmetry functions")
+    return out
+
+
+def compute_features(sf, dataset, *, scaler="minmax", batch_size: int = 4096, device="auto",
+                     dtype=torch.float64, progress=None, cache=None) -> AtomicFeatures:
+    """Symmetry functions of every atom of ``dataset``, scaled.
+
+    Parameters
+    ----------
+    sf : SymmetryFunctions
+    dataset : Dataset, ase.Atoms or list of Atoms
+    scaler : "minmax" (default), "standard", "none" or a fitted scaler
+        A name fits a new scaler on these features (per element, per function); a fitted
+        scaler object (e.g. a bank's) is applied as is.
+    batch_size : int
+        Padded atoms per batch (memory grows with it; triples dominate).
+    device : "auto", "cpu", "cuda" or a torch.device
+    dtype : torch.float64 or torch.float32
+        Precision of the computation; ``values`` are always returned as float64.
+    progress : callable ``progress(done, total, label)``, optional
+        Called after every batch with structures done.
+    cache : None, True or a folder path
+        ``True`` uses :func:`atomsieve.descriptors.cache.default_cache_dir`; entries are keyed by
+        ``dataset.content_hash()``, the descriptor params, the scaler and the dtype.
+
+    Returns
+    -------
+    AtomicFeatures
+        ``values`` (n_atoms, n_features), ``species``, ``structure``, ``params`` (= ``sf.params``),
+        ``scaler`` (the fitted scaler object) and ``feature_names``.
+    """
+    if dtype not in (torch.float32, torch.float64):
+        raise ParameterError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
+    atoms_list, ds = as_atoms_list(dataset)
+    scaler_obj, needs_fit = make_scaler(scaler)
+    feature_cache = None
+    if cache is not None and cache is not False:
+        from atomsieve.descriptors.cache import FeatureCache, cache_key
+
+        if ds is None:
+            from atomsieve.data import Dataset
+
+            ds = Dataset(atoms_list)
+        feature_cache = FeatureCache(None if cache is True else cache)
+        key = cache_key(ds.content_hash(), sf.params, scaler if isinstance(scaler, str) or scaler is None
+                        else scaler_obj.to_dict(), str(dtype))
+        hit = feature_cache.load(key)
+        if hit is not None:
+            report(progress, len(atoms_list), len(atoms_list), "symmetry functions (cached)")
+            return hit
+    raw = raw_features(sf, atoms_list, batch_size=batch_size, device=device, dtype=dtype, progress=progress)
+    numbers = np.concatenate([a.numbers for a in atoms_list]) if atoms_list else np.zeros(0, dtype=np.int64)
+    structure = np.repeat(np.arange(len(atoms_list)), [len(a) for a in atoms_list])
+    values = scaler_obj.fit_transform(raw, numbers) if needs_fit else scaler_obj.transform(raw, numbers)
+    feats = AtomicFeatures(values=values, species=numbers, structure=structure, params=sf.params,
+                           scaler=scaler_obj, feature_names=sf.feature_names, n_structures=len(atoms_list))
+    if feature_cache is not None:
+        feature_cache.store(key, feats)
+    return feats

@@ -1,0 +1,124 @@
+"""Named symmetry-function sets, with every parameter written out.
+
+=================== ================================================================================
+``li_single_element`` Li et al. (2024) modified forms, per neighbour element: 24 radial
+                    ``exp(−η(R−R_s)²/R_c²) f_c`` with R_s evenly spaced from 0.5 Å to R_c − 0.5 Å and
+                    η = ½ (R_c/ΔR_s)² (Gaussian width = spacing); per neighbour-element pair: 16
+                    angular with θ_s = (k + ½)π/8, k = 0..7, ζ = 16, λ = +1, η ∈ {0.5, 2}.
+                    Single element: 40 features (the size the paper used for Ge). R_c = 6 Å.
+``li_two_element``  The same forms with 18 radial per neighbour element (R_s from 0.5 Å to R_c − 0.5 Å,
+                    η = ½ (R_c/ΔR_s)²) and 4 angular per element pair (θ_s = (k + ½)π/4, k = 0..3,
+                    ζ = 4, λ = +1, η = 1). Two elements: 36 radial + 12 angular = 48 features per atom
+                    (the paper's Pd–H size). R_c = 6 Å.
+``acsf_standard``   Behler G1/G2/G4 in DScribe's ACSF parameterisation (comparable number for number with
+                    ``dscribe.descriptors.ACSF``): G1; G2 with R_s = 0 and η ∈ {0.01, 0.03, 0.06, 0.1,
+                    0.2, 0.4, 0.7, 1.2} Å⁻²; G4 with η ∈ {0.005, 0.02, 0.05, 0.1} Å⁻², ζ ∈ {1, 2, 4, 16},
+                    λ = ±1. Single element: 41 features. R_c = 6 Å.
+=================== ================================================================================
+
+The cut-offs are our choice (the Li et al. paper used the same forms with R_c around 6 Å; its exact
+η, R_s, θ_s values are not reproduced here). Every preset accepts any element list: radial blocks
+per neighbour element, angular blocks per unordered neighbour-element pair.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from atomsieve.descriptors.symmetry import SymmetryFunctions
+from atomsieve.errors import ParameterError
+
+DEFAULT_CUTOFF = 6.0
+
+
+def _li_radial(n: int, r_cut: float) -> list[dict]:
+    r_s = np.linspace(0.5, r_cut - 0.5, n)
+    spacing = r_s[1] - r_s[0]
+    eta = round(0.5 * (r_cut / spacing) ** 2, 6)
+    return [{"form": "li", "eta": eta, "r_s": round(float(r), 6)} for r in r_s]
+
+
+def _li_angular(n_theta: int, zeta: float, etas) -> list[dict]:
+    out = []
+    for eta in etas:
+        for k in range(n_theta):
+            theta = round((k + 0.5) * math.pi / n_theta, 9)
+            out.append({"form": "li", "eta": eta, "zeta": zeta, "lambda": 1.0, "theta_s": theta})
+    return out
+
+
+def li_single_element(species=("Ge",), r_cut: float | None = None) -> SymmetryFunctions:
+    """24 radial + 16 angular Li et al. functions per block (40 for one element).
+
+    >>> li_single_element(["Ge"]).n_features
+    40
+    """
+    rc = DEFAULT_CUTOFF if r_cut is None else float(r_cut)
+    _check_cutoff(rc)
+    return SymmetryFunctions(species, rc, _li_radial(24, rc), _li_angular(8, 16.0, (0.5, 2.0)),
+                             preset="li_single_element")
+
+
+def li_two_element(species=("Pd", "H"), r_cut: float | None = None) -> SymmetryFunctions:
+    """18 radial per neighbour element + 4 angular per element pair (48 for two elements).
+
+    >>> li_two_element(["Pd", "H"]).n_features
+    48
+    """
+    rc = DEFAULT_CUTOFF if r_cut is None else float(r_cut)
+    _check_cutoff(rc)
+    return SymmetryFunctions(species, rc, _li_radial(18, rc), _li_angular(4, 4.0, (1.0,)),
+                             preset="li_two_element")
+
+
+ACSF_STANDARD_G2 = [[eta, 0.0] for eta in (0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.7, 1.2)]
+ACSF_STANDARD_G4 = [[eta, zeta, lam] for eta in (0.005, 0.02, 0.05, 0.1) for zeta in (1.0, 2.0, 4.0, 16.0)
+                    for lam in (1.0, -1.0)]
+
+
+def acsf_standard(species, r_cut: float | None = None) -> SymmetryFunctions:
+    """G1 + 8 G2 + 32 G4 in DScribe's parameterisation (41 features for one element).
+
+    >>> acsf_standard(["Cu"]).n_features
+    41
+    """
+    rc = DEFAULT_CUTOFF if r_cut is None else float(r_cut)
+    _check_cutoff(rc)
+    sf = SymmetryFunctions.like_dscribe_acsf(species, rc, g2_params=ACSF_STANDARD_G2,
+                                             g4_params=ACSF_STANDARD_G4)
+    sf.preset = "acsf_standard"
+    return sf
+
+
+def _check_cutoff(rc: float) -> None:
+    if not (math.isfinite(rc) and rc > 1.0):
+        raise ParameterError(f"cutoff must be a number of Å greater than 1; got {rc}")
+
+
+#: Preset name -> constructor ``(species, r_cut=None) -> SymmetryFunctions``.
+PRESETS: dict[str, Callable[..., SymmetryFunctions]] = {
+    "li_single_element": li_single_element,
+    "li_two_element": li_two_element,
+    "acsf_standard": acsf_standard,
+}
+
+
+def default_preset_name(species) -> str:
+    """``li_single_element`` for one element, ``li_two_element`` for more."""
+    return "li_single_element" if len(set(species)) == 1 else "li_two_element"
+
+
+def preset(name: str | None, species, r_cut: float | None = None) -> SymmetryFunctions:
+    """The preset ``name`` (None: :func:`default_preset_name`) for ``species``.
+
+    >>> preset("li_single_element", ["Ge"], r_cut=5.0).r_cut
+    5.0
+    """
+    species = list(species)
+    name = default_preset_name(species) if name is None else name
+    if name not in PRESETS:
+        raise ParameterError(f"unknown descriptor preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name](species, r_cut)

@@ -1,0 +1,179 @@
+"""The symmetry-function forms, as parameter records and as elementwise torch functions.
+
+Every function is reduced to one of two internal forms with *effective* parameters:
+
+- radial, per pair (i, j):  ``exp(−η_eff (R_ij − R_s)²) · f_c(R_ij)``
+- angular, per unordered neighbour pair {j, k} of i:
+  ``c · (1 + λ cos(θ_ijk − θ_s))^ζ · exp(−η_eff (R_ij² + R_ik² + w R_jk²)) · f_c(R_ij) f_c(R_ik) f_c(R_jk)^w``
+
+with ``w`` = 1 (the R_jk term and its cutoff, G4-like) or 0 (G5-like) and a prefactor ``c``.
+
+The user-facing forms (``form`` in the parameter records):
+
+======== =============================================================================================
+g1       Σ_j f_c(R_ij)                                                         (Behler 2011, eq. 5)
+g2       Σ_j exp(−η (R_ij − R_s)²) f_c(R_ij)                                   (Behler 2011, eq. 6)
+g4       2^(1−ζ) Σ_{j<k} (1 + λ cos θ_ijk)^ζ e^(−η(R_ij²+R_ik²+R_jk²)) f_c f_c f_c  (Behler 2011, eq. 8)
+g5       2^(1−ζ) Σ_{j<k} (1 + λ cos θ_ijk)^ζ e^(−η(R_ij²+R_ik²)) f_c(R_ij) f_c(R_ik)  (Behler 2011, eq. 9)
+li       radial: Σ_j exp(−η (R_ij − R_s)² / R_c²) f_c(R_ij)                     (Li et al. 2024, eq. 4)
+li       angular: 2^(1−ζ) Σ_{j≠k} (1 + λ cos(θ_ijk − θ_s))^ζ
+         · exp(−η (R_ij² + R_jk² + R_ik²) / R_c²) f_c f_c f_c                   (Li et al. 2024, eqs. 5–6)
+======== =============================================================================================
+
+G4/G5 sum over unordered pairs (j < k) as DScribe and n2p2 do; the Li angular sum runs over
+ordered pairs (j ≠ k), i.e. twice the unordered sum. ``f_c(R) = ½(cos(πR/R_c) + 1)`` for R ≤ R_c,
+else 0. Distances in Å, η in Å⁻² (dimensionless for ``li``), θ_s in radians.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from atomsieve.errors import ParameterError
+
+RADIAL_FORMS = ("g1", "g2", "li")
+ANGULAR_FORMS = ("g4", "g5", "li")
+
+
+def radial_record(form: str, eta: float = 0.0, r_s: float = 0.0) -> dict:
+    """A JSON-able record of one radial function."""
+    if form not in RADIAL_FORMS:
+        raise ParameterError(f"radial form must be one of {RADIAL_FORMS}; got {form!r}")
+    if form == "g1":
+        return {"form": "g1"}
+    if not eta >= 0:
+        raise ParameterError(f"radial eta must be >= 0; got {eta}")
+    return {"form": form, "eta": float(eta), "r_s": float(r_s)}
+
+
+def angular_record(form: str, eta: float, zeta: float, lam: float, theta_s: float = 0.0) -> dict:
+    """A JSON-able record of one angular function (``lam`` is λ = ±1)."""
+    if form not in ANGULAR_FORMS:
+        raise ParameterError(f"angular form must be one of {ANGULAR_FORMS}; got {form!r}")
+    if not eta >= 0 or not zeta >= 1:
+        raise ParameterError(f"angular functions need eta >= 0 and zeta >= 1; got eta={eta}, zeta={zeta}")
+    if lam not in (1, -1, 1.0, -1.0):
+        raise ParameterError(f"angular lambda must be +1 or -1; got {lam}")
+    rec = {"form": form, "eta": float(eta), "zeta": float(zeta), "lambda": float(lam)}
+    if form == "li":
+        rec["theta_s"] = float(theta_s)
+    elif theta_s:
+        raise ParameterError(f"theta_s is only used by the 'li' angular form; got form {form!r}")
+    return rec
+
+
+def effective_radial(records: list[dict], r_cut: float) -> tuple[list[float], list[float]]:
+    """(η_eff, R_s) lists of the internal radial form."""
+    eta, rs = [], []
+    for rec in records:
+        if rec["form"] == "g1":
+            eta.append(0.0)
+            rs.append(0.0)
+        else:
+            eta.append(rec["eta"] / (r_cut**2 if rec["form"] == "li" else 1.0))
+            rs.append(rec["r_s"])
+    return eta, rs
+
+
+def effective_angular(records: list[dict], r_cut: float) -> dict[str, list[float]]:
+    """Columns (eta, zeta, lambda, theta_s, use_jk, prefactor) of the internal angular form."""
+    keys = ("eta", "zeta", "lambda", "theta_s", "use_jk", "prefactor")
+    cols: dict[str, list[float]] = {k: [] for k in keys}
+    for rec in records:
+        li = rec["form"] == "li"
+        cols["eta"].append(rec["eta"] / (r_cut**2 if li else 1.0))
+        cols["zeta"].append(rec["zeta"])
+        cols["lambda"].append(rec["lambda"])
+        cols["theta_s"].append(rec.get("theta_s", 0.0))
+        cols["use_jk"].append(0.0 if rec["form"] == "g5" else 1.0)
+        # Ordered-pair sum for li = twice the unordered sum we evaluate.
+        cols["prefactor"].append(2.0 ** (1.0 - rec["zeta"]) * (2.0 if li else 1.0))
+    return cols
+
+
+def cutoff_function(r: torch.Tensor, r_cut: float) -> torch.Tensor:
+    """½(cos(πR/R_c) + 1) for R ≤ R_c, else 0."""
+    inside = r <= r_cut
+    return torch.where(inside, 0.5 * (torch.cos(r * (math.pi / r_cut)) + 1.0), torch.zeros_like(r))
+
+
+def radial_terms(r: torch.Tensor, eta: torch.Tensor, r_s: torch.Tensor, r_cut: float) -> torch.Tensor:
+    """Per-pair radial values, shape (P, n_radial)."""
+    fc = cutoff_function(r, r_cut)
+    x = r[:, None] - r_s
+    return torch.exp(-eta * x * x) * fc[:, None]
+
+
+class AngularPlan:
+    """Unique (η, w) and (ζ, λ, θ_s) combinations of an angular set, so each exponential and
+    power is evaluated once per triple and the functions are products of two columns."""
+
+    def __init__(self, cols: dict[str, list[float]]):
+        rad_keys = list(zip(cols["eta"], cols["use_jk"]))
+        ang_keys = list(zip(cols["zeta"], cols["lambda"], cols["theta_s"]))
+        self.rad_unique = sorted(set(rad_keys))
+        self.ang_unique = sorted(set(ang_keys))
+        self.rad_index = [self.rad_unique.index(k) for k in rad_keys]
+        self.ang_index = [self.ang_unique.index(k) for k in ang_keys]
+        self.prefactor = cols["prefactor"]
+        self.needs_sin = any(abs(math.sin(t)) > 0 for _, _, t in self.ang_unique)
+
+    def __len__(self) -> int:
+        return len(self.prefactor)
+
+
+def angular_terms(r_ij, r_ik, r_jk, cos, plan: AngularPlan, r_cut: float) -> torch.Tensor:
+    """Per-triple angular values, shape (T, n_angular), in the order of the plan's records."""
+    R, Ang = angular_factors(r_ij, r_ik, r_jk, cos, plan, r_cut)
+    ri = torch.tensor(plan.rad_index, device=R.device)
+    ai = torch.tensor(plan.ang_index, device=R.device)
+    pref = torch.tensor(plan.prefactor, dtype=R.dtype, device=R.device)
+    return R[:, ri] * Ang[:, ai] * pref
+
+
+def angular_factors(
+    r_ij: torch.Tensor,
+    r_ik: torch.Tensor,
+    r_jk: torch.Tensor,
+    cos: torch.Tensor,
+    plan: AngularPlan,
+    r_cut: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-triple radial factors (T, n_unique_radial) (with the cutoff functions) and angular
+    factors (T, n_unique_angular); function f is
+    ``R[:, rad_index[f]] * A[:, ang_index[f]] * prefactor[f]``."""
+    fc_ij_ik = cutoff_function(r_ij, r_cut) * cutoff_function(r_ik, r_cut)
+    fc_jk = cutoff_function(r_jk, r_cut)
+    s_two = r_ij * r_ij + r_ik * r_ik
+    rjk2 = r_jk * r_jk
+    rad_cols = []
+    for eta, use_jk in plan.rad_unique:
+        if use_jk:
+            rad_cols.append(torch.exp(-eta * (s_two + rjk2)) * fc_ij_ik * fc_jk)
+        else:
+            rad_cols.append(torch.exp(-eta * s_two) * fc_ij_ik)
+    sin = torch.sqrt(torch.clamp(1.0 - cos * cos, min=1e-12)) if plan.needs_sin else None
+    ang_cols = []
+    for zeta, lam, theta_s in plan.ang_unique:
+        cs, ss = math.cos(theta_s), math.sin(theta_s)
+        c = cos if theta_s == 0.0 else cos * cs + sin * ss
+        base = torch.clamp(1.0 + lam * c, min=0.0)
+        ang_cols.append(_power(base, zeta))
+    return torch.stack(rad_cols, dim=1), torch.stack(ang_cols, dim=1)
+
+
+def _power(base: torch.Tensor, zeta: float) -> torch.Tensor:
+    """base**zeta, by repeated squaring for small integer ζ (faster and exact)."""
+    if zeta == int(zeta) and 1 <= zeta <= 64:
+        n = int(zeta)
+        result, square = None, base
+        while n:
+            if n & 1:
+                result = square if result is None else result * square
+            n >>= 1
+            if n:
+                square = square * square
+        return result
+    return torch.pow(base, zeta)
