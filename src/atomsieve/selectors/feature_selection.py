@@ -1,0 +1,249 @@
+"""Choosing which symmetry functions to keep: CUR and force correlation.
+
+Both return the chosen columns in selection order and the relative norm deviation
+‖X − C C⁺X‖_F / ‖X‖_F of the per-atom fingerprint matrix X restricted to them (how much of
+X the chosen functions cannot express), so the two can be compared.
+
+Force correlation works on the fingerprints' force features: for a model that is linear
+in the fingerprints, E = Σ_i Σ_j w_j G_ij, the force is F_aα = Σ_j w_j D_aα,j with
+D_aα,j = −Σ_i ∂G_ij/∂r_aα. It keeps the function whose D column has the highest absolute
+(Pearson) correlation with the force components, orthogonalises the other columns (and the
+forces) against it, and repeats. A column's overall scale does not change its correlation,
+so D may come from scaled or unscaled fingerprints alike.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from atomsieve.descriptors.features import AtomicFeatures
+from atomsieve.errors import ParameterError
+from atomsieve.progress import ProgressCallback, report
+from atomsieve.selectors.base import resolve_count
+from atomsieve.selectors.cur import cur_order, relative_norm_deviation
+from atomsieve.selectors.structure_points import check_finite
+
+
+class FeatureSelector:
+    """Base of the feature (column) selectors; ``fit`` sets the trailing-underscore results.
+
+    Attributes
+    ----------
+    selected_ : ndarray of int
+        Chosen feature columns, in selection order.
+    feature_names_ : list of str
+        Their names (``feature_names`` of the features, or ``"f<j>"``).
+    relative_norm_deviation_ : float
+        ‖X − C C⁺X‖_F / ‖X‖_F of the per-atom fingerprints X for the chosen columns C.
+    seconds_ : float
+        Wall time of the selection.
+    """
+
+    name = "feature-selector"
+
+    def _choose(self, features: AtomicFeatures, **kwargs) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(self, features: AtomicFeatures, **kwargs) -> FeatureSelector:
+        """Choose columns of ``features.values``; returns ``self``."""
+        if not isinstance(features, AtomicFeatures):
+            raise ParameterError(
+                f"{type(self).__name__}.fit needs AtomicFeatures; got {type(features).__name__}"
+            )
+        if features.n_atoms == 0:
+            raise ParameterError(f"{type(self).__name__}.fit: the features hold no atoms")
+        check_finite(features.values, "features.values")
+        start = time.perf_counter()
+        selected = np.asarray(self._choose(features, **kwargs), dtype=np.int64)
+        self.seconds_ = time.perf_counter() - start
+        self.selected_ = selected
+        names = features.feature_names or [f"f{j}" for j in range(features.n_features)]
+        self.feature_names_ = [names[j] for j in selected]
+        self.relative_norm_deviation_ = relative_norm_deviation(features.values, columns=selected)
+        return self
+
+    def transform(self, features: AtomicFeatures) -> AtomicFeatures:
+        """The features restricted to the chosen columns (in selection order)."""
+        if not hasattr(self, "selected_"):
+            raise ParameterError(f"{type(self).__name__} is not fitted; call fit first")
+        names = features.feature_names or [f"f{j}" for j in range(features.n_features)]
+        params = dict(features.params or {})
+        params["selected_features"] = self.selected_.tolist()
+        return AtomicFeatures(
+            values=features.values[:, self.selected_], species=features.species,
+            structure=features.structure, params=params, scaler=features.scaler,
+            feature_names=[names[j] for j in self.selected_], n_structures=features.n_structures,
+        )
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
+class FeatureCUR(FeatureSelector):
+    """CUR selection of fingerprint columns (see :func:`atomsieve.selectors.cur.cur_order`).
+
+    Parameters
+    ----------
+    n_to_select : int, float in (0, 1] or None
+        Functions to keep; None keeps choosing until ``max_deviation`` is reached.
+    k : int
+        Singular vectors in the importance score.
+    max_deviation : float, optional
+        Stopping score on the relative norm deviation.
+
+    Attributes
+    ----------
+    deviations_ : ndarray
+        Relative norm deviation after each pick.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from atomsieve.descriptors import AtomicFeatures
+    >>> X = np.array([[1.0, 2.0, 0.1], [2.0, 4.1, 0.0], [0.5, 1.0, 3.0]])
+    >>> sel = FeatureCUR(2).fit(AtomicFeatures(values=X, species=[1, 1, 1], structure=[0, 1, 2]))
+    >>> sel.selected_.tolist(), round(sel.relative_norm_deviation_, 3)
+    ([1, 2], 0.004)
+    """
+
+    name = "cur"
+
+    def __init__(
+        self, n_to_select: int | float | None = None, *, k: int = 1, max_deviation: float | None = None,
+        progress: ProgressCallback | None = None,
+    ):
+        self.n_to_select = n_to_select
+        self.k = k
+        self.max_deviation = max_deviation
+        self.progress = progress
+
+    def _choose(self, features: AtomicFeatures) -> np.ndarray:
+        order, self.deviations_ = cur_order(
+            features.values, self.n_to_select, axis=1, k=self.k, max_deviation=self.max_deviation,
+            progress=self.progress,
+        )
+        return order
+
+
+def force_correlation_order(
+    force_features: np.ndarray,
+    forces: np.ndarray,
+    n_to_select: int,
+    *,
+    tolerance: float = 1e-10,
+    progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Greedy force-correlation selection of columns.
+
+    Parameters
+    ----------
+    force_features : array of shape (n_atoms, 3, n_features) or (n_rows, n_features)
+        D_aα,j = −Σ_i ∂G_ij/∂r_aα (eV/Å per unit of fingerprint in a linear model).
+    forces : array of shape (n_atoms, 3) or (n_rows,)
+        Reference forces in eV/Å.
+    n_to_select : int
+        Columns to choose.
+
+    Returns
+    -------
+    order : ndarray of int
+        Chosen columns in order.
+    correlations : ndarray
+        |corr| of each pick with the forces not yet explained by the earlier picks.
+    force_residual : float
+        ‖F − D_C w‖ / ‖F‖ of the least-squares fit of the (centred) forces on the chosen columns.
+
+    Examples
+    --------
+    >>> D = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> order, corr, residual = force_correlation_order(D, D[:, 1] * 2.0, 2)
+    >>> int(order[0]), round(float(corr[0]), 3)
+    (1, 1.0)
+    """
+    D = check_finite(force_features, "force_features")
+    D = D.reshape(-1, D.shape[-1]) if D.ndim == 3 else D
+    f = check_finite(forces, "forces").reshape(-1)
+    if D.ndim != 2 or len(D) != len(f):
+        raise ParameterError(
+            f"force_features has {D.shape[0]} rows but forces has {len(f)} components; give "
+            "force_features of shape (n_atoms, 3, n_features) and forces of shape (n_atoms, 3)"
+        )
+    residual = D - D.mean(axis=0)
+    target = f - f.mean()
+    total = float(np.linalg.norm(target))
+    if total == 0.0:
+        raise ParameterError("forces are all equal; force correlation has nothing to correlate with")
+    column_scale = np.linalg.norm(residual, axis=0)
+    picked = np.zeros(D.shape[1], dtype=bool)
+    order, correlations = [], []
+    for step in range(n_to_select):
+        norms = np.linalg.norm(residual, axis=0)
+        usable = (norms > tolerance * np.maximum(column_scale, 1e-300)) & ~picked
+        corr = np.zeros(D.shape[1])
+        target_norm = float(np.linalg.norm(target))
+        if target_norm > 0:
+            corr[usable] = np.abs(target @ residual[:, usable]) / (norms[usable] * target_norm)
+        corr[picked] = -np.inf
+        j = int(np.argmax(corr))
+        order.append(j)
+        correlations.append(max(float(corr[j]), 0.0))
+        picked[j] = True
+        if norms[j] > 0:
+            q = residual[:, j] / norms[j]
+            residual -= np.outer(q, q @ residual)
+            target = target - q * (q @ target)
+        report(progress, step + 1, n_to_select, "force correlation")
+    return np.array(order, dtype=np.int64), np.array(correlations), float(np.linalg.norm(target)) / total
+
+
+class ForceCorrelation(FeatureSelector):
+    """Keep the fingerprint functions whose force features correlate best with the forces.
+
+    ``fit(features, force_features=D, forces=F)``: D of shape (n_atoms, 3, n_features),
+    D_aα,j = −Σ_i ∂G_ij/∂r_aα, and F (eV/Å) of shape (n_atoms, 3), atoms in the order of
+    the structures (see :func:`force_correlation_order`).
+
+    Attributes
+    ----------
+    correlations_ : ndarray
+        |corr| of each pick with the part of the forces the earlier picks leave.
+    force_residual_ : float
+        Relative residual of the least-squares fit of the forces on the chosen columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from atomsieve.descriptors import AtomicFeatures
+    >>> rng = np.random.default_rng(0)
+    >>> f = AtomicFeatures(values=rng.random((4, 3)), species=[1] * 4, structure=[0, 0, 1, 1])
+    >>> D = rng.normal(size=(4, 3, 3))
+    >>> ForceCorrelation(1).fit(f, force_features=D, forces=2.0 * D[:, :, 2]).selected_.tolist()
+    [2]
+    """
+
+    name = "fcorr"
+
+    def __init__(self, n_to_select: int | float, *, progress: ProgressCallback | None = None):
+        self.n_to_select = n_to_select
+        self.progress = progress
+
+    def _choose(self, features: AtomicFeatures, force_features=None, forces=None) -> np.ndarray:
+        if force_features is None or forces is None:
+            raise ParameterError(
+                "ForceCorrelation.fit needs force_features= (n_atoms, 3, n_features: minus the summed "
+                "fingerprint derivatives, e.g. from SymmetryFunctions.jacobian) and forces= "
+                "(n_atoms, 3, eV/Å)"
+            )
+        D = np.asarray(force_features, dtype=np.float64)
+        if D.shape[-1] != features.n_features:
+            raise ParameterError(
+                f"force_features has {D.shape[-1]} columns but the features have {features.n_features}"
+            )
+        count = resolve_count(self.n_to_select, features.n_features, "features")
+        order, self.correlations_, self.force_residual_ = force_correlation_order(
+            D, forces, count, progress=self.progress
+        )
+        return order
