@@ -21,6 +21,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+import numpy as np
+from ase import Atoms
+
 from atomsieve.builders.molten_nacl import build_molten_nacl, molten_nacl_structure
 from atomsieve.builders.one_element import build_one_element
 from atomsieve.builders.pdh_cluster import build_pdh_cluster, pdh_cluster_structure
@@ -83,7 +86,43 @@ def build(
     return builder(seed=seed, progress=progress, scheduler=scheduler, **options)
 
 
+def md_structure(name: str, n_atoms: int | None = None, seed: int = 0, element: str = "Cu") -> Atoms:
+    """A starting structure of system ``name`` for MD checks, usually larger than the pool's cells.
+
+    - ``molten-nacl``: a cubic box of ``n_atoms`` ions (default 1000, as in the salt study's MD) at
+      1.38 g/cm³, the density of molten NaCl at 1400 K (Janz: ρ = 2.139 − 5.43e-4 T g/cm³);
+    - ``pdh-cluster``: the largest icosahedral Pd core (13, 55, 147) with H (2 per 13 Pd) that fits
+      in ``n_atoms`` (default 15: Pd13H2);
+    - ``one-element``: a cubic fcc supercell of ``element`` with at least ``n_atoms`` (default 256)
+      at EMT's lattice constant.
+
+    >>> md_structure("molten-nacl", 16).get_chemical_formula()
+    'Cl8Na8'
+    """
+    if name == "molten-nacl":
+        n = 1000 if n_atoms is None else n_atoms
+        if n < 2 or n % 2:
+            raise ParameterError(f"molten-nacl needs an even number of atoms >= 2; got {n}")
+        return molten_nacl_structure(n // 2, density=1.38, seed=seed)
+    if name == "pdh-cluster":
+        n = 15 if n_atoms is None else n_atoms
+        fits = [p for p in (13, 55, 147) if p + round(2 * p / 13) <= n]
+        if not fits:
+            raise ParameterError(f"pdh-cluster needs at least 15 atoms (Pd13H2); got {n}")
+        return pdh_cluster_structure(fits[-1], round(2 * fits[-1] / 13), seed=seed)
+    if name == "one-element":
+        from ase.build import bulk
+
+        from atomsieve.builders.one_element import emt_lattice_constant
+
+        n = 256 if n_atoms is None else n_atoms
+        repeat = max(1, int(np.ceil((n / 4) ** (1 / 3) - 1e-9)))
+        return bulk(element, "fcc", a=emt_lattice_constant(element), cubic=True).repeat(repeat)
+    raise ParameterError(f"unknown system {name!r}; choose one of {', '.join(sorted(BUILDERS))}")
+
+
 __all__ = [
+    "md_structure",
     "BUILDERS",
     "TosiFumi",
     "build",
