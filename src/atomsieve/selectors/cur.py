@@ -41,6 +41,7 @@ def cur_order(
     k: int = 1,
     max_deviation: float | None = None,
     tolerance: float = 1e-12,
+    what: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy CUR selection of rows (``axis=0``) or columns (``axis=1``) of ``matrix``.
@@ -58,6 +59,8 @@ def cur_order(
         Stopping score: stop once the relative norm deviation is at most this.
     tolerance : float
         Relative residual below which the picks are taken to span everything.
+    what : str, optional
+        What the rows/columns are, for error messages ("structures", "features").
     progress : callable, optional
         ``progress(done, total, label)``.
 
@@ -84,7 +87,7 @@ def cur_order(
         raise ParameterError(f"k={k!r}: the number of singular vectors must be a positive integer")
     if axis == 1:
         X = X.T
-    what = "rows" if axis == 0 else "columns"
+    what = what or ("rows" if axis == 0 else "columns")
     if n_to_select is None:
         if max_deviation is None:
             raise ParameterError("give n_to_select, max_deviation or both")
@@ -194,7 +197,7 @@ class CUR(Selector):
         points, candidates = structure_points(features)
         order, deviations = cur_order(
             points, self.n_to_select, axis=0, k=self.k, max_deviation=self.max_deviation,
-            progress=self.progress,
+            what="structures", progress=self.progress,
         )
         self.deviations_ = deviations
         self.relative_norm_deviation_ = float(deviations[-1])

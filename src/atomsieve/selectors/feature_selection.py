@@ -123,9 +123,23 @@ class FeatureCUR(FeatureSelector):
     def _choose(self, features: AtomicFeatures) -> np.ndarray:
         order, self.deviations_ = cur_order(
             features.values, self.n_to_select, axis=1, k=self.k, max_deviation=self.max_deviation,
-            progress=self.progress,
+            what="features", progress=self.progress,
         )
         return order
+
+
+def force_features_from_jacobian(jacobian) -> np.ndarray:
+    """D_aα,j = −Σ_i ∂G_ij/∂r_aα from a :class:`atomsieve.descriptors.jacobian.DescriptorJacobian`.
+
+    Returns an array of shape (n_atoms, 3, n_features) (unscaled fingerprints, per Å).
+    """
+    import torch
+
+    grad = jacobian.grad  # (M, F, 3): dG_center / dr_neighbor
+    n_atoms, n_features = jacobian.values.shape
+    out = torch.zeros(n_atoms, n_features, 3, dtype=grad.dtype)
+    out.index_add_(0, jacobian.neighbor, grad)
+    return -out.permute(0, 2, 1).numpy()
 
 
 def force_correlation_order(
@@ -133,7 +147,7 @@ def force_correlation_order(
     forces: np.ndarray,
     n_to_select: int,
     *,
-    tolerance: float = 1e-10,
+    tolerance: float = 1e-8,
     progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Greedy force-correlation selection of columns.
@@ -146,6 +160,9 @@ def force_correlation_order(
         Reference forces in eV/Å.
     n_to_select : int
         Columns to choose.
+    tolerance : float
+        A column whose residual is below this fraction of its own norm is spent (a copy of
+        earlier picks); it is chosen only when nothing else is left.
 
     Returns
     -------

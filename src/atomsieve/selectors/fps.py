@@ -272,8 +272,9 @@ class FPS(Selector):
 
     def _select(self, features: AtomicFeatures) -> np.ndarray:
         points, candidates = structure_points(features)
+        count = None if self.n_to_select is None else resolve_count(self.n_to_select, len(points))
         order, distances = farthest_point_sampling(
-            points, self.n_to_select, first=self.first, min_distance=self.min_distance,
+            points, count, first=self.first, min_distance=self.min_distance,
             seed=self.seed, progress=self.progress,
         )
         self.distances_ = distances

@@ -124,8 +124,11 @@ def global_kernel(
 
 
 def kernel_distances(K: np.ndarray) -> np.ndarray:
-    """d_ij = √(2 − 2 K_ij) for a normalised kernel."""
-    return np.sqrt(np.clip(2.0 - 2.0 * K, 0.0, None))
+    """d_ij = √(2 − 2 K_ij) for a normalised kernel (zero on the diagonal)."""
+    D = np.sqrt(np.clip(2.0 - 2.0 * K, 0.0, None))
+    if D.shape[0] == D.shape[1]:
+        np.fill_diagonal(D, 0.0)
+    return D
 
 
 def fps_on_distances(D: np.ndarray, count: int, first: FirstPoint, seed: int | None) -> np.ndarray:

@@ -146,6 +146,7 @@ class _UniformSelector(Selector):
         raise NotImplementedError  # pragma: no cover
 
     def _select(self, features: AtomicFeatures, dataset=None, **labels) -> np.ndarray:
+        check_finite(features.values, "features.values")  # the same contract as every selector
         if dataset is not None:
             _check_dataset(dataset, features)
         values, owners = self._items(features, dataset=dataset, **labels)
