@@ -53,7 +53,8 @@ def test_more_picks_than_rank_start_new_rounds():
 
 def test_selector_on_structure_means_and_stopping_score():
     X = matrix(40, 6, 5)
-    f = AtomicFeatures(values=np.repeat(X, 2, axis=0), species=[1] * 80, structure=np.repeat(np.arange(40), 2))
+    f = AtomicFeatures(values=np.repeat(X, 2, axis=0), species=[1] * 80,
+                       structure=np.repeat(np.arange(40), 2))
     sel = CUR(n_to_select=5).fit(f)
     assert sel.selected_.tolist() == cur_order(X, 5)[0].tolist()
     assert sel.result_.extra["relative_norm_deviation"] == pytest.approx(sel.deviations_[-1])
