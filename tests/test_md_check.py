@@ -25,7 +25,8 @@ from atomsieve.evaluate.rdf import (
 )
 
 CU = bulk("Cu", "fcc", a=3.59, cubic=True).repeat(2)  # 32 atoms, RDF up to 3.59 Å
-FAST = {"n_steps": 40, "equilibration_steps": 10, "sample_every": 10, "r_max": 3.5, "n_bins": 35}
+FAST = {"n_steps": 40, "equilibration_steps": 10, "sample_every": 10, "r_max": 3.5, "n_bins": 35,
+        "nve_steps": 20}
 
 
 class BreaksAfter(Calculator):
@@ -46,6 +47,22 @@ class BreaksAfter(Calculator):
             if self.how == "raise":
                 raise RuntimeError("model exploded")
             self.results["forces"] = np.full((len(self.atoms), 3), np.nan)
+
+
+class Pushed(Calculator):
+    """EMT plus a constant force along x that no energy accounts for: not conservative."""
+
+    implemented_properties = ["energy", "forces", "energies", "free_energy"]
+
+    def __init__(self, push):
+        super().__init__()
+        self.emt, self.push = EMT(), push
+
+    def calculate(self, atoms=None, properties=None, system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.emt.calculate(self.atoms, ["energy", "forces", "energies"], all_changes)
+        self.results = dict(self.emt.results)
+        self.results["forces"] = self.results["forces"] + [self.push, 0.0, 0.0]
 
 
 def salt(seed=0):
@@ -110,6 +127,17 @@ def test_same_calculator_as_reference_passes():
     assert report.verdict == "ok" and report.ok and report.reasons == []
     assert report.rdf_distance == {"Cu-Cu": 0.0} and report.steps_run == 40
     assert report.min_distance == report.reference_min_distance
+    assert 0 <= report.nve_drift < 1e-3  # EMT conserves energy
+
+
+def test_a_non_conservative_potential_fails_the_nve_check():
+    report = md_check(Pushed(0.3), CU, EMT(), temperature=500, **{**FAST, "nve_steps": 50})
+    assert report.verdict == "blew-up" and "NVE" in report.reasons[0]
+    assert report.nve_drift > 0.01
+    assert report.rdf_distance["Cu-Cu"] < 1e-9  # a uniform push moves the centre of mass only
+    skipped = md_check(Pushed(0.3), CU, EMT(), temperature=500, **{**FAST, "nve_steps": 0})
+    assert skipped.verdict == "ok" and np.isnan(skipped.nve_drift)
+    assert skipped.to_dict()["nve_drift"] is None  # valid JSON: no NaN
 
 
 def test_a_potential_with_too_short_contacts_is_flagged_unphysical():
@@ -135,7 +163,7 @@ def test_a_real_blow_up_stops_cleanly():
     report = md_check(LennardJones(sigma=3.5, epsilon=2.0, rc=4.5), squeezed, EMT(), temperature=500, **FAST)
     assert report.verdict == "blew-up" and report.steps_run < 40
     assert "stopped at step" in report.reasons[0]
-    json.dumps(report.to_dict())  # the report is JSON-ready even with NaN/inf inside
+    json.dumps(report.to_dict(), allow_nan=False)  # JSON-ready even with NaN/inf inside
 
 
 @pytest.mark.parametrize(
@@ -168,7 +196,7 @@ def test_md_check_cli_with_named_calculators(tmp_path, capsys):
     out = tmp_path / "report.json"
     args = ["md-check", "emt", "--reference", "emt", "--system", "one-element", "--atoms", "32",
             "--temperature", "400", "--steps", "30", "--equilibration", "10", "--sample-every", "10",
-            "--r-max", "3.5", "--bins", "35", "--output", str(out)]
+            "--r-max", "3.5", "--bins", "35", "--nve-steps", "10", "--output", str(out)]
     assert main(args) == 0
     assert "verdict: ok" in capsys.readouterr().out
     assert json.loads(out.read_text())["verdict"] == "ok"
@@ -180,14 +208,15 @@ def test_md_check_cli_reference_file_and_failure_status(tmp_path, capsys):
     pool = tmp_path / "pool.extxyz"
     atomsieve.save(atomsieve.Dataset([CU]), pool)
     args = ["md-check", "tosi-fumi", "--reference", str(pool), "--system", str(pool), "--steps", "20",
-            "--equilibration", "0"]
+            "--equilibration", "0", "--nve-steps", "0"]
     assert main(args) == 2  # Tosi-Fumi knows no Cu: a clean one-line error
     assert "only Na and Cl" in capsys.readouterr().err
     squeezed = CU.copy()
     squeezed.set_cell(CU.cell * 0.8, scale_atoms=True)
     atomsieve.save(atomsieve.Dataset([squeezed]), tmp_path / "squeezed.xyz")
     args = ["md-check", "emt", "--reference", str(pool), "--system", str(tmp_path / "squeezed.xyz"),
-            "--steps", "20", "--equilibration", "0", "--sample-every", "10", "--r-max", "2.8", "--bins", "28"]
+            "--steps", "20", "--equilibration", "0", "--sample-every", "10", "--r-max", "2.8", "--bins", "28",
+            "--nve-steps", "0"]
     assert main(args) == 3  # squeezed Cu comes closer than the reference crystal
     assert "verdict: unphysical" in capsys.readouterr().out
 

@@ -37,6 +37,8 @@ def register(sub) -> None:
     p.add_argument("--timestep", type=float, default=1.0, help="fs (1.0)")
     p.add_argument("--friction", type=float, default=0.01, help="Langevin friction in 1/fs (0.01)")
     p.add_argument("--sample-every", type=int, default=20, help="steps between samples and checks (20)")
+    p.add_argument("--nve-steps", type=int, default=200,
+                   help="NVE steps after the NVT run to check energy conservation (200; 0 skips)")
     p.add_argument("--r-max", type=float, default=6.0, help="RDF range in Å, clipped to the cells (6.0)")
     p.add_argument("--bins", type=int, default=120, help="RDF bins (120)")
     p.add_argument("--seed", type=int, default=0)
@@ -131,7 +133,7 @@ def run(args) -> int:
             calculator, atoms, reference, temperature=args.temperature, n_steps=args.steps,
             equilibration_steps=args.equilibration, timestep=args.timestep, friction=args.friction,
             sample_every=args.sample_every, seed=args.seed, r_max=args.r_max, n_bins=args.bins,
-            max_seconds=args.max_seconds, progress=progress,
+            nve_steps=args.nve_steps, max_seconds=args.max_seconds, progress=progress,
         )
     print(report.summary())
     if args.output:

@@ -17,7 +17,6 @@ calculator run the same way, or reference frames such as the training pool):
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -45,6 +44,9 @@ class BlowUpLimits:
     ----------
     max_energy_change : float
         Largest allowed change of potential energy per atom from the start (eV/atom).
+    max_nve_drift : float
+        Largest allowed excursion of the total energy per atom (eV/atom) in the NVE segment that
+        follows the NVT run in :func:`md_check`: energy must be conserved.
     max_temperature_factor : float
         Largest allowed kinetic temperature as a multiple of the thermostat temperature.
     min_distance : float
@@ -55,6 +57,7 @@ class BlowUpLimits:
     """
 
     max_energy_change: float = 1.0
+    max_nve_drift: float = 0.01
     max_temperature_factor: float = 3.0
     min_distance: float = 0.5
     isolation_distance: float | None = None
@@ -66,7 +69,8 @@ class MDRun:
 
     ``frames`` are copies of the structure (no calculator) every ``sample_every`` steps;
     ``steps``, ``potential_energy`` (eV/atom) and ``temperature`` (K) belong to them. ``stopped`` is
-    None for a completed run, else why it stopped at ``steps_run``.
+    None for a completed run, else why it stopped at ``steps_run``. ``final`` is the last state
+    with its momenta (no calculator).
     """
 
     frames: list[Atoms]
@@ -77,6 +81,7 @@ class MDRun:
     steps_run: int
     stopped: str | None
     seconds: float
+    final: Atoms | None = field(default=None, repr=False)
 
 
 def _problem(atoms: Atoms, energy: float, e0: float, temperature: float, target: float,
@@ -197,7 +202,34 @@ def run_nvt(
         done += chunk
     return MDRun(frames=frames, steps=np.array(steps, dtype=int), potential_energy=np.array(energies),
                  temperature=np.array(temps), steps_requested=n_steps, steps_run=done, stopped=stopped,
-                 seconds=time.perf_counter() - started)
+                 seconds=time.perf_counter() - started, final=atoms.copy())
+
+
+def nve_energy_drift(calculator: BaseCalculator, atoms: Atoms, n_steps: int, timestep: float = 1.0,
+                     sample_every: int = 10) -> tuple[float, str | None]:
+    """Largest |E_total(t) − E_total(0)| per atom (eV/atom) in velocity-Verlet NVE from ``atoms``
+    (positions and momenta), and why it stopped early (None when it did not)."""
+    from ase.md.verlet import VelocityVerlet
+
+    atoms = atoms.copy()
+    atoms.calc = calculator
+    dyn = VelocityVerlet(atoms, timestep * units.fs)
+    totals, done = [], 0
+    try:
+        while True:
+            totals.append(atoms.get_potential_energy() + atoms.get_kinetic_energy())
+            if not np.isfinite(totals[-1]):
+                return float("inf"), "NaN or infinite energy in NVE"
+            if done >= n_steps:
+                break
+            with np.errstate(all="ignore"):
+                dyn.run(min(sample_every, n_steps - done))
+            done += min(sample_every, n_steps - done)
+    except AtomsieveError:
+        raise
+    except Exception as exc:
+        return float("inf"), f"calculator raised {type(exc).__name__} in NVE: {exc}"
+    return float(np.max(np.abs(np.array(totals) - totals[0])) / len(atoms)), None
 
 
 @dataclass
@@ -206,7 +238,9 @@ class MDCheckReport:
 
     ``verdict`` is ``"ok"``, ``"unphysical"`` (short-range contacts, or an RDF distance above the
     limit given) or ``"blew-up"``; ``reasons`` says why in words. Distances are in Å, energies in
-    eV/atom, ``energy_drift`` in eV/atom/ps (slope of the potential energy after equilibration).
+    eV/atom, ``energy_drift`` in eV/atom/ps (slope of the potential energy after equilibration),
+    ``nve_drift`` the largest total-energy excursion per atom in the NVE segment (eV/atom; NaN when
+    not run).
     """
 
     verdict: str
@@ -222,6 +256,7 @@ class MDCheckReport:
     reference_min_distance: dict[str, float]
     short_range_pairs: list[str]
     energy_drift: float
+    nve_drift: float
     rdf: RDF | None = field(default=None, repr=False)
     reference_rdf: RDF | None = field(default=None, repr=False)
     run: MDRun | None = field(default=None, repr=False)
@@ -233,25 +268,36 @@ class MDCheckReport:
     def to_dict(self) -> dict:
         """JSON-ready summary with both RDFs (no frames)."""
         out = {k: v for k, v in asdict(self).items() if k not in ("rdf", "reference_rdf", "run")}
-        clean = lambda d: {k: (None if not np.isfinite(v) else v) for k, v in d.items()}  # noqa: E731
-        out["min_distance"], out["reference_min_distance"] = clean(self.min_distance), clean(
-            self.reference_min_distance)
         out["rdf"] = None if self.rdf is None else self.rdf.to_dict()
         out["reference_rdf"] = None if self.reference_rdf is None else self.reference_rdf.to_dict()
-        return json.loads(json.dumps(out, default=float))
+        return _json_ready(out)
 
     def summary(self) -> str:
         """A few lines for people."""
         lines = [f"verdict: {self.verdict}" + (f" ({'; '.join(self.reasons)})" if self.reasons else ""),
                  f"MD: {self.steps_run}/{self.steps_requested} steps at {self.temperature:g} K, "
                  f"{self.n_atoms} atoms, {self.seconds:.1f} s; "
-                 f"energy drift {self.energy_drift:+.4f} eV/atom/ps"]
+                 f"potential-energy trend {self.energy_drift:+.4f} eV/atom/ps; "
+                 f"NVE drift {self.nve_drift:.2e} eV/atom"]
         for key, value in self.rdf_distance.items():
             closest = self.min_distance.get(key, np.inf)
             ref = self.reference_min_distance.get(key, np.inf)
             lines.append(f"  {key:<8} RDF distance {value:7.3f} Å   closest {closest:.3f} Å "
                          f"(reference {ref:.3f} Å)")
         return "\n".join(lines)
+
+
+def _json_ready(value):
+    """Plain JSON types; NaN and infinity become None (JSON has neither)."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def _reference_frames(reference, atoms: Atoms, run_kwargs: dict, equilibration_steps: int) -> list[Atoms]:
@@ -292,6 +338,7 @@ def md_check(
     n_bins: int = 120,
     short_range_tolerance: float = 0.1,
     max_rdf_distance: float | None = None,
+    nve_steps: int = 200,
     limits: BlowUpLimits | None = None,
     max_seconds: float | None = None,
     progress: ProgressCallback | None = None,
@@ -315,6 +362,9 @@ def md_check(
         A pair closer than the reference's closest minus this (Å) is flagged as unphysical.
     max_rdf_distance : float, optional
         Also flag a mean RDF distance above this (Å).
+    nve_steps : int
+        Velocity-Verlet steps run from the final NVT state to check energy conservation
+        (:attr:`BlowUpLimits.max_nve_drift`); 0 skips the check.
     limits : BlowUpLimits, optional
     max_seconds : float, optional
         Wall-clock budget of the run under test.
@@ -327,7 +377,7 @@ def md_check(
     >>> from ase.calculators.emt import EMT
     >>> cell = bulk("Cu", cubic=True).repeat(3)
     >>> report = md_check(EMT(), cell, EMT(), temperature=300, n_steps=20, equilibration_steps=0,
-    ...                   sample_every=10, r_max=5.0, n_bins=50)
+    ...                   sample_every=10, r_max=5.0, n_bins=50, nve_steps=10)
     >>> report.verdict, report.mean_rdf_distance
     ('ok', 0.0)
     """
@@ -358,9 +408,18 @@ def md_check(
     mean_distance = float(np.mean(list(distances.values()))) if distances else float("nan")
     if max_rdf_distance is not None and mean_distance > max_rdf_distance:
         reasons.append(f"mean RDF distance {mean_distance:.3f} Å above the limit {max_rdf_distance} Å")
+    nve_drift, nve_problem = float("nan"), None
+    if not run.stopped and nve_steps > 0:
+        nve_drift, nve_problem = nve_energy_drift(calculator, run.final, nve_steps, timestep, sample_every)
+        max_drift = (limits or BlowUpLimits()).max_nve_drift
+        if nve_problem is None and nve_drift > max_drift:
+            nve_problem = (f"total energy drifted {nve_drift:.4f} eV/atom in {nve_steps} NVE steps "
+                           f"(limit {max_drift} eV/atom)")
     if run.stopped:
         reasons.insert(0, f"stopped at step {run.steps_run}: {run.stopped}")
-    verdict = "blew-up" if run.stopped else ("unphysical" if reasons else "ok")
+    elif nve_problem:
+        reasons.insert(0, nve_problem)
+    verdict = "blew-up" if run.stopped or nve_problem else ("unphysical" if reasons else "ok")
     after = run.steps >= equilibration_steps
     drift = 0.0
     if after.sum() >= 2:
@@ -371,5 +430,6 @@ def md_check(
         steps_run=run.steps_run, steps_requested=n_steps, seconds=run.seconds, rdf_distance=distances,
         mean_rdf_distance=mean_distance, min_distance=dict(rdf.min_distance) if rdf else {},
         reference_min_distance=dict(ref_rdf.min_distance), short_range_pairs=short, energy_drift=drift,
+        nve_drift=nve_drift,
         rdf=rdf, reference_rdf=ref_rdf, run=run,
     )
