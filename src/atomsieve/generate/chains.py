@@ -45,14 +45,18 @@ def random_configuration(n_atoms: int, cell: np.ndarray, rng: np.random.Generato
     cell = np.asarray(cell, dtype=np.float64)
     inverse = np.linalg.inv(cell)
     placed: list[np.ndarray] = []
+    batch = 500
     for i in range(n_atoms):
-        for _ in range(PLACEMENT_ATTEMPTS):
-            candidate = rng.uniform(size=3) @ cell
+        for _ in range(PLACEMENT_ATTEMPTS // batch):
+            candidates = rng.uniform(size=(batch, 3)) @ cell
             if not placed:
+                candidate = candidates[0]
                 break
-            frac = (np.asarray(placed) - candidate) @ inverse
-            r = np.linalg.norm((frac - np.round(frac)) @ cell, axis=1)
-            if r.min() >= min_distance:
+            frac = (np.asarray(placed)[None, :, :] - candidates[:, None, :]) @ inverse
+            r = np.linalg.norm((frac - np.round(frac)) @ cell, axis=-1).min(axis=1)
+            ok = np.flatnonzero(r >= min_distance)
+            if len(ok):
+                candidate = candidates[ok[0]]
                 break
         else:
             raise ParameterError(

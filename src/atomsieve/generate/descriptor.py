@@ -15,10 +15,13 @@ autograd), and sensitive to both radial and angular order. Any
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from atomsieve.errors import ParameterError
+from atomsieve.generate.repulsive import minimum_image_vectors, perpendicular_widths
 
 #: Cosine cutoff of the default set, Å.
 DEFAULT_R_CUT = 4.5
@@ -74,6 +77,8 @@ class ConfigurationDescriptor:
             raise ParameterError(f"descriptor scale must be {n} positive finite numbers; "
                                  f"got {scale.tolist()}")
         self.scale = torch.as_tensor(scale)
+        widths = perpendicular_widths(self.cell[0].numpy())
+        self.minimum_image = bool(module.r_cut < widths.min() / 2 and hasattr(module, "features_from_pairs"))
 
     @property
     def n_features(self) -> int:
@@ -81,8 +86,22 @@ class ConfigurationDescriptor:
 
     def __call__(self, positions: torch.Tensor) -> torch.Tensor:
         """Scaled descriptors (A, F) of positions (A, 3) in Å; differentiable."""
-        q = self.module(self.species, positions[None], self.cell, self.pbc)[0]
+        if self.minimum_image:
+            q = self._minimum_image_features(positions)
+        else:
+            q = self.module(self.species, positions[None], self.cell, self.pbc)[0]
         return q / self.scale
+
+    def _minimum_image_features(self, positions: torch.Tensor) -> torch.Tensor:
+        # When the cutoff is below half of every cell width each neighbour is its own minimum image,
+        # so the pairs come straight from the minimum-image displacements and only the module's flat
+        # core runs (no general periodic neighbour search at every MD step).
+        vectors = minimum_image_vectors(positions, self.cell[0])
+        with torch.no_grad():
+            squared = (vectors * vectors).sum(-1)
+            squared.fill_diagonal_(math.inf)
+            center, neighbor = torch.nonzero(squared <= self.module.r_cut**2, as_tuple=True)
+        return self.module.features_from_pairs(self.species[0], vectors[center, neighbor], center, neighbor)
 
     def with_scale(self, scale) -> ConfigurationDescriptor:
         """The same descriptor with another scale."""

@@ -112,6 +112,12 @@ class EntropyBiasCalculator(Calculator):
         super().__init__(bias_strength=bias_strength, **kwargs)
         self.potential = potential
 
+    def set(self, **kwargs):
+        changed = super().set(**kwargs)
+        if changed:  # a new K changes every result
+            self.reset()
+        return changed
+
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         result = self.potential.evaluate(self.atoms.positions, float(self.parameters.bias_strength))
