@@ -128,15 +128,30 @@ class FeatureCUR(FeatureSelector):
         return order
 
 
-def force_features_from_jacobian(jacobian) -> np.ndarray:
+def force_features_from_jacobian(jacobian, scaler=None) -> np.ndarray:
     """D_aα,j = −Σ_i ∂G_ij/∂r_aα from a :class:`atomsieve.descriptors.jacobian.DescriptorJacobian`.
 
-    Returns an array of shape (n_atoms, 3, n_features) (unscaled fingerprints, per Å).
+    Parameters
+    ----------
+    jacobian : DescriptorJacobian
+        From ``SymmetryFunctions.jacobian(dataset)`` (unscaled fingerprints).
+    scaler : fitted per-element affine scaler, optional
+        The scaler of the features the selection is for (e.g. ``features.scaler``); the
+        derivatives of atom i are multiplied by its element's scale factors.
+
+    Returns
+    -------
+    ndarray of shape (n_atoms, 3, n_features)
     """
     import torch
 
     grad = jacobian.grad  # (M, F, 3): dG_center / dr_neighbor
     n_atoms, n_features = jacobian.values.shape
+    if scaler is not None:
+        species = jacobian.species.numpy()
+        ones, zeros = np.ones((n_atoms, n_features)), np.zeros((n_atoms, n_features))
+        factor = np.asarray(scaler.transform(ones, species)) - np.asarray(scaler.transform(zeros, species))
+        grad = grad * torch.as_tensor(factor, dtype=grad.dtype)[jacobian.center][:, :, None]
     out = torch.zeros(n_atoms, n_features, 3, dtype=grad.dtype)
     out.index_add_(0, jacobian.neighbor, grad)
     return -out.permute(0, 2, 1).numpy()
