@@ -196,15 +196,16 @@ def initial_training_set(
         cell.info["a0_parent"] = a0
     if n_select >= len(pool):
         return pool
-    order = select_diverse(pool, n_select, descriptor=descriptor, seed=seed)
+    order = select_diverse(pool, n_select, descriptor=descriptor)
     return [pool[i] for i in order]
 
 
-def select_diverse(structures: list[Atoms], n_select: int, *, descriptor=None, seed: int = 0) -> np.ndarray:
+def select_diverse(structures: list[Atoms], n_select: int, *, descriptor=None) -> np.ndarray:
     """Indices of ``n_select`` structures by hierarchical FPS (atom count, then fingerprints)."""
     from atomsieve.active.fingerprints import default_descriptor, structure_features
-    from atomsieve.selectors import HierarchicalFPS
+    from atomsieve.selectors.fps import HierarchicalFPS
 
-    descriptor = descriptor or default_descriptor(sorted(set(structures[0].get_chemical_symbols())))
+    elements = sorted({s for a in structures for s in a.get_chemical_symbols()})
+    descriptor = descriptor or default_descriptor(elements)
     features = structure_features(structures, descriptor)
-    return np.asarray(HierarchicalFPS(n_to_select=n_select, seed=seed).fit(features).selected_)
+    return np.asarray(HierarchicalFPS(n_to_select=n_select).fit(features).selected_)

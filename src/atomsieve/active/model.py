@@ -1,0 +1,308 @@
+"""The ensemble nearsighted force training trains: descriptor, fixed scaling, bootstrap members.
+
+:class:`EnsembleModel` joins the pieces of :mod:`atomsieve.descriptors` and
+:mod:`atomsieve.potentials` for labelled ASE structures: fingerprints and their sparse Jacobian
+are computed once per structure and cached (for a chunk only the blocks ``∂G_i/∂r_centre`` are
+kept — all its central-atom force needs); every fit min–max scales them on the training atoms and
+trains a :class:`~atomsieve.potentials.ensemble.Ensemble` of Behler–Parrinello (or linear)
+members, where a chunk contributes only its central atom's force to the loss. Predictions on a
+whole structure take forces by autograd through the descriptor, one backward pass per member.
+
+Units: eV, Å, eV/Å.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from atomsieve.active.fingerprints import StructureBlocks, default_descriptor, structure_blocks
+from atomsieve.errors import CacheError, ParameterError
+from atomsieve.potentials.ensemble import UNCERTAINTY_FACTOR, Ensemble
+from atomsieve.potentials.prepared import PreparedData
+from atomsieve.progress import ProgressCallback
+
+#: Default Behler–Parrinello settings: small and quick, for CPU runs of the loop.
+DEFAULT_BPNN = {"hidden": (16, 16), "max_epochs": 300, "patience": 40, "learning_rate": 5e-3,
+                "batch_size": 32, "force_weight": 1.0, "central_force_weight": 4.0,
+                "validation_fraction": 0.1, "device": "cpu", "dtype": "float64"}
+
+
+def _key(atoms: Atoms, centre_only: bool) -> str:
+    h = hashlib.sha1()
+    for arr in (atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(b"c" if centre_only else b"f")
+    return h.hexdigest()
+
+
+def _is_chunk(atoms: Atoms) -> bool:
+    return "central_atom" in atoms.info
+
+
+class EnsembleModel:
+    """A bootstrap ensemble on symmetry functions, for labelled initial cells and chunks.
+
+    Parameters
+    ----------
+    n_members : int
+        Bootstrap members (10 in the paper).
+    model : {"bpnn", "linear"}
+        Member type: :class:`~atomsieve.potentials.bpnn.BPNNPotential` or
+        :class:`~atomsieve.potentials.linear.LinearPotential`.
+    model_params : dict, optional
+        Constructor arguments of the members (BPNN defaults: :data:`DEFAULT_BPNN`).
+    descriptor : str
+        Symmetry-function preset name (:mod:`atomsieve.descriptors.presets`).
+    descriptor_cutoff : float
+        Descriptor cutoff (Å); must not exceed the chunk cutoff.
+    seed : int
+
+    Examples
+    --------
+    >>> EnsembleModel(n_members=4, model="linear").get_config()["n_members"]
+    4
+    """
+
+    def __init__(self, n_members: int = 10, model: str = "bpnn", model_params: dict | None = None,
+                 descriptor: str = "li_single_element", descriptor_cutoff: float = 6.0, seed: int = 0):
+        self.n_members = n_members
+        self.model = model
+        self.model_params = model_params
+        self.descriptor = descriptor
+        self.descriptor_cutoff = descriptor_cutoff
+        self.seed = seed
+
+    def get_config(self) -> dict:
+        return {"n_members": int(self.n_members), "model": self.model,
+                "model_params": dict(self.model_params or {}), "descriptor": self.descriptor,
+                "descriptor_cutoff": float(self.descriptor_cutoff), "seed": int(self.seed)}
+
+    # -- construction ---------------------------------------------------------------------------
+    def with_elements(self, elements: list[str]) -> EnsembleModel:
+        """An unfitted copy whose descriptor covers ``elements`` (shared with its clones)."""
+        out = EnsembleModel(**self.get_config())
+        out.elements_ = list(elements)
+        out.descriptor_ = default_descriptor(elements, self.descriptor_cutoff, self.descriptor)
+        out._blocks = {}
+        return out
+
+    def clone(self, seed: int | None = None) -> EnsembleModel:
+        """An unfitted copy sharing the descriptor and the fingerprint cache."""
+        self._need("descriptor_", "with_elements")
+        cfg = self.get_config()
+        if seed is not None:
+            cfg["seed"] = int(seed)
+        out = EnsembleModel(**cfg)
+        out.elements_, out.descriptor_, out._blocks = self.elements_, self.descriptor_, self._blocks
+        return out
+
+    def _need(self, attr: str, call: str) -> None:
+        if not hasattr(self, attr):
+            raise ParameterError(f"EnsembleModel has no {attr.rstrip('_')} yet; call {call} first")
+
+    def _member(self):
+        if self.model == "bpnn":
+            from atomsieve.potentials.bpnn import BPNNPotential
+
+            return BPNNPotential(**{**DEFAULT_BPNN, **(self.model_params or {})})
+        if self.model == "linear":
+            from atomsieve.potentials.linear import LinearPotential
+
+            return LinearPotential(**(self.model_params or {}))
+        raise ParameterError(f"model must be 'bpnn' or 'linear'; got {self.model!r}")
+
+    # -- data -----------------------------------------------------------------------------------
+    def blocks(self, structures: list[Atoms]) -> list[StructureBlocks]:
+        """Raw fingerprints and Jacobian blocks of each structure (cached)."""
+        out: list[StructureBlocks | None] = []
+        missing = []
+        for a in structures:
+            k = _key(a, _is_chunk(a))
+            out.append(self._blocks.get(k))
+            if out[-1] is None:
+                missing.append((len(out) - 1, k))
+        if missing:
+            new = structure_blocks(self.descriptor_, [structures[i] for i, _ in missing],
+                                   centre_only=[_is_chunk(structures[i]) for i, _ in missing])
+            for (i, k), b in zip(missing, new):
+                self._blocks[k] = out[i] = b
+        return out  # type: ignore[return-value]
+
+    def _prepared(self, structures: list[Atoms], labelled: bool) -> PreparedData:
+        blocks = self.blocks(structures)
+        species_of = {e: i for i, e in enumerate(self.elements_)}
+        feats = np.concatenate([b.features for b in blocks])
+        numbers = np.concatenate([a.numbers for a in structures])
+        from ase.data import chemical_symbols
+
+        species = np.array([species_of[chemical_symbols[z]] for z in numbers], dtype=np.int64)
+        lo, span = self.scale_
+        counts = np.array([len(a) for a in structures])
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        pc = np.concatenate([b.pair_center + o for b, o in zip(blocks, offsets)])
+        pn = np.concatenate([b.pair_neighbour + o for b, o in zip(blocks, offsets)])
+        pv = np.concatenate([b.pair_values for b in blocks]) / span[species[pc]][:, :, None]
+        central = np.array([int(a.info["central_atom"]) if _is_chunk(a) else -1 for a in structures])
+        energies = forces = None
+        if labelled:
+            energies = np.array([a.get_potential_energy() for a in structures])
+            forces = np.concatenate([a.get_forces() for a in structures])
+        return PreparedData(features=(feats - lo[species]) / span[species], species=species,
+                            elements=list(self.elements_), atom_counts=counts, pair_center=pc,
+                            pair_neighbour=pn, pair_values=pv, energies=energies, forces=forces,
+                            central_atoms=central)
+
+    def _fit_scale(self, structures: list[Atoms]) -> None:
+        blocks = self.blocks(structures)
+        feats = np.concatenate([b.features for b in blocks])
+        numbers = np.concatenate([a.numbers for a in structures])
+        n_el = len(self.elements_)
+        lo, span = np.zeros((n_el, feats.shape[1])), np.ones((n_el, feats.shape[1]))
+        from ase.data import atomic_numbers
+
+        for i, e in enumerate(self.elements_):
+            rows = feats[numbers == atomic_numbers[e]]
+            if len(rows):
+                lo[i] = rows.min(0)
+                width = rows.max(0) - lo[i]
+                span[i] = np.where(width > 1e-12, width, 1.0)
+        self.scale_ = (lo, span)
+
+    # -- training and prediction ----------------------------------------------------------------
+    def fit(self, initial: list[Atoms], chunks: list[Atoms] = (), progress: ProgressCallback | None = None
+            ) -> EnsembleModel:
+        """Train the ensemble on labelled initial cells (all labels) and chunks (central forces only)."""
+        self._need("descriptor_", "with_elements")
+        structures = list(initial) + list(chunks)
+        if not structures:
+            raise ParameterError("EnsembleModel.fit: no training structures")
+        self._fit_scale(structures)
+        data = self._prepared(structures, labelled=True)
+        self.ensemble_ = Ensemble(self._member(), n_members=int(self.n_members), seed=int(self.seed))
+        self.ensemble_.fit(data, progress=progress)
+        self.n_train_ = len(structures)
+        return self
+
+    def _members_forces(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+        """Energies (M,) and forces (M, n, 3) of every member on one whole structure (autograd)."""
+        self._need("ensemble_", "fit")
+        from atomsieve.active.fingerprints import features_with_positions
+
+        lo, span = self.scale_
+        species_of = {e: i for i, e in enumerate(self.elements_)}
+        species = torch.as_tensor([species_of[s] for s in atoms.get_chemical_symbols()], dtype=torch.long)
+        g_raw, positions = features_with_positions(self.descriptor_, atoms)
+        g = (g_raw - torch.as_tensor(lo)[species]) / torch.as_tensor(span)[species]
+        energies, forces = [], []
+        members = self.ensemble_.members_
+        for m, member in enumerate(members):
+            if hasattr(member, "network_"):
+                net = member.network_
+                e = net.atomic_energies(g.to(next(net.parameters()).dtype), species).sum()
+            else:  # linear: E = Σ_i w_e(i) · G_i + b_e(i)
+                coef = torch.as_tensor(member.coef_, dtype=g.dtype)
+                e = (g * coef[species]).sum() + torch.as_tensor(member.offsets_)[species].sum()
+            (grad,) = torch.autograd.grad(e, positions, retain_graph=m < len(members) - 1)
+            energies.append(float(e.detach()))
+            forces.append(-grad.detach().numpy()[0])
+        return np.array(energies), np.array(forces)
+
+    def predict(self, atoms: Atoms) -> dict[str, Any]:
+        """Ensemble mean energy (eV) and forces (eV/Å), per-atom force spread and δ = 2.58 σ_f."""
+        energies, forces = self._members_forces(atoms)
+        mean = forces.mean(0)
+        std = np.sqrt(((forces - mean) ** 2).sum(axis=(0, 2)) / (len(forces) - 1))
+        return {"energy": float(energies.mean()), "energy_std": float(energies.std(ddof=1)), "forces": mean,
+                "force_std": std, "delta": UNCERTAINTY_FACTOR * std}
+
+    def predict_chunks(self, chunks: list[Atoms]) -> dict[str, np.ndarray]:
+        """Central-atom forces (n, 3) and their δ (n,) for chunks, from the cached Jacobian blocks."""
+        self._need("ensemble_", "fit")
+        data = self._prepared(list(chunks), labelled=False)
+        out = self.ensemble_.predict_uncertainty(data)
+        centre = data.offsets[:-1] + data.central_atoms
+        return {"forces": out["forces"][centre], "delta": out["delta"][centre]}
+
+    def training_errors(self, initial: list[Atoms], chunks: list[Atoms]) -> dict[str, float]:
+        """MAE/RMSE of central forces on the training chunks and of forces/energies on the initial cells."""
+        out: dict[str, float] = {}
+        if chunks:
+            pred = self.predict_chunks(chunks)["forces"]
+            ref = np.array([c.get_forces()[int(c.info["central_atom"])] for c in chunks])
+            out["force_mae_train"] = float(np.mean(np.abs(pred - ref)))
+            out["force_rmse_train"] = float(np.sqrt(np.mean((pred - ref) ** 2)))
+        data = self._prepared(list(initial), labelled=True)
+        scores = self.ensemble_.score(data)
+        out["force_mae_initial"] = float(scores["mae_f"])
+        out["energy_mae_initial"] = float(scores["mae_e"])
+        return out
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write the fitted ensemble to ``folder`` (JSON settings + one torch state file, no pickle)."""
+        self._need("ensemble_", "fit")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        lo, span = self.scale_
+        meta = {"config": self.get_config(), "elements": self.elements_, "lo": lo.tolist(),
+                "span": span.tolist(), "member_configs": [m.get_config() for m in self.ensemble_.members_]}
+        state = {f"member{m}": _member_state(member) for m, member in enumerate(self.ensemble_.members_)}
+        tmp = folder / ".weights.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(folder / "weights.pt")
+        (folder / ".model.json.tmp").write_text(json.dumps(meta))
+        (folder / ".model.json.tmp").replace(folder / "model.json")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> EnsembleModel:
+        """The ensemble saved by :meth:`save`."""
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "model.json").read_text())
+            state = torch.load(folder / "weights.pt", weights_only=True)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CacheError(f"{folder}: not a saved EnsembleModel ({exc})") from None
+        model = cls(**meta["config"]).with_elements(meta["elements"])
+        model.scale_ = (np.array(meta["lo"]), np.array(meta["span"]))
+        proto = model._member()
+        members = []
+        for m, cfg in enumerate(meta["member_configs"]):
+            member = type(proto)(**cfg)
+            _restore_member(member, state[f"member{m}"], model)
+            members.append(member)
+        model.ensemble_ = Ensemble(proto, n_members=len(members), seed=model.seed)
+        model.ensemble_.members_ = members
+        model.ensemble_.elements_ = list(meta["elements"])
+        return model
+
+    def calculator(self):
+        """This ensemble as an ASE calculator (:class:`atomsieve.active.calculator.EnsembleCalculator`)."""
+        from atomsieve.active.calculator import EnsembleCalculator
+
+        return EnsembleCalculator(self)
+
+
+def _member_state(member) -> dict:
+    if hasattr(member, "network_"):
+        return {k: v.detach().cpu() for k, v in member.network_.state_dict().items()}
+    return {"coef": torch.as_tensor(member.coef_), "offsets": torch.as_tensor(member.offsets_)}
+
+
+def _restore_member(member, state: dict, model: EnsembleModel) -> None:
+    n_features = model.descriptor_.n_features
+    if hasattr(member, "build_network"):
+        net = member.build_network(n_features, model.elements_)
+        net.load_state_dict(state)
+        net.eval()
+    else:
+        member.coef_ = state["coef"].numpy()
+        member.offsets_ = state["offsets"].numpy()
+        member.elements_ = list(model.elements_)
