@@ -5,12 +5,12 @@ import pytest
 from ase import Atoms, units
 from ase.build import bulk
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
 from ase.neighborlist import neighbor_list
 from scipy.optimize import minimize_scalar
 
 from atomsieve.builders.pairs import pairs_within
+from atomsieve.builders.sampling import thermalize
 from atomsieve.builders.tosi_fumi import COULOMB_CONSTANT, TosiFumi, tosi_fumi_nacl_parameters
 from atomsieve.errors import ParameterError
 
@@ -100,7 +100,7 @@ def test_dsf_coulomb_reproduces_the_madelung_energy():
 def test_energy_is_conserved_in_nve():
     atoms = rattled_crystal(seed=4, a=5.9)
     atoms.calc = TosiFumi(cutoff=8.0)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=1200, rng=np.random.default_rng(0))
+    thermalize(atoms, 1200, np.random.default_rng(0))
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     totals = []
     for _ in range(40):
@@ -120,15 +120,18 @@ def test_unknown_elements_and_bad_parameters_are_refused():
         TosiFumi(cutoff=-1)
 
 
-@pytest.mark.parametrize("case", ["box", "slab", "triclinic"])
+@pytest.mark.parametrize("case", ["box", "slab", "triclinic", "large-box"])
 def test_pairs_within_matches_ase_neighbor_list(case):
     if case == "box":
         atoms = bulk("NaCl", "rocksalt", a=6.0, cubic=True).repeat((2, 2, 3))[:44]
     elif case == "slab":
         atoms = bulk("NaCl", "rocksalt", a=5.64, cubic=True).repeat((2, 2, 1))
         atoms.pbc = [True, True, False]
-    else:
+    elif case == "triclinic":
         atoms = bulk("NaCl", "rocksalt", a=5.64).repeat((2, 1, 3))
+    else:  # wider than twice the cutoff: the periodic k-d tree path
+        atoms = bulk("NaCl", "rocksalt", a=5.64, cubic=True).repeat((3, 3, 3))
+        atoms.positions[0] -= [0.05, 0, 0]  # one atom just outside the box
     atoms.rattle(0.2, seed=5)
     ours = pairs_within(atoms, 7.5)
     ref = neighbor_list("ijdD", atoms, 7.5)

@@ -2,7 +2,8 @@
 
 ASE's ``neighbor_list`` bins space, which is slow when the cell is only about as wide as the
 cutoff (a 100-ion salt box with a 10 Å Coulomb cutoff). Here every pair is tried against the
-lattice translations that can bring it within the cutoff, in chunks of bounded memory.
+lattice translations that can bring it within the cutoff, in chunks of bounded memory; a periodic
+orthorhombic box wider than twice the cutoff goes to a periodic k-d tree (scipy) instead.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def pairs_within(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, n
         reach = [int(np.floor(cutoff / w + 0.5)) if p else 0 for w, p in zip(widths, pbc)]
     else:
         frac, reach = None, [0, 0, 0]
+    if pbc.all() and not any(reach) and np.allclose(cell, np.diag(np.diag(cell))):
+        return _orthorhombic_pairs(atoms, cutoff)
     shifts = np.array(list(itertools.product(*[range(-m, m + 1) for m in reach])), dtype=float)
     shift_vectors = shifts @ cell if pbc.any() else np.zeros((1, 3))
     shift_norm2 = np.einsum("sk,sk->s", shift_vectors, shift_vectors)
@@ -69,4 +72,25 @@ def pairs_within(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, n
         np.concatenate(out_j).astype(np.int64),
         np.concatenate(out_d),
         np.concatenate(out_v).reshape(-1, 3),
+    )
+
+
+def _orthorhombic_pairs(atoms: Atoms, cutoff: float):
+    """Pairs by a periodic k-d tree: an orthorhombic, fully periodic box wider than 2 × cutoff."""
+    from scipy.spatial import cKDTree
+
+    lengths = np.diag(atoms.cell.array).copy()
+    wrapped = np.mod(atoms.positions, lengths)
+    wrapped[wrapped >= lengths] = 0.0  # np.mod can return the box length itself by rounding
+    i, j = cKDTree(wrapped, boxsize=lengths).query_pairs(cutoff, output_type="ndarray").T
+    vec = atoms.positions[j] - atoms.positions[i]
+    vec -= np.round(vec / lengths) * lengths
+    dist = np.sqrt(np.einsum("pk,pk->p", vec, vec))
+    keep = dist < cutoff
+    i, j, vec, dist = i[keep], j[keep], vec[keep], dist[keep]
+    return (
+        np.concatenate([i, j]).astype(np.int64),
+        np.concatenate([j, i]).astype(np.int64),
+        np.concatenate([dist, dist]),
+        np.concatenate([vec, -vec]),
     )
