@@ -174,7 +174,9 @@ class TosiFumi(Calculator):
         pair_deriv = qq * (dk - dkc)
 
         sr, dsr = self._short_range(r, si, sj)
-        sr_c, dsr_c = self._short_range(np.full_like(r, rc), si, sj)
+        both = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+        at_cutoff = [v.reshape(2, 2) for v in self._short_range(np.full(4, rc), *both)]  # per species pair
+        sr_c, dsr_c = at_cutoff[0][si, sj], at_cutoff[1][si, sj]
         pair_energy += sr - sr_c - (r - rc) * dsr_c
         pair_deriv += dsr - dsr_c
 
