@@ -76,7 +76,7 @@ def test_progress_counts_configurations():
 
 @pytest.mark.slow
 def test_local_dask_cluster_gives_the_serial_configurations():
-    kwargs = dict(n_configs=2, k_max=10.0, n_chains=2, seed=3, **{**SMALL, "n_steps": 30})
+    kwargs = dict(n_configs=2, k_max=10.0, n_chains=2, seed=3, **{**SMALL, "n_steps": 10})
     serial = EntropyMaximisationGenerator(**kwargs).fit()
     dask = EntropyMaximisationGenerator(**kwargs, scheduler="local", n_workers=2).fit()
     for a, b in zip(serial.configurations_.atoms, dask.configurations_.atoms):
