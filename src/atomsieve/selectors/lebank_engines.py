@@ -24,8 +24,11 @@ float64 expression the reference engine uses, so the two engines agree bit for b
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 #: Largest number of entries of one distance tile (rows x columns).
 TILE = 1 << 22
@@ -141,11 +144,23 @@ class _ElementScreen:
         self.sq = arrays.put(self.sq64.astype(self.dtype))
         self.x_init = arrays.put(init_centred.astype(self.dtype))
         self.sq_init = arrays.put(self.sq_init64.astype(self.dtype))
+        # Projection on the first principal axis (unit vector): |p(a) - p(b)| <= |a - b|.
+        axis = np.zeros(f)
+        if len(values) > 1:
+            axis = np.linalg.eigh(centred.T @ centred)[1][:, -1]
+            axis /= np.linalg.norm(axis)
+        self.p = centred @ axis
+        self.p_init = init_centred @ axis
+        self.p_slack = 1e-9 * (1.0 + max(float(np.abs(self.p).max(initial=0.0)),
+                                         float(np.abs(self.p_init).max(initial=0.0)), max_sq))
 
     def covered(self, rows: np.ndarray, xr, cols: np.ndarray | None) -> np.ndarray:
         """For each of ``rows`` (working copies ``xr``): is some column vector within T, exactly?
 
-        ``cols`` are row indices of this element's values, or None for the initial bank.
+        ``cols`` are row indices of this element's values, or None for the initial bank. Rows and
+        columns are sorted by their projection on the first principal axis; a tile of rows is only
+        compared with the columns whose projection lies within T (plus rounding slack) of the tile's,
+        since a projection never lengthens a distance.
         """
         xp = self.xp
         n_cols = len(self.initial) if cols is None else len(cols)
@@ -153,26 +168,42 @@ class _ElementScreen:
         if len(rows) == 0 or n_cols == 0:
             return out
         if cols is None:
-            b, sq_b, sq_b64 = self.x_init, self.sq_init, self.sq_init64
+            p_cols, sq_b64 = self.p_init, self.sq_init64
         else:
-            b, sq_b, sq_b64 = xp.take(self.x, cols), xp.take(self.sq, cols), self.sq64[cols]
+            p_cols, sq_b64 = self.p[cols], self.sq64[cols]
+        col_order = np.argsort(p_cols, kind="stable")
+        p_cols = p_cols[col_order]
+        if cols is None:
+            b, sq_b = xp.take(self.x_init, col_order), xp.take(self.sq_init, col_order)
+        else:
+            sorted_cols = cols[col_order]
+            b, sq_b = xp.take(self.x, sorted_cols), xp.take(self.sq, sorted_cols)
         max_sq_b = float(sq_b64.max())
-        col_step = max(1, min(n_cols, TILE // 256))
-        row_step = max(1, TILE // col_step)
-        for r0 in range(0, len(rows), row_step):
-            r, x_part = rows[r0 : r0 + row_step], xr[r0 : r0 + row_step]
-            best = np.full(len(r), np.inf)
-            for c0 in range(0, n_cols, col_step):
-                g = xp.partial_sq(x_part, b[c0 : c0 + col_step], sq_b[c0 : c0 + col_step])
-                best = np.minimum(best, xp.host(xp.rowmin(g)))
-            best += self.sq64[r]
-            margin = self.bound * (self.sq64[r] + max_sq_b)
-            out[r0 : r0 + len(r)] = best <= self.t2 - margin
-            unsure = np.flatnonzero((best <= self.t2 + margin) & (best > self.t2 - margin))
-            if len(unsure):
-                vectors = self.initial if cols is None else self.values[cols]
-                for i in unsure:
-                    out[r0 + i] = bool((exact_distances(vectors, self.values[r[i]]) <= self.threshold).any())
+        p_rows = self.p[rows]
+        row_order = np.argsort(p_rows, kind="stable")
+        tile = 4096 if xp.gpu else 256
+        col_step = max(1, TILE // tile)
+        best = np.full(len(rows), np.inf)
+        reach = self.threshold + self.p_slack
+        for r0 in range(0, len(rows), tile):
+            idx = row_order[r0 : r0 + tile]
+            c_lo = int(np.searchsorted(p_cols, p_rows[idx[0]] - reach, side="left"))
+            c_hi = int(np.searchsorted(p_cols, p_rows[idx[-1]] + reach, side="right"))
+            if c_hi <= c_lo:
+                continue
+            x_tile = xp.take(xr, idx)
+            for c0 in range(c_lo, c_hi, col_step):
+                c1 = min(c0 + col_step, c_hi)
+                g = xp.partial_sq(x_tile, b[c0:c1], sq_b[c0:c1])
+                best[idx] = np.minimum(best[idx], xp.host(xp.rowmin(g)))
+        best += self.sq64[rows]
+        margin = self.bound * (self.sq64[rows] + max_sq_b)
+        out = best <= self.t2 - margin
+        unsure = np.flatnonzero((best <= self.t2 + margin) & (best > self.t2 - margin))
+        if len(unsure):
+            vectors = self.initial if cols is None else self.values[cols]
+            for i in unsure:
+                out[i] = bool((exact_distances(vectors, self.values[rows[i]]) <= self.threshold).any())
         return out
 
     def within_block(self, block: np.ndarray, xb) -> np.ndarray:
@@ -224,7 +255,7 @@ def fast_element(
         # Grow the block while most of it joins (sparse data), shrink it while few do (dense data).
         share = len(joined) / len(head)
         if share > 0.5:
-            size = min(size * 2, 1024)
+            size = min(size * 2, 512)
         elif share < 0.125:
             size = max(size // 2, 32)
     return np.concatenate(joined_all) if joined_all else np.zeros(0, dtype=np.int64)
@@ -241,11 +272,15 @@ def fast_engine(
     dev = resolve_device(device)
     n_features = values.shape[1]
     out = []
-    for z in np.unique(species):
-        rows = np.flatnonzero(species == z)
-        init = np.asarray(initial.get(int(z), np.zeros((0, n_features))), dtype=np.float64).reshape(
-            -1, n_features
-        )
-        joined = fast_element(np.ascontiguousarray(values[rows]), thresholds[int(z)], init, dev)
-        out.append(rows[joined])
+    # One BLAS thread: the tiles are small, and on a busy machine OpenBLAS threads spin-wait and cost
+    # several times the work they share.
+    limit = threadpool_limits(limits=1, user_api="blas") if dev.type == "cpu" else nullcontext()
+    with limit:
+        for z in np.unique(species):
+            rows = np.flatnonzero(species == z)
+            init = np.asarray(initial.get(int(z), np.zeros((0, n_features))), dtype=np.float64).reshape(
+                -1, n_features
+            )
+            joined = fast_element(np.ascontiguousarray(values[rows]), thresholds[int(z)], init, dev)
+            out.append(rows[joined])
     return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
