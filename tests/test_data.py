@@ -192,9 +192,10 @@ def _bad_file(tmp_path, name, content):
     "name, content, message",
     [
         ("empty.extxyz", b"", "empty"),
-        ("trunc.extxyz", GOOD_XYZ.rsplit("\n", 2)[0], "cannot be read"),
+        ("trunc.extxyz", GOOD_XYZ.rsplit("\n", 2)[0], "declares 2 atoms but only 1 lines follow"),
         ("garbled.extxyz", GOOD_XYZ.replace("1.8 1.8 0", "one point eight"), "cannot be read"),
-        ("wrongcount.extxyz", GOOD_XYZ.replace("2\n", "7\n", 1), "cannot be read"),
+        ("wrongcount.extxyz", GOOD_XYZ.replace("2\n", "7\n", 1), "declares 7 atoms"),
+        ("countword.extxyz", GOOD_XYZ.replace("2\n", "two\n", 1), "should hold an atom count"),
         ("binary.extxyz", bytes(range(256)) * 8, "binary|cannot be read|unknown"),
         ("nan.extxyz", GOOD_XYZ.replace("1.8 1.8 0", "nan 1.8 0"), "NaN"),
         ("inf.extxyz", GOOD_XYZ.replace("1.8 1.8 0", "inf 1.8 0"), "NaN or infinity"),

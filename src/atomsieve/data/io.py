@@ -61,6 +61,37 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
+def check_xyz_counts(path: Path) -> None:
+    """Check every frame's atom-count line against the lines that follow it.
+
+    ASE allocates for the declared count before it reads, so a garbled count of
+    10^9 would hang it; one cheap pass over the lines catches that first.
+    """
+    with open(path, "rb") as fh:
+        n_lines = sum(1 for _ in fh)
+    with open(path, "rb") as fh:
+        header = 0
+        for i, line in enumerate(fh):
+            if i != header:
+                continue
+            text = line.strip()
+            if not text:  # trailing blank lines end the file
+                header += 1
+                continue
+            try:
+                count = int(text)
+            except ValueError:
+                raise DataError(
+                    f"{path}: line {i + 1} should hold an atom count, not {text[:40]!r}"
+                ) from None
+            if count < 0 or count > n_lines - i - 2:
+                raise DataError(
+                    f"{path}: line {i + 1} declares {count} atoms "
+                    f"but only {max(n_lines - i - 2, 0)} lines follow"
+                )
+            header = i + count + 2
+
+
 def _read_db(path: Path, index) -> list[Atoms]:
     import ase.db
 
@@ -83,6 +114,8 @@ def read_frames(path: str | os.PathLike, index=":") -> tuple[list[Atoms], str]:
     path = Path(path)
     fmt = detect_format(path)
     idx = string2index(index) if isinstance(index, str) else index
+    if fmt in ("extxyz", "xyz"):
+        check_xyz_counts(path)
     try:
         frames = _read_db(path, idx) if fmt in _DB_FORMATS else ase_read(str(path), index=idx, format=fmt)
     except DataError:
