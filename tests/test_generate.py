@@ -217,3 +217,26 @@ def test_random_configuration_respects_the_minimum_distance():
     assert minimum_distance(x, np.diag([9.54, 9.54, 14.31])) >= 2.43
     with pytest.raises(ParameterError, match="cannot place"):
         random_configuration(200, np.eye(3) * 6, np.random.default_rng(0), 2.4)
+
+
+def test_langevin_free_particles_diffuse_at_the_thermostat_temperature():
+    # Non-interacting atoms (dilute, no bias): the mean squared displacement of Langevin dynamics is
+    # 6 (kT / (m γ)) (t − (1 − e^{−γt}) / γ); a wrong noise amplitude or friction would miss it.
+    from ase import units
+
+    from atomsieve.generate import LangevinIntegrator
+
+    cell = np.eye(3) * 45.0
+    n, temperature, friction, n_steps = 80, 1000.0, 0.01, 1200
+    x0 = random_configuration(n, cell, np.random.default_rng(0), 3.0)
+    descriptor = ConfigurationDescriptor(default_symmetry_functions("W"), [74] * n, cell)
+    integrator = LangevinIntegrator(EntropyBiasedPotential(descriptor), np.full(n, 183.84),
+                                    np.random.default_rng(1))
+    schedule = AnnealingSchedule(t_start=temperature, t_end=temperature, k_max=0.0, n_steps=n_steps,
+                                 timestep=1.0, friction=friction)
+    x, _ = integrator.run_cycle(x0, schedule)
+    msd = float(((x - x0) ** 2).sum(1).mean())
+    kt_over_m = units.kB * temperature / 183.84 * units.fs**2  # Å²/fs²
+    t = n_steps * 1.0
+    expected = 6 * kt_over_m / friction * (t - (1 - math.exp(-friction * t)) / friction)
+    assert msd == pytest.approx(expected, rel=0.3)  # 240 displacement components: ~9% spread
