@@ -31,7 +31,7 @@ def coincident_pair(atoms: Atoms, tol: float = COINCIDENT_TOLERANCE) -> tuple[in
         return None
     pbc = np.asarray(atoms.pbc, dtype=bool)
     cell = atoms.cell.array
-    if pbc.any() and atoms.cell.rank == 3:
+    if pbc.any() and abs(np.linalg.det(cell)) > 1e-9:
         frac = np.linalg.solve(cell.T, atoms.positions.T).T
         frac[:, pbc] %= 1.0
         lengths = atoms.cell.lengths()
@@ -64,8 +64,11 @@ def validate_structure(atoms: Atoms, where: str) -> None:
         raise DataError(f"{where}: positions contain NaN or infinity")
     if not np.isfinite(atoms.cell.array).all():
         raise DataError(f"{where}: cell contains NaN or infinity")
-    if np.abs(atoms.positions).max() > 1e6:
-        raise DataError(f"{where}: positions larger than 1e6 Å; the file is probably garbled")
+    if np.abs(atoms.positions).max() > 1e6 or np.abs(atoms.cell.array).max() > 1e6:
+        raise DataError(f"{where}: coordinates or cell larger than 1e6 Å; the file is probably garbled")
+    lengths = atoms.cell.lengths()
+    if (atoms.pbc & (lengths < 1e-6)).any():
+        raise DataError(f"{where}: periodic along a direction whose cell vector has zero length")
     if (atoms.numbers <= 0).any() or (atoms.numbers > 118).any():
         raise DataError(f"{where}: atomic numbers must lie in 1..118")
     pair = coincident_pair(atoms)
