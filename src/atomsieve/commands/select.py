@@ -222,6 +222,7 @@ def run(args) -> int:
     from atomsieve.data import save
     from atomsieve.data.io import WRITE_FORMATS
     from atomsieve.selectors import EnvironmentBank, LEBank, calibrate_thresholds
+    from atomsieve.selectors.lebank import normalise_thresholds, thresholds_for
 
     output = check_output(args.output, args.overwrite, tuple(WRITE_FORMATS))
     if args.method != "lebank":
@@ -238,6 +239,8 @@ def run(args) -> int:
         check_output(args.bank_out, args.overwrite, (".npz",))
     bank = EnvironmentBank.load(args.bank_in) if args.bank_in else None
     ds = load_dataset(args)
+    if thresholds is not None and budget is None:  # fail before computing fingerprints
+        thresholds_for(normalise_thresholds(thresholds), ds.elements)
     feats = fingerprints(args, ds, bank)
     if budget is not None:
         result = calibrate_thresholds(
