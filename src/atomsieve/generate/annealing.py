@@ -88,6 +88,16 @@ class LangevinIntegrator:
         amu.
     rng : numpy.random.Generator
         The only source of randomness (velocities and thermostat noise).
+
+    Examples
+    --------
+    >>> from atomsieve.generate.descriptor import ConfigurationDescriptor, default_symmetry_functions
+    >>> cell = np.eye(3) * 9.0
+    >>> d = ConfigurationDescriptor(default_symmetry_functions("W"), [74] * 2, cell)
+    >>> md = LangevinIntegrator(EntropyBiasedPotential(d), [183.84] * 2, np.random.default_rng(0))
+    >>> x, final = md.run_cycle([[0.0, 0, 0], [3.0, 0, 0]], AnnealingSchedule(k_max=0.0, n_steps=50))
+    >>> x.shape, final.repulsive_energy >= 0
+    ((2, 3), True)
     """
 
     def __init__(self, potential: EntropyBiasedPotential, masses, rng: np.random.Generator):

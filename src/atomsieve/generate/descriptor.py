@@ -116,6 +116,11 @@ def descriptor_scale(descriptor: ConfigurationDescriptor, configurations) -> np.
 
     Used to rescale the descriptors to order one before the entropy is taken; a constant
     descriptor gets scale 1.
+
+    >>> cell = np.eye(3) * 10
+    >>> d = ConfigurationDescriptor(default_symmetry_functions("W"), [74] * 3, cell)
+    >>> descriptor_scale(d, [[[0, 0, 0], [2.5, 0, 0], [0, 4, 0]]]).shape
+    (6,)
     """
     unscaled = descriptor.with_scale(None)
     with torch.no_grad():
