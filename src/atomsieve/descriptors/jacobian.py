@@ -146,7 +146,7 @@ def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.flo
     >>> from atomsieve.descriptors import preset
     >>> jac = preset("li_two_element", ["C", "H", "O"]).jacobian(molecule("CH3OH"))
     >>> jac.values.shape, jac.grad.shape[1:]
-    (torch.Size([6, 60]), torch.Size([60, 3]))
+    (torch.Size([6, 78]), torch.Size([78, 3]))
     """
     atoms_list, _ = as_atoms_list(data)
     device = resolve_device(device)

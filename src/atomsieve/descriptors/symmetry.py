@@ -22,10 +22,10 @@ import torch
 from ase.data import atomic_numbers as _Z
 from ase.data import chemical_symbols
 
-from atomsieve.descriptors.neighbors import NeighborList, triples_from_pairs
+from atomsieve.descriptors.angular import angular_dense
+from atomsieve.descriptors.neighbors import NeighborList
 from atomsieve.descriptors.terms import (
     AngularPlan,
-    angular_factors,
     angular_record,
     effective_angular,
     effective_radial,
@@ -269,44 +269,8 @@ class SymmetryFunctions(torch.nn.Module):
             rad.index_add_(0, center * n_s + sp_n, values)
             parts.append(rad.reshape(N, n_s * n_r))
         if n_a:
-            p, q = triples_from_pairs(center)
-            n_seg = N * self.n_element_pairs
-            if len(p):
-                r_ij, r_ik = r[p], r[q]
-                dj, dk = d[p], d[q]
-                djk = dk - dj
-                r_jk = torch.sqrt(torch.clamp((djk * djk).sum(-1), min=1e-20))
-                cos = torch.clamp((dj * dk).sum(-1) / (r_ij * r_ik), -1.0, 1.0)
-                R, Ang = angular_factors(r_ij, r_ik, r_jk, cos, self.angular_plan, self.r_cut)
-                seg = center[p] * self.n_element_pairs
-                if self.n_element_pairs > 1:
-                    seg = seg + self._pair_block(sp_n[p], sp_n[q])
-                ang = self._segment_outer_sum(seg, R, Ang, n_seg)
-            else:
-                ang = torch.zeros(n_seg, n_a, dtype=dtype, device=device)
-            parts.append(ang.reshape(N, self.n_element_pairs * n_a))
+            parts.append(angular_dense(self, sp_n, d, r, center, N))
         return torch.cat(parts, dim=1)
-
-    def _segment_outer_sum(self, seg: torch.Tensor, R: torch.Tensor, Ang: torch.Tensor, n_seg: int):
-        """Σ over the triples of each segment of R[t, a]·Ang[t, b], picked per function.
-
-        Triples are packed per segment (centre, element pair) into a zero-padded block and
-        reduced with one batched matrix product, so no (triples × functions) tensor is made."""
-        plan = self.angular_plan
-        if self.n_element_pairs > 1:
-            order = torch.sort(seg, stable=True).indices
-            seg, R, Ang = seg[order], R[order], Ang[order]
-        counts = torch.bincount(seg, minlength=n_seg)
-        starts = torch.cumsum(counts, 0) - counts
-        slot = torch.arange(len(seg), device=seg.device) - starts[seg]
-        width = int(counts.max())
-        Rp = R.new_zeros(n_seg, width, R.shape[1]).index_put((seg, slot), R)
-        Ap = Ang.new_zeros(n_seg, width, Ang.shape[1]).index_put((seg, slot), Ang)
-        M = torch.bmm(Rp.transpose(1, 2), Ap)  # (n_seg, n_unique_radial, n_unique_angular)
-        ri = torch.tensor(plan.rad_index, device=seg.device)
-        ai = torch.tensor(plan.ang_index, device=seg.device)
-        pref = torch.tensor(plan.prefactor, dtype=R.dtype, device=seg.device)
-        return M[:, ri, ai] * pref
 
     @staticmethod
     def _pair_block(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
