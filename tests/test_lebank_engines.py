@@ -178,6 +178,21 @@ def test_existing_bank_is_screened_the_same(ge_features):
     np.testing.assert_array_equal(fast.bank_.vectors, ref.bank_.vectors)
 
 
+def test_torch_code_path_on_cpu_equals_reference(ge_features):
+    # The arrays CUDA would use, on the CPU: same operations, same answer.
+    for t in (0.1, 0.3):
+        x, z = ge_features.values, ge_features.species
+        ref = reference_engine(x, z, {32: t}, {})
+        np.testing.assert_array_equal(fast_engine(x, z, {32: t}, {}, device="cpu", backend="torch"), ref)
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, size=(300, 3)) * 0.25
+    z = rng.choice([1, 8], size=300)
+    init = {8: x[:5]}
+    ref = reference_engine(x, z, {1: 0.25, 8: 0.5}, init)
+    fast = fast_engine(x, z, {1: 0.25, 8: 0.5}, init, device="cpu", backend="torch")
+    np.testing.assert_array_equal(fast, ref)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.cuda
 def test_cuda_engine_equals_reference(ge_features, bpa_features):

@@ -16,10 +16,13 @@ fast engine handles each element on its own:
 3. the atoms after the block are screened against the block's new bank vectors and those within
    ``T`` are dropped for good (the bank only grows, so a covered atom stays covered).
 
-Distances are computed as ``|a|^2 + |b|^2 - 2 a.b`` in float32 (float64 when the data's norms make
-float32 too coarse) with torch on CPU or CUDA; every decision whose approximate squared distance
-lies within a rigorous rounding bound of ``T^2`` is re-made with :func:`exact_distances`, the very
-float64 expression the reference engine uses, so the two engines agree bit for bit.
+Distances are computed as ``|a|^2 + |b|^2 - 2 a.b`` (one matrix product of augmented rows) in float32
+(float64 when the data's norms make float32 too coarse), with NumPy/BLAS on the CPU and torch on CUDA.
+Rows and columns are sorted by their projection on the first principal axis, and a tile of rows only
+meets the columns whose projection lies within T of the tile's (a projection never lengthens a
+distance). Every decision whose approximate squared distance lies within a rigorous rounding bound of
+``T^2`` is re-made with :func:`exact_distances`, the very float64 expression the reference engine uses,
+so the two engines agree bit for bit.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from threadpoolctl import threadpool_limits
 
 #: Largest number of entries of one distance tile (rows x columns).
 TILE = 1 << 22
+#: Rows per distance tile on the CPU, and the largest block of candidates resolved at once.
+ROW_TILE = 256
+MAX_BLOCK = 512
 
 
 def exact_distances(points: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -88,9 +94,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 class _Arrays:
     """The few array operations the fast engine needs, on NumPy (CPU) or torch (CUDA) arrays."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, backend: str | None = None):
         self.device = device
-        self.gpu = device.type != "cpu"
+        # ``gpu`` means "torch tensors": always on CUDA; on the CPU only when asked (tests use it to
+        # run the CUDA code path without a GPU).
+        self.gpu = device.type != "cpu" if backend is None else backend == "torch"
 
     def put(self, a: np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(a)).to(self.device) if self.gpu else a
@@ -101,13 +109,10 @@ class _Arrays:
     def take(self, a, idx: np.ndarray):
         return a[torch.from_numpy(idx).to(self.device)] if self.gpu else a[idx]
 
-    def partial_sq(self, x, b, sq_b):
-        """``|b_j|^2 - 2 x_i.b_j`` for all i, j (add ``|x_i|^2`` for squared distances)."""
-        if self.gpu:
-            return torch.addmm(sq_b.unsqueeze(0), x, b.T, beta=1.0, alpha=-2.0)
-        g = x @ (-2.0 * b).T
-        g += sq_b
-        return g
+    def partial_sq(self, x_aug, b_aug):
+        """``|b_j|^2 - 2 x_i.b_j`` for all i, j as one product of augmented rows ``[x, 1]`` and
+        columns ``[-2b, |b|^2]`` (add ``|x_i|^2`` for squared distances)."""
+        return x_aug @ b_aug.T
 
     def rowmin(self, g):
         return g.amin(dim=1) if self.gpu else g.min(axis=1)
@@ -140,10 +145,12 @@ class _ElementScreen:
         if self.t2 == 0 or self.bound * 2 * max_sq > 0.05 * self.t2:
             self.dtype = np.float64
             self.bound = 4.0 * (f + 8) * float(np.finfo(np.float64).eps)
-        self.x = arrays.put(centred.astype(self.dtype))
-        self.sq = arrays.put(self.sq64.astype(self.dtype))
-        self.x_init = arrays.put(init_centred.astype(self.dtype))
-        self.sq_init = arrays.put(self.sq_init64.astype(self.dtype))
+        # Rows as [x, 1], columns as [-2x, |x|^2]: one matrix product gives |b|^2 - 2 x.b.
+        ones = np.ones((len(values), 1))
+        self.xa = arrays.put(np.hstack([centred, ones]).astype(self.dtype))
+        self.ba = arrays.put(np.hstack([-2.0 * centred, self.sq64[:, None]]).astype(self.dtype))
+        init_cols = np.hstack([-2.0 * init_centred, self.sq_init64[:, None]])
+        self.ba_init = arrays.put(init_cols.astype(self.dtype))
         # Projection on the first principal axis (unit vector): |p(a) - p(b)| <= |a - b|.
         axis = np.zeros(f)
         if len(values) > 1:
@@ -173,15 +180,11 @@ class _ElementScreen:
             p_cols, sq_b64 = self.p[cols], self.sq64[cols]
         col_order = np.argsort(p_cols, kind="stable")
         p_cols = p_cols[col_order]
-        if cols is None:
-            b, sq_b = xp.take(self.x_init, col_order), xp.take(self.sq_init, col_order)
-        else:
-            sorted_cols = cols[col_order]
-            b, sq_b = xp.take(self.x, sorted_cols), xp.take(self.sq, sorted_cols)
+        b = xp.take(self.ba_init, col_order) if cols is None else xp.take(self.ba, cols[col_order])
         max_sq_b = float(sq_b64.max())
         p_rows = self.p[rows]
         row_order = np.argsort(p_rows, kind="stable")
-        tile = 4096 if xp.gpu else 256
+        tile = 4096 if xp.gpu else ROW_TILE
         col_step = max(1, TILE // tile)
         best = np.full(len(rows), np.inf)
         reach = self.threshold + self.p_slack
@@ -194,7 +197,7 @@ class _ElementScreen:
             x_tile = xp.take(xr, idx)
             for c0 in range(c_lo, c_hi, col_step):
                 c1 = min(c0 + col_step, c_hi)
-                g = xp.partial_sq(x_tile, b[c0:c1], sq_b[c0:c1])
+                g = xp.partial_sq(x_tile, b[c0:c1])
                 best[idx] = np.minimum(best[idx], xp.host(xp.rowmin(g)))
         best += self.sq64[rows]
         margin = self.bound * (self.sq64[rows] + max_sq_b)
@@ -207,38 +210,58 @@ class _ElementScreen:
         return out
 
     def within_block(self, block: np.ndarray, xb) -> np.ndarray:
-        """Boolean (m, m) matrix: exact ``d(block[i], block[j]) <= T``."""
+        """Boolean (m, m) matrix: exact ``d(block[i], block[j]) <= T`` (``xb``: the rows' working copies)."""
         xp = self.xp
-        sq = self.sq64[block]
-        d2 = xp.host(xp.partial_sq(xb, xb, xp.take(self.sq, block))).astype(np.float64)
-        d2 += sq[:, None]
-        margin = self.bound * 2 * float(sq.max())
+        sq64 = self.sq64[block]
+        d2 = xp.host(xp.partial_sq(xb, xp.take(self.ba, block)))
+        d2 += sq64.astype(d2.dtype)[:, None]
+        margin = self.bound * 2 * float(sq64.max())
         sure = d2 <= self.t2 - margin
-        i, j = np.nonzero((d2 <= self.t2 + margin) & ~sure)
+        unsure = d2 <= self.t2 + margin
+        unsure &= ~sure
+        i, j = np.nonzero(unsure)
         if len(i):
             sure[i, j] = exact_distances(self.values[block[j]], self.values[block[i]]) <= self.threshold
         return sure
 
 
-def _first_in_order(within: np.ndarray) -> np.ndarray:
-    """Block positions that join the bank: each one not within T of an earlier joiner."""
-    alive = np.ones(len(within), dtype=bool)
-    joined = []
-    for j in range(len(within)):
-        if alive[j]:
-            joined.append(j)
-            alive[j + 1 :] &= ~within[j, j + 1 :]
-    return np.asarray(joined, dtype=np.int64)
+def _first_in_order(within: np.ndarray, max_rounds: int = 8) -> np.ndarray:
+    """Block positions that join the bank: each one not within T of an earlier joiner.
+
+    Decided in rounds while that is quick (an undecided position whose earlier neighbours are all
+    decided joins; positions with an earlier joiner as neighbour drop out), then one by one.
+    """
+    m = len(within)
+    earlier = np.tril(within, -1)  # earlier[i, j]: j < i and j within T of i
+    undecided = np.ones(m, dtype=bool)
+    joined = np.zeros(m, dtype=bool)
+    for _ in range(max_rounds):
+        if not undecided.any():
+            return np.flatnonzero(joined)
+        ready = undecided & ~earlier[:, undecided].any(axis=1)
+        joined |= ready
+        undecided &= ~ready
+        undecided &= ~earlier[:, ready].any(axis=1)
+    for j in np.flatnonzero(undecided):
+        # Sequential finish: j joins unless an earlier joiner is within T.
+        if not (earlier[j] & joined).any():
+            joined[j] = True
+    return np.flatnonzero(joined)
 
 
 def fast_element(
-    values: np.ndarray, threshold: float, initial: np.ndarray, device: torch.device, block: int = 128
+    values: np.ndarray,
+    threshold: float,
+    initial: np.ndarray,
+    device: torch.device,
+    block: int = 128,
+    backend: str | None = None,
 ) -> np.ndarray:
     """Rows of one element's ``values`` (visiting order) that join the bank, increasing."""
-    xp = _Arrays(device)
+    xp = _Arrays(device, backend)
     screen = _ElementScreen(values, initial, threshold, xp)
     remaining = np.arange(len(values), dtype=np.int64)
-    x_rem = screen.x
+    x_rem = screen.xa
     keep = ~screen.covered(remaining, x_rem, None)
     remaining, x_rem = remaining[keep], x_rem[xp.put(keep)] if xp.gpu else x_rem[keep]
     joined_all = []
@@ -255,7 +278,7 @@ def fast_element(
         # Grow the block while most of it joins (sparse data), shrink it while few do (dense data).
         share = len(joined) / len(head)
         if share > 0.5:
-            size = min(size * 2, 512)
+            size = min(size * 2, MAX_BLOCK)
         elif share < 0.125:
             size = max(size // 2, 32)
     return np.concatenate(joined_all) if joined_all else np.zeros(0, dtype=np.int64)
@@ -267,8 +290,12 @@ def fast_engine(
     thresholds: dict[int, float],
     initial: dict[int, np.ndarray],
     device: str | torch.device | None = "auto",
+    backend: str | None = None,
 ) -> np.ndarray:
-    """Same contract and same answer as :func:`reference_engine`, element by element in batches."""
+    """Same contract and same answer as :func:`reference_engine`, element by element in batches.
+
+    ``backend``: None picks NumPy on the CPU and torch on CUDA; ``"numpy"`` or ``"torch"`` force one.
+    """
     dev = resolve_device(device)
     n_features = values.shape[1]
     out = []
@@ -281,6 +308,8 @@ def fast_engine(
             init = np.asarray(initial.get(int(z), np.zeros((0, n_features))), dtype=np.float64).reshape(
                 -1, n_features
             )
-            joined = fast_element(np.ascontiguousarray(values[rows]), thresholds[int(z)], init, dev)
+            joined = fast_element(
+                np.ascontiguousarray(values[rows]), thresholds[int(z)], init, dev, backend=backend
+            )
             out.append(rows[joined])
     return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
