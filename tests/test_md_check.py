@@ -149,6 +149,19 @@ def test_a_potential_with_too_short_contacts_is_flagged_unphysical():
     assert report.rdf_distance["Cu-Cu"] > 0.1
 
 
+def test_sparse_pairs_are_not_flagged_at_long_range():
+    from atomsieve.builders import pdh_cluster_structure
+
+    reference = [pdh_cluster_structure(13, 2, seed=0)]  # the two H atoms 6.2 Å apart
+    start = pdh_cluster_structure(13, 2, seed=2)  # 4.4 Å apart: closer, but no contact
+    settings = {**FAST, "r_max": 8.0, "n_steps": 20, "equilibration_steps": 0, "nve_steps": 0}
+    report = md_check(EMT(), start, reference, temperature=300, **settings)
+    assert report.min_distance["H-H"] < report.reference_min_distance["H-H"] - 1.0
+    assert "H-H" not in report.short_range_pairs
+    strict = md_check(EMT(), start, reference, temperature=300, contact_distance=8.0, **settings)
+    assert "H-H" in strict.short_range_pairs and strict.verdict == "unphysical"
+
+
 def test_reference_frames_from_a_pool_and_rdf_limit():
     pool = atomsieve.builders.build("one-element", 3, mix={"bulk": 1}, supercell=2, frames_per_trajectory=3,
                                     interval=5, equilibration=5)
@@ -232,3 +245,22 @@ def test_md_check_cli_model_files_wait_for_the_potentials_loader(tmp_path, capsy
     else:  # once the loader exists, a garbage file must still fail cleanly
         assert code in (1, 2)
     assert main(["md-check", "nonexistent", "--reference", "emt", "--system", "one-element"]) == 2
+
+
+@pytest.mark.slow
+def test_md_check_cli_with_a_trained_model_file(tmp_path, capsys):
+    potentials = pytest.importorskip("atomsieve.potentials")
+    if not hasattr(potentials, "load_calculator"):
+        pytest.skip("atomsieve.potentials.load_calculator not available")
+    pool = atomsieve.builders.build("pdh-cluster", 6, seed=0, frames_per_trajectory=3, interval=5,
+                                    equilibration=5)
+    atomsieve.save(pool, tmp_path / "pool.extxyz")
+    potentials.fit_potential(pool, potentials.LinearPotential()).save(tmp_path / "model.pt")
+    out = tmp_path / "report.json"
+    code = main(["md-check", str(tmp_path / "model.pt"), "--reference", str(tmp_path / "pool.extxyz"),
+                 "--system", "pdh-cluster", "--temperature", "300", "--steps", "10", "--equilibration", "0",
+                 "--sample-every", "5", "--nve-steps", "0", "--r-max", "8", "--bins", "40", "-o", str(out)])
+    report = json.loads(out.read_text())
+    assert code == (0 if report["verdict"] == "ok" else 3)
+    assert report["steps_run"] == 10 or report["verdict"] == "blew-up"
+    assert set(report["rdf_distance"]) == {"H-H", "H-Pd", "Pd-Pd"}

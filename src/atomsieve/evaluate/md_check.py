@@ -337,6 +337,7 @@ def md_check(
     r_max: float | None = 6.0,
     n_bins: int = 120,
     short_range_tolerance: float = 0.1,
+    contact_distance: float | None = None,
     max_rdf_distance: float | None = None,
     nve_steps: int = 200,
     limits: BlowUpLimits | None = None,
@@ -359,7 +360,11 @@ def md_check(
     r_max, n_bins : float, int
         RDF range (Å; clipped to what every cell allows, None for the largest allowed) and bins.
     short_range_tolerance : float
-        A pair closer than the reference's closest minus this (Å) is flagged as unphysical.
+        A pair closer than the reference's closest minus this (Å) is flagged as unphysical ...
+    contact_distance : float, optional
+        ... if it is also closer than this (Å), so that sparse pairs (two H atoms on a cluster that
+        the reference never brought within 6 Å) are not flagged at long range. Default: 1.5 × the
+        smallest closest distance of any pair in the reference.
     max_rdf_distance : float, optional
         Also flag a mean RDF distance above this (Å).
     nve_steps : int
@@ -397,13 +402,17 @@ def md_check(
     distances = rdf_distance(rdf, ref_rdf) if rdf is not None else {}
     reasons = []
     short = []
+    finite = [d for d in ref_rdf.min_distance.values() if np.isfinite(d)]
+    contact = contact_distance if contact_distance is not None else 1.5 * min(finite, default=np.inf)
     if rdf is not None:
         for key, closest in rdf.min_distance.items():
             ref_closest = ref_rdf.min_distance.get(key, np.inf)
-            if np.isfinite(ref_closest) and closest < ref_closest - short_range_tolerance:
+            if closest < contact and closest < ref_closest - short_range_tolerance:
                 short.append(key)
                 reasons.append(
                     f"{key} pairs at {closest:.2f} Å, closer than the reference's {ref_closest:.2f} Å"
+                    if np.isfinite(ref_closest) else
+                    f"{key} pairs at {closest:.2f} Å; the reference has none within {ref_rdf.r_max:.2f} Å"
                 )
     mean_distance = float(np.mean(list(distances.values()))) if distances else float("nan")
     if max_rdf_distance is not None and mean_distance > max_rdf_distance:
