@@ -87,6 +87,8 @@ class FeatureStore:
             expected = n * (f if name == "values" else 1) * np.dtype(dtype).itemsize
             if not path.is_file() or path.stat().st_size != expected:
                 raise CacheError(f"{path}: missing or of the wrong size; the store is damaged, rebuild it")
+        for name, (filename, _) in _FILES.items():
+            path = self.folder / filename
             if verify and _sha256(path) != self.meta["sha256"][name]:
                 raise CacheError(f"{path}: checksum mismatch; the store is damaged, rebuild it")
         self.values = np.memmap(self.folder / "values.f64", dtype=np.float64, mode="r", shape=(n, f))
