@@ -21,6 +21,6 @@ class EnsembleCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        out = self.model.predict(self.atoms)
+        out = self.model.predict(self.atoms, cache=False)
         self.results = {"energy": out["energy"], "free_energy": out["energy"], "forces": out["forces"],
                         "uncertainty": out["delta"]}

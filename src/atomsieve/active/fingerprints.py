@@ -1,9 +1,9 @@
 """Fingerprints for nearsighted force training: raw symmetry functions and their position derivatives.
 
-For a whole structure the sparse Jacobian ``∂G_i/∂r_j`` comes from
-:func:`atomsieve.descriptors.jacobian.jacobian`. For a chunk only ``∂G_i/∂r_c`` of the central
-atom ``c`` is needed (all its central-atom force uses), which forward-mode differentiation through
-the pair displacement vectors gives in three passes, one per Cartesian direction.
+The sparse Jacobian ``∂G_i/∂r_j`` comes from :func:`atomsieve.descriptors.jacobian.jacobian`.
+For a chunk only the blocks ``∂G_i/∂r_c`` of the central atom ``c`` are kept: they are all its
+central-atom force needs (``F_c = −Σ_i ∂E/∂G_i · ∂G_i/∂r_c``), and they make a chunk's share of
+the training data a column instead of a whole matrix.
 
 Features here are *unscaled*; :class:`atomsieve.active.model.EnsembleModel` scales them.
 """
@@ -14,10 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from ase import Atoms
 
-from atomsieve.descriptors.compute import pack
 from atomsieve.descriptors.features import AtomicFeatures
 
 
@@ -54,16 +52,6 @@ def structure_features(structures: Sequence[Atoms], descriptor) -> AtomicFeature
     return descriptor.compute(list(structures), scaler="minmax", device="cpu")
 
 
-def _pairs(sf, atoms: Atoms):
-    b = pack(sf, [atoms], [0], torch.float64, torch.device("cpu"))
-    n = b.species.shape[1]
-    nb = sf.neighbor_list(b.species, b.positions, b.cells, b.pbc)
-    flat = b.positions.reshape(n, 3)
-    shift = torch.einsum("pk,pkj->pj", nb.shift.to(torch.float64), b.cells[nb.center // n].to(torch.float64))
-    d = flat[nb.neighbor] - flat[nb.center] + shift
-    return b.species.reshape(-1), d.detach(), nb.center, nb.neighbor
-
-
 def _blocks_full(sf, structures: list[Atoms]) -> list[StructureBlocks]:
     """Whole Jacobians from :func:`atomsieve.descriptors.jacobian.jacobian`, split per structure."""
     if not structures:
@@ -81,22 +69,6 @@ def _blocks_full(sf, structures: list[Atoms]) -> list[StructureBlocks]:
     return out
 
 
-def _blocks_centre(sf, atoms: Atoms, centre: int) -> StructureBlocks:
-    species, d, center, neighbour = _pairs(sf, atoms)
-    n = len(atoms)
-    w = (neighbour == centre).to(d.dtype) - (center == centre).to(d.dtype)
-    f = lambda x: sf.features_from_pairs(species, x, center, neighbour)  # noqa: E731
-    out = f(d)
-    tangents = torch.zeros(3, *d.shape, dtype=d.dtype)
-    for k in range(3):
-        tangents[k, :, k] = w
-    jv = torch.func.vmap(lambda t: torch.func.jvp(f, (d,), (t,))[1])(tangents)  # (3, n, F)
-    values = jv.permute(1, 2, 0).detach().numpy()  # (n, F, 3): ∂G_i/∂r_centre
-    touched = np.flatnonzero(np.abs(values).reshape(n, -1).max(axis=1) > 0)
-    touched = np.union1d(touched, [centre])
-    return StructureBlocks(out.detach().numpy(), touched, np.full(len(touched), centre), values[touched])
-
-
 def structure_blocks(sf, structures: Sequence[Atoms], centre_only: Sequence[bool] | None = None
                      ) -> list[StructureBlocks]:
     """:class:`StructureBlocks` of each structure; for a chunk (``centre_only``) only the central column.
@@ -109,19 +81,12 @@ def structure_blocks(sf, structures: Sequence[Atoms], centre_only: Sequence[bool
     [(4, 40)]
     """
     centre_only = [False] * len(structures) if centre_only is None else list(centre_only)
-    whole = [i for i, c in enumerate(centre_only) if not c]
-    out: list[StructureBlocks | None] = [None] * len(structures)
-    for i, blocks in zip(whole, _blocks_full(sf, [structures[i] for i in whole])):
-        out[i] = blocks
+    out = _blocks_full(sf, list(structures))
     for i, centre in enumerate(centre_only):
         if centre:
-            out[i] = _blocks_centre(sf, structures[i], int(structures[i].info.get("central_atom", 0)))
-    return out  # type: ignore[return-value]
-
-
-def features_with_positions(sf, atoms: Atoms) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw features (n, F) of ``atoms`` as a differentiable function of the returned positions (1, n, 3)."""
-    b = pack(sf, [atoms], [0], torch.float64, torch.device("cpu"))
-    positions = b.positions.detach().clone().requires_grad_(True)
-    features = sf(b.species, positions, b.cells, b.pbc)[0]
-    return features, positions
+            c = int(structures[i].info.get("central_atom", 0))
+            b = out[i]
+            keep = b.pair_neighbour == c
+            out[i] = StructureBlocks(b.features, b.pair_center[keep], b.pair_neighbour[keep],
+                                     b.pair_values[keep])
+    return out

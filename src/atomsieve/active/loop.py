@@ -168,7 +168,9 @@ class NearsightedForceTraining:
             self.novelty_ = NoveltyFilter(self.novelty_threshold)
             self._reopen_last()
             k = len(self.history_)
-            done = bool(self.history_) and bool(self.history_[-1].get("stop_reason"))
+            nft = [r for r in self.history_ if r.get("phase", "nft") == "nft"]
+            # finished when the loop stopped itself, or a relaxation phase has started after it
+            done = bool(nft) and (bool(nft[-1].get("stop_reason")) or len(nft) < len(self.history_))
             while not done:
                 if should_stop is not None and should_stop():
                     break
@@ -244,7 +246,7 @@ class NearsightedForceTraining:
             model.save(run.checkpoint_path(k))
         self._models = getattr(self, "_models", {})
         self._models[k] = model
-        previous = [r["structure_uncertainty"] for r in self.history_]
+        previous = [r["structure_uncertainty"] for r in self.history_ if r.get("phase", "nft") == "nft"]
         reason = self._stop_reason(k, u, previous)
         arrays = {"delta": delta, "forces": pred["forces"]}
         if reason is None:
@@ -308,8 +310,9 @@ class NearsightedForceTraining:
     def _finish(self, run: RunDirectory | None) -> None:
         if not self.history_:
             return
-        u = [r["structure_uncertainty"] for r in self.history_]
-        self.best_iteration_ = int(np.argmin(u))
+        nft = [r for r in self.history_ if r.get("phase", "nft") == "nft"]
+        u = [r["structure_uncertainty"] for r in nft]
+        self.best_iteration_ = int(nft[int(np.argmin(u))]["iteration"])
         models = getattr(self, "_models", {})
         if self.best_iteration_ in models:
             self.ensemble_ = models[self.best_iteration_]
@@ -322,8 +325,8 @@ class NearsightedForceTraining:
         self.delta_ = self.ensemble_.predict(self.target_)["delta"]
         self._models = {}
         if run is not None:
-            run.write_best({"iteration": self.best_iteration_,
-                            "structure_uncertainty": u[self.best_iteration_], "n_chunks": len(self.chunks_)})
+            run.write_best({"iteration": self.best_iteration_, "structure_uncertainty": float(min(u)),
+                            "n_chunks": len(self.chunks_)})
 
     def calculator(self) -> Calculator:
         """The best ensemble as an ASE calculator (energies, forces, per-atom uncertainty)."""

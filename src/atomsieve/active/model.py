@@ -24,7 +24,7 @@ from ase import Atoms
 
 from atomsieve.active.fingerprints import StructureBlocks, default_descriptor, structure_blocks
 from atomsieve.errors import CacheError, ParameterError
-from atomsieve.potentials.ensemble import UNCERTAINTY_FACTOR, Ensemble
+from atomsieve.potentials.ensemble import Ensemble
 from atomsieve.potentials.prepared import PreparedData
 from atomsieve.progress import ProgressCallback
 
@@ -190,37 +190,23 @@ class EnsembleModel:
         self.n_train_ = len(structures)
         return self
 
-    def _members_forces(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
-        """Energies (M,) and forces (M, n, 3) of every member on one whole structure (autograd)."""
+    def predict(self, atoms: Atoms, cache: bool = True) -> dict[str, Any]:
+        """Ensemble mean energy (eV) and forces (eV/Å), per-atom force spread and δ = 2.58 σ_f.
+
+        Forces come from the sparse descriptor Jacobian of ``atoms`` (kept in the model's cache
+        when ``cache``, as for a target predicted in every iteration).
+        """
         self._need("ensemble_", "fit")
-        from atomsieve.active.fingerprints import features_with_positions
-
-        lo, span = self.scale_
-        species_of = {e: i for i, e in enumerate(self.elements_)}
-        species = torch.as_tensor([species_of[s] for s in atoms.get_chemical_symbols()], dtype=torch.long)
-        g_raw, positions = features_with_positions(self.descriptor_, atoms)
-        g = (g_raw - torch.as_tensor(lo)[species]) / torch.as_tensor(span)[species]
-        energies, forces = [], []
-        members = self.ensemble_.members_
-        for m, member in enumerate(members):
-            if hasattr(member, "network_"):
-                net = member.network_
-                e = net.atomic_energies(g.to(next(net.parameters()).dtype), species).sum()
-            else:  # linear: E = Σ_i w_e(i) · G_i + b_e(i)
-                coef = torch.as_tensor(member.coef_, dtype=g.dtype)
-                e = (g * coef[species]).sum() + torch.as_tensor(member.offsets_)[species].sum()
-            (grad,) = torch.autograd.grad(e, positions, retain_graph=m < len(members) - 1)
-            energies.append(float(e.detach()))
-            forces.append(-grad.detach().numpy()[0])
-        return np.array(energies), np.array(forces)
-
-    def predict(self, atoms: Atoms) -> dict[str, Any]:
-        """Ensemble mean energy (eV) and forces (eV/Å), per-atom force spread and δ = 2.58 σ_f."""
-        energies, forces = self._members_forces(atoms)
-        mean = forces.mean(0)
-        std = np.sqrt(((forces - mean) ** 2).sum(axis=(0, 2)) / (len(forces) - 1))
-        return {"energy": float(energies.mean()), "energy_std": float(energies.std(ddof=1)), "forces": mean,
-                "force_std": std, "delta": UNCERTAINTY_FACTOR * std}
+        if not cache:
+            saved, self._blocks = self._blocks, {}
+        try:
+            data = self._prepared([atoms], labelled=False)
+        finally:
+            if not cache:
+                self._blocks = saved
+        out = self.ensemble_.predict_uncertainty(data)
+        return {"energy": float(out["energies"][0]), "energy_std": float(out["energy_std"][0]),
+                "forces": out["forces"], "force_std": out["force_std"], "delta": out["delta"]}
 
     def predict_chunks(self, chunks: list[Atoms]) -> dict[str, np.ndarray]:
         """Central-atom forces (n, 3) and their δ (n,) for chunks, from the cached Jacobian blocks."""

@@ -1,0 +1,185 @@
+"""Relaxation with retraining: relax the target with the ensemble, label what the trajectory doubts.
+
+After the nearsighted-force-training loop (Zeng, Chen & Peterson, J. Chem. Phys. 156, 064104
+(2022), Sec. II D), the target is relaxed with the ensemble as an ASE calculator. Frames whose
+structure uncertainty lies between ``u0`` and ``1.5 · u0`` (``u0``: the starting structure's
+uncertainty under the same model) are trustworthy enough to learn from yet still uncertain; from
+each of them the most uncertain atom's chunk is cut, ``n_select`` of those chunks are kept by CUR
+on their central fingerprints (so they differ from one another), labelled by the parent, and the
+ensemble is retrained. This repeats until the trajectory's maximum uncertainty has not improved for
+``steps_not_improved`` rounds (or ``max_rounds``). Each round is logged in the run directory as an
+iteration with ``phase = "relax"``; chunks bought here carry the same iteration tag.
+
+Units: eV, Å, eV/Å.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from atomsieve.active.chunks import cut_chunk
+from atomsieve.active.parents import label_structures, make_parent
+from atomsieve.errors import ParameterError
+from atomsieve.parallel import TaskRunner
+from atomsieve.progress import ProgressCallback, report
+
+OPTIMIZERS = ("BFGS", "FIRE", "LBFGS")
+
+
+def relax_structure(atoms: Atoms, calculator, *, fmax: float = 0.05, max_steps: int = 200,
+                    optimizer: str = "BFGS") -> tuple[Atoms, list[Atoms], list[np.ndarray]]:
+    """Relax a copy of ``atoms`` with ``calculator``; returns it, the frames and each frame's δ_i.
+
+    The calculator must report ``results["uncertainty"]`` (as
+    :class:`~atomsieve.active.calculator.EnsembleCalculator` does).
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ParameterError(f"optimizer must be one of {OPTIMIZERS}; got {optimizer!r}")
+    import ase.optimize
+
+    work = atoms.copy()
+    work.calc = calculator
+    frames, deltas = [], []
+
+    def record() -> None:
+        frame = work.copy()
+        frame.calc = None
+        frames.append(frame)
+        deltas.append(np.asarray(work.calc.results["uncertainty"]).copy())
+
+    opt = getattr(ase.optimize, optimizer)(work, logfile=None)
+    opt.attach(record, interval=1)
+    opt.run(fmax=fmax, steps=max_steps)
+    if not frames or not np.allclose(frames[-1].positions, work.positions):
+        work.get_forces()
+        record()
+    final = work.copy()
+    final.calc = None
+    return final, frames, deltas
+
+
+def max_parent_force(atoms: Atoms, parent="emt") -> float:
+    """Largest force norm (eV/Å) the parent gives on ``atoms``."""
+    a = atoms.copy()
+    a.calc = make_parent(parent)
+    return float(np.linalg.norm(a.get_forces(), axis=1).max())
+
+
+def _central_fingerprints(model, chunks: list[Atoms]) -> np.ndarray:
+    lo, span = model.scale_
+    species_of = {e: i for i, e in enumerate(model.elements_)}
+    rows = []
+    for chunk, blocks in zip(chunks, model.blocks(chunks)):
+        c = int(chunk.info["central_atom"])
+        s = species_of[chunk.get_chemical_symbols()[c]]
+        rows.append((blocks.features[c] - lo[s]) / span[s])
+    return np.array(rows)
+
+
+def choose_by_cur(model, chunks: list[Atoms], n_select: int) -> list[int]:
+    """Indices of ``n_select`` chunks chosen by CUR on their scaled central fingerprints."""
+    if len(chunks) <= n_select:
+        return list(range(len(chunks)))
+    from atomsieve.descriptors.features import AtomicFeatures
+    from atomsieve.selectors.cur import CUR
+
+    x = _central_fingerprints(model, chunks)
+    feats = AtomicFeatures(values=x, species=[c.numbers[int(c.info["central_atom"])] for c in chunks],
+                           structure=np.arange(len(chunks)))
+    return [int(i) for i in CUR(n_to_select=int(n_select)).fit(feats).selected_]
+
+
+def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_steps: int = 200,
+                          max_rounds: int = 10, steps_not_improved: int = 2, optimizer: str = "BFGS",
+                          progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Relax ``nft.target_`` with the ensemble of a fitted :class:`NearsightedForceTraining`, retraining
+    on CUR-chosen uncertain chunks of the trajectory; ``nft`` gets the new chunks and model.
+
+    Returns a summary: the relaxed structure (``"relaxed"``), its largest parent force
+    (``"max_parent_force"``, eV/Å), the rounds' trajectory maxima and chunks added.
+    """
+    if not hasattr(nft, "ensemble_"):
+        raise ParameterError("relax_with_retraining needs a fitted NearsightedForceTraining; call fit first")
+    run = nft._run
+    history = nft.history_
+    relax_records = [r for r in history if r.get("phase") == "relax"]
+    best_u, since_best = np.inf, 0
+    for r in relax_records:  # resume: replay the bookkeeping of finished rounds
+        u = r["trajectory_max_uncertainty"]
+        best_u, since_best = (u, 0) if u < best_u else (best_u, since_best + 1)
+    if relax_records and relax_records[-1].get("stop_reason"):
+        model = nft.ensemble_
+    else:
+        model = nft.ensemble_ if not relax_records else _retrained(nft, len(history))
+    relaxed = nft.target_
+    with TaskRunner(nft.scheduler, nft.n_workers) as runner:
+        for rnd in range(len(relax_records), int(max_rounds)):
+            t0 = time.perf_counter()
+            k = len(nft.history_)
+            u0 = float(model.predict(nft.target_)["delta"].max())
+            relaxed, frames, deltas = relax_structure(nft.target_, model.calculator(), fmax=fmax,
+                                                      max_steps=max_steps, optimizer=optimizer)
+            u_frames = np.array([d.max() for d in deltas])
+            traj_max = float(u_frames.max())
+            improved = traj_max < best_u
+            best_u, since_best = (traj_max, 0) if improved else (best_u, since_best + 1)
+            record: dict[str, Any] = {
+                "iteration": k, "phase": "relax", "round": rnd, "structure_uncertainty": u0,
+                "trajectory_max_uncertainty": traj_max, "relaxed_uncertainty": float(u_frames[-1]),
+                "n_frames": len(frames), "chunks_skipped_novelty": 0,
+            }
+            stop = None
+            if since_best >= int(steps_not_improved):
+                stop = f"trajectory uncertainty not improved for {steps_not_improved} rounds"
+            window = np.flatnonzero((u_frames >= u0) & (u_frames <= 1.5 * u0))
+            if stop is None and window.size == 0:
+                stop = "no frame with uncertainty between u0 and 1.5 u0"
+            added: list[Atoms] = []
+            if stop is None:
+                candidates = []
+                for f in window:
+                    chunk = cut_chunk(frames[f], int(np.argmax(deltas[f])), nft.cutoff,
+                                      periodic=nft.periodic_chunks)
+                    chunk.info.update(iteration=k, frame=int(f), delta_target=float(deltas[f].max()))
+                    candidates.append(chunk)
+                picked = [candidates[i] for i in choose_by_cur(model, candidates, n_select)]
+                added = label_structures(picked, nft.parent, runner=runner, progress=progress)
+                if added:
+                    pred = model.predict_chunks(added)
+                    for c, f, d in zip(added, pred["forces"], pred["delta"]):
+                        c.info["predicted_force"] = np.asarray(f, dtype=float)
+                        c.info["predicted_delta"] = float(d)
+                    ref = np.array([c.get_forces()[0] for c in added])
+                    record["force_mae_test"] = float(np.mean(np.abs(pred["forces"] - ref)))
+                nft.chunks_.extend(added)
+                if run is not None:
+                    run.write_chunks(nft.chunks_)
+            record.update(chunks_added=len(added), parent_calls=len(added), n_chunks=len(nft.chunks_),
+                          candidate_frames=int(window.size), seconds=time.perf_counter() - t0)
+            if stop is not None:
+                record["stop_reason"] = stop
+            nft.history_.append(record)
+            if run is not None:
+                run.write_iteration(record, {"delta": deltas[-1], "positions": relaxed.positions})
+            report(progress, rnd + 1, int(max_rounds), f"relax round {rnd}: max δ = {traj_max:.3f}")
+            if stop is not None:
+                break
+            model = _retrained(nft, k + 1)
+            if run is not None:
+                model.save(run.checkpoint_path(k))
+    nft.ensemble_ = model
+    nft.relaxed_ = relaxed
+    return {"relaxed": relaxed, "max_parent_force": max_parent_force(relaxed, nft.parent),
+            "rounds": len([r for r in nft.history_ if r.get("phase") == "relax"]),
+            "trajectory_max_uncertainty": [r["trajectory_max_uncertainty"] for r in nft.history_
+                                           if r.get("phase") == "relax"],
+            "n_chunks": len(nft.chunks_)}
+
+
+def _retrained(nft, k: int):
+    model = nft._template.clone(seed=nft.seed + 1000 * k)
+    return model.fit(nft.initial_, nft.chunks_)
