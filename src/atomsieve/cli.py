@@ -15,7 +15,10 @@ import sys
 from atomsieve.errors import AtomsieveError
 
 #: Verb modules in atomsieve.commands, in the order ``atomsieve --help`` lists them.
-COMMANDS = ["info", "dashboard", "build", "featurize", "md_check", "select", "select_features", "sweep"]
+COMMANDS = [
+    "info", "dashboard", "build", "generate", "featurize", "md_check", "select", "select_features", "sweep",
+    "nft",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
