@@ -65,8 +65,10 @@ def make_calculator(spec: str):
         raise ParameterError(
             f"{spec}: neither a named calculator ({', '.join(NAMED_CALCULATORS)}) nor a file"
         )
-    import atomsieve.potentials as potentials
-
+    try:
+        import atomsieve.potentials as potentials
+    except ImportError:
+        potentials = None
     loader = getattr(potentials, "load_calculator", None)
     if loader is None:
         raise ParameterError(
