@@ -1,0 +1,41 @@
+"""Potentials to judge a selection by: a fast linear model, a Behler–Parrinello network,
+bootstrap ensembles with per-atom force uncertainty, and an ASE calculator.
+
+Units: energies eV, forces eV/Å.
+
+>>> from atomsieve.datasets import load_default
+>>> pot = fit_potential(load_default("test"), LinearPotential())
+>>> round(pot.score(load_default("test"))["rmse_f"], 2) < 0.5
+True
+"""
+
+from atomsieve.potentials.bpnn import BPNNPotential
+from atomsieve.potentials.calculator import AtomsieveCalculator, load_calculator
+from atomsieve.potentials.ensemble import UNCERTAINTY_FACTOR, Ensemble
+from atomsieve.potentials.featurize import CENTRAL_ATOM_KEY, default_descriptor, prepare
+from atomsieve.potentials.io import load_potential, save_potential
+from atomsieve.potentials.linear import LinearPotential
+from atomsieve.potentials.loss import error_measures, loss_weights
+from atomsieve.potentials.network import BehlerParrinelloNetwork
+from atomsieve.potentials.potential import Potential, fit_potential
+from atomsieve.potentials.prepared import PreparedData
+
+__all__ = [
+    "CENTRAL_ATOM_KEY",
+    "UNCERTAINTY_FACTOR",
+    "AtomsieveCalculator",
+    "BPNNPotential",
+    "BehlerParrinelloNetwork",
+    "Ensemble",
+    "LinearPotential",
+    "Potential",
+    "PreparedData",
+    "default_descriptor",
+    "error_measures",
+    "fit_potential",
+    "load_calculator",
+    "load_potential",
+    "loss_weights",
+    "prepare",
+    "save_potential",
+]

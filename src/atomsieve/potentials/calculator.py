@@ -1,0 +1,68 @@
+"""An ASE calculator for any atomsieve potential (linear, BPNN or ensemble)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+
+from atomsieve.potentials.potential import Potential
+
+
+class AtomsieveCalculator(Calculator):
+    """ASE calculator: energy (eV), forces (eV/Å) and per-atom energies (eV).
+
+    For an ensemble the results also hold ``force_uncertainty`` (δ_i per atom, eV/Å, see
+    :mod:`atomsieve.potentials.ensemble`) and ``uncertainty`` (max δ_i).
+
+    Parameters
+    ----------
+    potential : Potential
+        A fitted potential (see :func:`atomsieve.potentials.fit_potential`).
+
+    Examples
+    --------
+    >>> from atomsieve.datasets import load_default
+    >>> from atomsieve.potentials import LinearPotential, fit_potential
+    >>> calc = fit_potential(load_default("test"), LinearPotential()).calculator()
+    >>> atoms = load_default("test").atoms[0].copy()
+    >>> atoms.calc = calc
+    >>> atoms.get_forces().shape
+    (64, 3)
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "energies"]
+
+    def __init__(self, potential: Potential, **kwargs):
+        super().__init__(**kwargs)
+        self.potential = potential
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        if not {"forces", "force_uncertainty", "uncertainty"} & set(properties):
+            # Energies need the fingerprints only, not their derivatives.
+            energies = self.potential.atomic_energies_only(self.atoms)
+            self.results["energies"] = energies
+            self.results["energy"] = self.results["free_energy"] = float(energies.sum())
+            return
+        data = self.potential.prepare(self.atoms)
+        model = self.potential.model
+        if hasattr(model, "predict_uncertainty"):
+            out = model.predict_uncertainty(data)
+            energies, forces = out["energies"], out["forces"]
+            self.results["force_uncertainty"] = out["delta"]
+            self.results["uncertainty"] = float(out["delta"].max()) if len(out["delta"]) else 0.0
+        else:
+            energies, forces = model.predict(data)
+        self.results["energy"] = float(energies[0])
+        self.results["free_energy"] = float(energies[0])
+        self.results["forces"] = np.asarray(forces, dtype=np.float64)
+        self.results["energies"] = np.asarray(model.atomic_energies(data), dtype=np.float64)
+
+
+def load_calculator(path: str | os.PathLike) -> AtomsieveCalculator:
+    """The ASE calculator of a potential saved with :meth:`Potential.save`."""
+    from atomsieve.potentials.io import load_potential
+
+    return AtomsieveCalculator(load_potential(path))

@@ -1,0 +1,181 @@
+"""From a dataset to :class:`PreparedData`: scaled fingerprints, their Jacobian and the labels.
+
+The scaler is affine per element and feature (min–max by default, fitted on the data being
+prepared unless a fitted scaler is passed), so the Jacobian of the scaled fingerprints is the
+descriptor's Jacobian times the scaler's slope.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+import zipfile
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import torch
+
+from atomsieve.data import atomic_path
+from atomsieve.descriptors import AtomicFeatures, SymmetryFunctions, make_scaler, preset
+from atomsieve.errors import AtomsieveError, ParameterError
+from atomsieve.potentials.prepared import PreparedData, sum_pairs
+from atomsieve.progress import ProgressCallback
+
+#: atoms.info key naming a chunk's central atom (index within the structure).
+CENTRAL_ATOM_KEY = "central_atom"
+
+CACHE_FORMAT = "atomsieve-prepared-1"
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def default_descriptor(dataset) -> SymmetryFunctions:
+    """The preset for the dataset's elements (:func:`atomsieve.descriptors.preset`)."""
+    return preset(None, dataset.elements)
+
+
+def scaler_slopes(scaler: Any, elements: list[str], n_features: int) -> np.ndarray:
+    """Slope of the affine ``scaler`` per element and feature, shape (n_elements, n_features)."""
+    from ase.data import atomic_numbers
+
+    z = np.array([atomic_numbers[e] for e in elements])
+    ones = scaler.transform(np.ones((len(z), n_features)), z)
+    zeros = scaler.transform(np.zeros((len(z), n_features)), z)
+    return np.asarray(ones - zeros, dtype=np.float64)
+
+
+def central_atoms_of(dataset) -> np.ndarray | None:
+    """Each structure's ``atoms.info["central_atom"]`` (−1 where absent), or None if none has one."""
+    found = [a.info.get(CENTRAL_ATOM_KEY, -1) for a in dataset.atoms]
+    if all(int(c) < 0 for c in found):
+        return None
+    return np.asarray(found, dtype=np.int64)
+
+
+def _disk_cache_path(key: str):
+    from atomsieve.descriptors import default_cache_dir
+
+    return default_cache_dir().parent / "prepared" / f"{key}.npz"
+
+
+def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk_cache: bool,
+                  progress: ProgressCallback | None) -> dict:
+    """Unscaled features, element-summed Jacobian and (if asked) pair Jacobian; the first two are
+    cached on disk by dataset content hash and descriptor parameters."""
+    key = hashlib.sha256(json.dumps({"dataset": dataset.content_hash(), "params": sf.params,
+                                     "format": CACHE_FORMAT}, sort_keys=True).encode()).hexdigest()
+    path = _disk_cache_path(key)
+    if disk_cache and not pairs and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["key"]) == key:
+                    return {"values": z["values"], "numbers": z["numbers"], "summed": z["summed"]}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            warnings.warn(f"prepared-data cache {path}: unreadable ({exc}); recomputing", RuntimeWarning,
+                          stacklevel=3)
+        path.unlink(missing_ok=True)
+    jac = sf.jacobian(dataset, device=device, dtype=torch.float64, progress=progress)
+    numbers = jac.species.numpy()
+    species_index = sf.species_index(torch.as_tensor(numbers)).cpu().numpy()
+    out = {"values": jac.values.numpy(), "numbers": numbers,
+           "summed": sum_pairs(jac.center.numpy(), jac.neighbor.numpy(), jac.grad.numpy(), species_index,
+                              len(numbers), sf.n_species)}
+    if pairs:
+        out.update(center=jac.center.numpy(), neighbour=jac.neighbor.numpy(), grad=jac.grad.numpy())
+    if disk_cache:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path, overwrite=True) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, key=np.array(key), values=out["values"], numbers=numbers,
+                             summed=out["summed"])
+        except (OSError, AtomsieveError) as exc:
+            warnings.warn(f"prepared-data cache: cannot write {path}: {exc}", RuntimeWarning, stacklevel=3)
+    return out
+
+
+def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = "minmax", *,
+            pairs: bool = False, device: str = "auto", store_dtype=np.float32, central_atoms: Any = "info",
+            progress: ProgressCallback | None = None,
+            cache: bool = True) -> tuple[PreparedData, AtomicFeatures]:
+    """Fingerprints and Jacobian of every structure, ready for fitting and for selectors.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Structures with energies (eV) and forces (eV/Å); either may be missing.
+    descriptor : SymmetryFunctions, optional
+        Default: the preset for the dataset's elements.
+    scaler : "minmax", "standard", "none" or a fitted scaler
+        A name fits a new scaler on this dataset; pass the training set's fitted scaler
+        (``features.scaler``) when preparing a test set.
+    pairs : bool
+        Keep the per-pair Jacobian, which the neural network needs (the linear model needs only
+        its per-element sums). Memory: about n_pairs × n_features × 3 numbers.
+    store_dtype : numpy dtype
+        Precision the pair blocks are kept in (float32 halves the memory).
+    central_atoms : "info", None or array
+        Chunk central atoms: read from ``atoms.info["central_atom"]``, none, or given per structure.
+    cache : bool
+        Keep the last few prepared datasets in memory, and the unscaled fingerprints with their
+        element-summed Jacobian on disk (next to the feature cache, see
+        :func:`atomsieve.descriptors.default_cache_dir`), keyed by content hash and descriptor
+        parameters, so repeated studies on the same data skip the descriptor.
+
+    Returns
+    -------
+    (PreparedData, AtomicFeatures)
+        The model input and the scaled per-atom fingerprints (selector input).
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> from atomsieve import Dataset
+    >>> ds = Dataset([bulk("Si", cubic=True)], energies=[-43.0], forces=np.zeros((8, 3)))
+    >>> data, feats = prepare(ds, preset(None, ["Si"], r_cut=4.0))
+    >>> data.n_atoms, data.features.shape == feats.values.shape
+    (8, True)
+    """
+    sf = descriptor if descriptor is not None else default_descriptor(dataset)
+    missing = sorted(set(dataset.elements) - set(sf.species))
+    if missing:
+        raise ParameterError(
+            f"dataset has element(s) {missing} that the descriptor (species {sf.species}) lacks")
+    scaler_key = scaler if isinstance(scaler, str) else repr(sorted(scaler.to_dict().items()))
+    key = (dataset.content_hash(), repr(sf.params), scaler_key, str(central_atoms), pairs,
+           np.dtype(store_dtype).str)
+    if cache and isinstance(central_atoms, str | type(None)) and key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    raw = _raw_jacobian(dataset, sf, pairs, device, cache, progress)
+    numbers = raw["numbers"]
+    scaler_obj, needs_fit = make_scaler(scaler)
+    if needs_fit or getattr(scaler_obj, "elements_", None) is None:
+        scaler_obj.fit(raw["values"], numbers)
+    values = scaler_obj.transform(raw["values"], numbers)
+    species_index = sf.species_index(torch.as_tensor(numbers)).cpu().numpy()
+    slopes = scaler_slopes(scaler_obj, sf.species, sf.n_features)
+    pair_arrays = {}
+    if pairs:
+        grad = raw["grad"] * slopes[species_index[raw["center"]]][:, :, None]
+        pair_arrays = {"pair_center": raw["center"], "pair_neighbour": raw["neighbour"],
+                       "pair_values": grad.astype(store_dtype)}
+    if central_atoms == "info":
+        central = central_atoms_of(dataset)
+    else:
+        central = None if central_atoms is None else np.asarray(central_atoms, dtype=np.int64)
+    data = PreparedData(
+        features=values, species=species_index, elements=list(sf.species), atom_counts=dataset.atom_counts,
+        summed_jacobian=raw["summed"] * slopes[None, :, :, None], energies=dataset.energies,
+        forces=dataset.forces, central_atoms=central, **pair_arrays,
+    )
+    feats = AtomicFeatures(values=values, species=numbers, structure=dataset.structure_index,
+                           params=sf.params,
+                           scaler=scaler_obj, feature_names=sf.feature_names, n_structures=len(dataset))
+    if cache:
+        _CACHE[key] = (data, feats)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return data, feats

@@ -1,0 +1,122 @@
+"""A trained potential bundled with the descriptor and scaler it needs to see new structures."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from atomsieve.data import Dataset
+from atomsieve.descriptors import SymmetryFunctions
+from atomsieve.errors import ParameterError
+from atomsieve.potentials.featurize import prepare
+from atomsieve.potentials.prepared import PreparedData
+from atomsieve.progress import ProgressCallback
+
+
+def as_dataset(data) -> Dataset:
+    """A Dataset from a Dataset, one Atoms or a list of Atoms."""
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, Atoms):
+        return Dataset([data])
+    if isinstance(data, list | tuple) and all(isinstance(a, Atoms) for a in data):
+        return Dataset(list(data))
+    raise ParameterError(f"expected a Dataset, an ase.Atoms or a list of Atoms; got {type(data).__name__}")
+
+
+def needs_pairs(model) -> bool:
+    """Whether ``model`` (or an ensemble of it) needs the per-pair Jacobian (the neural network)."""
+    from atomsieve.potentials.bpnn import BPNNPotential
+
+    inner = getattr(model, "model", model)
+    return isinstance(inner, BPNNPotential) or isinstance(model, BPNNPotential)
+
+
+@dataclass
+class Potential:
+    """A fitted model (linear, BPNN or ensemble) with its descriptor and fitted scaler.
+
+    Examples
+    --------
+    >>> from atomsieve.datasets import load_default
+    >>> from atomsieve.potentials import LinearPotential
+    >>> pot = fit_potential(load_default("test"), LinearPotential())
+    >>> energies, forces = pot.predict(load_default("test").atoms[:2])
+    >>> energies.shape, forces.shape
+    ((2,), (128, 3))
+    """
+
+    model: Any
+    descriptor: SymmetryFunctions
+    scaler: Any
+
+    def prepare(self, data) -> PreparedData:
+        """Fingerprints and Jacobian of ``data`` with this potential's descriptor and scaler."""
+        ds = as_dataset(data)
+        prepared, _ = prepare(ds, self.descriptor, self.scaler, cache=False, central_atoms=None,
+                              pairs=needs_pairs(self.model))
+        return prepared
+
+    def predict(self, data) -> tuple[np.ndarray, np.ndarray]:
+        """Energies (eV) per structure and forces (eV/Å) per atom of a Dataset, Atoms or list."""
+        return self.model.predict(self.prepare(data))
+
+    def atomic_energies_only(self, atoms: Atoms) -> np.ndarray:
+        """Energy of each atom of one structure (eV), from fingerprints alone (no Jacobian)."""
+        import torch
+
+        feats = self.descriptor.compute(as_dataset(atoms), scaler=self.scaler)
+        species = self.descriptor.species_index(torch.as_tensor(feats.species)).cpu().numpy()
+        return self.model.energies_from_features(feats.values, species)
+
+    def predict_uncertainty(self, data) -> dict[str, np.ndarray]:
+        """Ensemble mean and spread (see :meth:`Ensemble.predict_uncertainty`); ensembles only."""
+        if not hasattr(self.model, "predict_uncertainty"):
+            raise ParameterError(f"{type(self.model).__name__} has no uncertainty; fit an Ensemble")
+        return self.model.predict_uncertainty(self.prepare(data))
+
+    def atomic_energies(self, data) -> np.ndarray:
+        """Energy of each atom (eV)."""
+        return self.model.atomic_energies(self.prepare(data))
+
+    def score(self, data) -> dict[str, float]:
+        """Error measures (eV/atom, eV/Å) on a labelled Dataset."""
+        return self.model.score(self.prepare(data))
+
+    def calculator(self):
+        """An ASE calculator using this potential."""
+        from atomsieve.potentials.calculator import AtomsieveCalculator
+
+        return AtomsieveCalculator(self)
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False):
+        """Write to ``path`` (a torch file of tensors and JSON; see :func:`save_potential`)."""
+        from atomsieve.potentials.io import save_potential
+
+        return save_potential(self, path, overwrite=overwrite)
+
+
+def fit_potential(dataset: Dataset, model, descriptor: SymmetryFunctions | None = None,
+                  scaler: Any = "minmax", *, structures=None, progress: ProgressCallback | None = None,
+                  should_stop: Callable[[], bool] | None = None, **fit_kwargs) -> Potential:
+    """Prepare ``dataset`` and fit ``model`` on it; returns the bundled :class:`Potential`.
+
+    ``model`` is an unfitted :class:`LinearPotential`, :class:`BPNNPotential` or
+    :class:`Ensemble`; ``fit_kwargs`` (``structure_weights``, ``atom_force_weights``) go to its
+    ``fit``. Chunk central atoms are read from ``atoms.info["central_atom"]``.
+    """
+    data, feats = prepare(dataset, descriptor, scaler, pairs=needs_pairs(model))
+    kwargs = dict(fit_kwargs)
+    if progress is not None or should_stop is not None:
+        if "progress" in model.fit.__code__.co_varnames:
+            kwargs.update(progress=progress, should_stop=should_stop)
+    model.fit(data, structures=structures, **kwargs)
+    from atomsieve.descriptors import SymmetryFunctions as SF
+
+    sf = descriptor if descriptor is not None else SF.from_params(feats.params)
+    return Potential(model=model, descriptor=sf, scaler=feats.scaler)

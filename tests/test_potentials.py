@@ -1,0 +1,280 @@
+"""Potentials: physics of the forces, the loss terms, ensembles, the ASE calculator, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.cluster import Icosahedron
+
+from atomsieve import Dataset
+from atomsieve.descriptors import SymmetryFunctions
+from atomsieve.errors import CacheError, DataError, ParameterError
+from atomsieve.potentials import (
+    UNCERTAINTY_FACTOR,
+    AtomsieveCalculator,
+    BPNNPotential,
+    Ensemble,
+    LinearPotential,
+    fit_potential,
+    load_calculator,
+    load_potential,
+    loss_weights,
+    prepare,
+)
+
+
+def small_descriptor() -> SymmetryFunctions:
+    radial = [{"form": "g2", "eta": eta, "r_s": 0.0} for eta in (0.3, 1.0, 3.0)]
+    angular = [{"form": "g4", "eta": 0.05, "zeta": z, "lambda": lam}
+               for z in (1.0, 4.0) for lam in (1.0, -1.0)]
+    return SymmetryFunctions(["Cu"], 4.0, radial, angular)
+
+
+def emt_clusters(n: int, seed: int = 0) -> Dataset:
+    """Rattled, slightly strained Cu13 icosahedra labelled by ASE's EMT (eV, eV/Å)."""
+    rng = np.random.default_rng(seed)
+    frames, energies, forces = [], [], []
+    for _ in range(n):
+        atoms = Icosahedron("Cu", 2, latticeconstant=3.6 * (1 + 0.03 * rng.standard_normal()))
+        atoms.rattle(0.08, seed=int(rng.integers(1 << 30)))
+        atoms.calc = EMT()
+        energies.append(atoms.get_potential_energy())
+        forces.append(atoms.get_forces())
+        atoms.calc = None
+        frames.append(atoms)
+    return Dataset(frames, energies=energies, forces=np.concatenate(forces))
+
+
+@pytest.fixture(scope="module")
+def sf():
+    return small_descriptor()
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    return emt_clusters(12)
+
+
+@pytest.fixture(scope="module")
+def prepared(clusters, sf):
+    return prepare(clusters, sf, pairs=True, store_dtype=np.float64, cache=False)
+
+
+@pytest.fixture(scope="module")
+def bpnn(prepared):
+    data, _ = prepared
+    return BPNNPotential(hidden=(12,), max_epochs=60, batch_size=4, dtype="float64", device="cpu",
+                         seed=3).fit(data)
+
+
+def finite_difference_forces(atoms, calc, indices, h=1e-4):
+    atoms = atoms.copy()
+    atoms.calc = calc
+    out = np.zeros((len(indices), 3))
+    for row, a in enumerate(indices):
+        for c in range(3):
+            pos = atoms.positions.copy()
+            pos[a, c] += h
+            atoms.positions = pos
+            up = atoms.get_potential_energy()
+            pos[a, c] -= 2 * h
+            atoms.positions = pos
+            down = atoms.get_potential_energy()
+            pos[a, c] += h
+            atoms.positions = pos
+            out[row, c] = -(up - down) / (2 * h)
+    return out
+
+
+def test_linear_fit_is_exact_on_labels_it_can_represent(prepared):
+    data, _ = prepared
+    from atomsieve.potentials.linear import design_rows
+
+    energy_rows, force_rows = design_rows(data)
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal(energy_rows.shape[1])
+    data_exact = type(data)(features=data.features, species=data.species, elements=data.elements,
+                            atom_counts=data.atom_counts, summed_jacobian=data.summed_jacobian,
+                            energies=energy_rows @ w, forces=force_rows @ w)
+    model = LinearPotential(ridge=0.0).fit(data_exact)
+    np.testing.assert_allclose(model.weights_, w, rtol=1e-6, atol=1e-6)
+    scores = model.score(data_exact)
+    assert scores["rmse_e"] < 1e-8 and scores["rmse_f"] < 1e-8
+
+
+def test_linear_energies_are_sums_of_atomic_energies(prepared):
+    data, _ = prepared
+    model = LinearPotential().fit(data)
+    energies, _ = model.predict(data)
+    per_structure = np.bincount(data.structure_index, weights=model.atomic_energies(data))
+    np.testing.assert_allclose(energies, per_structure, rtol=1e-10)
+
+
+def test_linear_fit_on_emt_data_beats_a_constant(prepared):
+    data, _ = prepared
+    scores = LinearPotential().fit(data).score(data)
+    assert scores["rmse_f"] < 0.5 * np.sqrt(np.mean(data.forces**2))
+
+
+@pytest.mark.parametrize("kind", ["linear", "bpnn"])
+def test_calculator_forces_match_finite_differences(kind, clusters, sf, prepared, bpnn):
+    from atomsieve.potentials import Potential
+
+    data, feats = prepared
+    model = LinearPotential().fit(data) if kind == "linear" else bpnn
+    calc = AtomsieveCalculator(Potential(model, sf, feats.scaler))
+    atoms = clusters.atoms[0].copy()
+    atoms.calc = calc
+    forces = atoms.get_forces()
+    assert calc.results["energies"].shape == (len(atoms),)
+    assert np.isclose(calc.results["energies"].sum(), atoms.get_potential_energy())
+    indices = [0, 5, 12]  # the centre and two surface atoms of the icosahedron
+    fd = finite_difference_forces(atoms, calc, indices)
+    np.testing.assert_allclose(forces[indices], fd, atol=1e-6 * max(1.0, np.abs(fd).max()))
+
+
+def test_bpnn_forces_equal_autograd_through_the_descriptor(prepared, sf, bpnn, clusters):
+    data, feats = prepared
+    atoms = clusters.atoms[2]
+    species = sf.species_index(torch.as_tensor(atoms.numbers))[None]
+    positions = torch.tensor(atoms.positions[None], dtype=torch.float64, requires_grad=True)
+    raw = sf(species, positions)[0]
+    lo = torch.as_tensor(feats.scaler.min_[0])
+    span = torch.as_tensor(feats.scaler.max_[0] - feats.scaler.min_[0])
+    scaled = torch.where(span > 0, (raw - lo) / torch.where(span > 0, span, 1.0), 0.0)
+    energy = bpnn.network_.atomic_energies(scaled, torch.zeros(len(atoms), dtype=torch.long)).sum()
+    (grad,) = torch.autograd.grad(energy, positions)
+    energies, forces = bpnn.predict(data, structures=[2])
+    np.testing.assert_allclose(energies[0], float(energy), rtol=1e-10)
+    np.testing.assert_allclose(forces, -grad[0].numpy(), atol=1e-9)
+
+
+def test_bpnn_training_lowers_the_loss_and_is_seeded(prepared, bpnn):
+    data, _ = prepared
+    history = [h["train_loss"] for h in bpnn.history_]
+    assert history[-1] < 0.5 * history[0]
+    again = BPNNPotential(hidden=(12,), max_epochs=60, batch_size=4, dtype="float64", device="cpu",
+                          seed=3).fit(data)
+    np.testing.assert_array_equal(bpnn.predict(data)[1], again.predict(data)[1])
+
+
+def test_bpnn_early_stopping_keeps_the_best_epoch(prepared):
+    data, _ = prepared
+    model = BPNNPotential(hidden=(4,), max_epochs=400, patience=3, learning_rate=0.05, batch_size=4,
+                          dtype="float64", device="cpu").fit(data)
+    assert len(model.history_) < 400
+    losses = [h["validation_loss"] for h in model.history_]
+    assert model.best_epoch_ == int(np.nanargmin(losses))
+
+
+def test_central_atom_loss_ignores_the_rest_of_a_chunk(prepared):
+    data, _ = prepared
+    chunks = type(data)(features=data.features, species=data.species, elements=data.elements,
+                        atom_counts=data.atom_counts, pair_center=data.pair_center,
+                        pair_neighbour=data.pair_neighbour, pair_values=data.pair_values,
+                        summed_jacobian=data.summed_jacobian, energies=data.energies, forces=data.forces,
+                        central_atoms=np.where(np.arange(data.n_structures) % 2 == 0, 0, -1))
+    e_w, f_w = loss_weights(chunks, force_weight=2.0, central_force_weight=5.0)
+    assert np.all(e_w[::2] == 0) and np.all(e_w[1::2] > 0)
+    first = slice(data.offsets[0], data.offsets[1])
+    assert f_w[first][0] > 0 and np.all(f_w[first][1:] == 0)
+    # Labels that the loss must not see: energies of chunks and forces on non-central chunk atoms.
+    scrambled_forces = data.forces.copy()
+    scrambled_energies = data.energies.copy()
+    for s in range(0, data.n_structures, 2):
+        scrambled_forces[data.offsets[s] + 1 : data.offsets[s + 1]] += 10.0
+        scrambled_energies[s] += 100.0
+    kwargs = dict(features=data.features, species=data.species, elements=data.elements,
+                  atom_counts=data.atom_counts, pair_center=data.pair_center,
+                  pair_neighbour=data.pair_neighbour,
+                  pair_values=data.pair_values, central_atoms=chunks.central_atoms)
+    scrambled = type(data)(**kwargs, energies=scrambled_energies, forces=scrambled_forces)
+    clean = type(data)(**kwargs, energies=data.energies, forces=data.forces)
+    settings = dict(hidden=(6,), max_epochs=8, batch_size=4, dtype="float64", device="cpu", seed=0)
+    a = BPNNPotential(**settings).fit(clean).predict(clean)[1]
+    b = BPNNPotential(**settings).fit(scrambled).predict(clean)[1]
+    np.testing.assert_allclose(a, b, atol=1e-10)
+    la = LinearPotential().fit(clean).predict(clean)[1]
+    lb = LinearPotential().fit(scrambled).predict(clean)[1]
+    np.testing.assert_allclose(la, lb, atol=1e-8)
+
+
+def test_ensemble_uncertainty_follows_the_formula(prepared):
+    data, _ = prepared
+    ens = Ensemble(LinearPotential(), n_members=5, seed=2).fit(data)
+    out = ens.predict_uncertainty(data)
+    energies, forces = ens.member_predictions(data)
+    mean = forces.mean(0)
+    expected = UNCERTAINTY_FACTOR * np.sqrt(((forces - mean) ** 2).sum(axis=(0, 2)) / 4)
+    np.testing.assert_allclose(out["delta"], expected)
+    np.testing.assert_allclose(out["forces"], mean)
+    for s in range(data.n_structures):
+        own = expected[data.offsets[s] : data.offsets[s + 1]]
+        assert out["structure_uncertainty"][s] == pytest.approx(own.max())
+    assert any(len(np.unique(sample)) < len(sample) for sample in ens.samples_)  # drawn with replacement
+    assert out["delta"].max() > 0
+
+
+def test_bpnn_ensemble_fits_and_reports_uncertainty(prepared):
+    data, _ = prepared
+    member = BPNNPotential(hidden=(4,), max_epochs=3, batch_size=6, device="cpu")
+    ens = Ensemble(member, n_members=2).fit(data)
+    assert ens.predict_uncertainty(data)["delta"].shape == (data.n_atoms,)
+    assert [m.seed for m in ens.members_] == [0, 1]
+
+
+@pytest.mark.parametrize("kind", ["linear", "bpnn", "ensemble"])
+def test_save_and_load_round_trip(kind, tmp_path, clusters, sf):
+    model = {"linear": LinearPotential(),
+             "bpnn": BPNNPotential(hidden=(5,), max_epochs=2, device="cpu"),
+             "ensemble": Ensemble(LinearPotential(), n_members=3)}[kind]
+    pot = fit_potential(clusters.subset(range(6)), model, sf)
+    path = pot.save(tmp_path / "model.pt")
+    back = load_potential(path)
+    e1, f1 = pot.predict(clusters.atoms[7])
+    e2, f2 = back.predict(clusters.atoms[7])
+    np.testing.assert_allclose(e1, e2, rtol=1e-6)
+    np.testing.assert_allclose(f1, f2, atol=1e-6)
+    atoms = clusters.atoms[7].copy()
+    atoms.calc = load_calculator(path)
+    assert atoms.get_potential_energy() == pytest.approx(float(e1[0]), rel=1e-6)
+    if kind == "ensemble":
+        assert atoms.calc.results["force_uncertainty"].shape == (len(atoms),)
+    with pytest.raises(DataError, match="already exists"):
+        pot.save(path)
+
+
+def test_loading_refuses_files_that_are_not_potentials(tmp_path):
+    import pickle
+
+    evil = tmp_path / "evil.pt"
+    with open(evil, "wb") as fh:
+        pickle.dump(ParameterError("x"), fh)
+    with pytest.raises(CacheError, match="not a readable atomsieve potential"):
+        load_potential(evil)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(CacheError, match="not an atomsieve potential"):
+        load_potential(other)
+    with pytest.raises(DataError, match="no such potential file"):
+        load_potential(tmp_path / "absent.pt")
+
+
+def test_clear_errors(prepared, sf):
+    data, _ = prepared
+    with pytest.raises(ParameterError, match="not fitted"):
+        LinearPotential().predict(data)
+    with pytest.raises(ParameterError, match="pairs=True"):
+        BPNNPotential(max_epochs=1).fit(data.subset([0]).__class__(
+            features=data.features, species=data.species, elements=data.elements,
+            atom_counts=data.atom_counts,
+            summed_jacobian=data.summed_jacobian, energies=data.energies))
+    with pytest.raises(ParameterError, match="at least 2 members"):
+        Ensemble(LinearPotential(), n_members=1).fit(data)
+    with pytest.raises(ParameterError, match="activation"):
+        BPNNPotential(activation="relu6").fit(data)
+    with pytest.raises(ParameterError, match="lacks"):
+        prepare(Dataset([bulk("Al")]), sf)
