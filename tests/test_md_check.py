@@ -201,6 +201,8 @@ def test_wall_clock_limit_and_reference_failure():
     assert "wall-clock" in run.stopped and run.steps_run == 0
     with pytest.raises(ParameterError, match="reference calculator's own MD stopped"):
         md_check(EMT(), CU, BreaksAfter(2), temperature=300, **FAST)
+    with pytest.raises(ParameterError, match="both be periodic"):
+        md_check(EMT(), CU, [md_structure("pdh-cluster")], temperature=300, **FAST)
     with pytest.raises(ParameterError, match="reference must be"):
         md_check(EMT(), CU, 42, temperature=300, **FAST)
 

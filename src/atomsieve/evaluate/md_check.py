@@ -391,6 +391,9 @@ def md_check(
     run_kwargs = {"temperature": temperature, "n_steps": n_steps, "timestep": timestep, "friction": friction,
                   "sample_every": sample_every, "seed": seed, "limits": limits}
     ref_frames = _reference_frames(reference, atoms, run_kwargs, equilibration_steps)
+    if {bool(f.pbc.any()) for f in ref_frames} != {bool(atoms.pbc.any())}:
+        raise ParameterError("the reference frames and the MD system must both be periodic or both be "
+                             "clusters; their RDFs are normalised differently")
     run = run_nvt(calculator, atoms, max_seconds=max_seconds, progress=progress, **run_kwargs)
     kept = [f for f, s in zip(run.frames, run.steps) if s >= equilibration_steps] or run.frames[-1:]
     allowed = largest_rdf_radius([*kept, *ref_frames]) if atoms.pbc.any() else np.inf
