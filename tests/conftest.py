@@ -23,7 +23,7 @@ def _wait_for_http(url: str, proc: subprocess.Popen, log: Path, seconds: float =
         if proc.poll() is not None:
             raise RuntimeError(f"dashboard exited early: {log.read_text()[-2000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=90) as response:
                 if response.status == 200:
                     return
         except OSError:

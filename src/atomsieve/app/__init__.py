@@ -1,10 +1,36 @@
 """The Panel dashboard: state objects without widgets, and views that take the state.
 
 Every view is a ``panel.viewable.Viewer`` that renders inline in JupyterLab as well
-as in the served app (see :func:`atomsieve.app.serve.serve`).
+as in the served app (see :func:`atomsieve.app.serve.serve`):
+
+- :class:`Dashboard` — everything, ``Dashboard(dataset)``;
+- :class:`ThresholdExplorer` — LE-bank thresholds, live counts, histogram, curves, violins;
+- :class:`DataPanel`, :class:`StructureViewer`, :class:`ExportPanel` — the other parts.
+
+States (no widgets): :class:`DatasetState`, :class:`FeaturesState`, :class:`SelectionState`,
+:class:`StudiesState`.
 """
 
+from atomsieve.app.dashboard import Dashboard
+from atomsieve.app.data_panel import DataPanel
+from atomsieve.app.export_panel import ExportPanel
+from atomsieve.app.features_state import FeaturesState
+from atomsieve.app.selection_state import SelectionState
 from atomsieve.app.state import DatasetState
+from atomsieve.app.structure_view import StructureViewer
+from atomsieve.app.studies_state import StudiesState
 from atomsieve.app.summary import DatasetSummary
+from atomsieve.app.threshold_explorer import ThresholdExplorer
 
-__all__ = ["DatasetState", "DatasetSummary"]
+__all__ = [
+    "Dashboard",
+    "DataPanel",
+    "DatasetState",
+    "DatasetSummary",
+    "ExportPanel",
+    "FeaturesState",
+    "SelectionState",
+    "StructureViewer",
+    "StudiesState",
+    "ThresholdExplorer",
+]

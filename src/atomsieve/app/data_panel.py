@@ -46,11 +46,11 @@ class DataPanel(Viewer):
         self.forces_key = pn.widgets.Select(name="Forces key (eV/Å)", sizing_mode="stretch_width")
         self.reread_button = pn.widgets.Button(name="Re-read with these keys", sizing_mode="stretch_width")
         self._sync_keys()
-        self.open_button.on_click(lambda _e: self.open_path(self.path_input.value))
-        self.default_button.on_click(lambda _e: guarded("Embedded set", self.state.load_default))
+        self.open_button.on_click(lambda *_e: self.open_path(self.path_input.value))
+        self.default_button.on_click(lambda *_e: guarded("Embedded set", self.state.load_default))
         self.upload.param.watch(self._on_upload, "value")
-        self.reread_button.on_click(lambda _e: self.reread())
-        self.state.param.watch(lambda _e: self._sync_keys(), ["dataset"])
+        self.reread_button.on_click(lambda *_e: self.reread())
+        self.state.param.watch(lambda *_e: self._sync_keys(), ["dataset"])
 
     # -- actions (also callable from notebooks and tests) -----------------------------------------
     def open_path(self, path):

@@ -31,8 +31,8 @@ class ExportPanel(Viewer):
             callback=self._subset_file, filename=self._subset_name(), label="Download selected structures",
             button_type="primary", sizing_mode="stretch_width", css_classes=["export-subset"],
         )
-        self.subset_format.param.watch(lambda _e: self._rename(), "value")
-        self.data.param.watch(lambda _e: self._rename(), ["dataset"])
+        self.subset_format.param.watch(lambda *_e: self._rename(), "value")
+        self.data.param.watch(lambda *_e: self._rename(), ["dataset"])
 
     def _indices(self) -> np.ndarray:
         if self.selection is None:

@@ -36,18 +36,32 @@ def make_app(dataset=None, title: str = "", data_dir: str | None = None, source_
     else:
         data = DatasetState.from_path(data_dir=data_dir)
     dashboard = Dashboard(data=data)
-    template = pn.template.FastListTemplate(
+    # Bootstrap: the template whose resources Panel serves itself (no font or script CDN).
+    template = pn.template.BootstrapTemplate(
         title="atomsieve — which structures deserve DFT labels",
         sidebar=[dashboard.sidebar()],
         main=[dashboard.main()],
-        accent=ACCENT,
-        sidebar_width=360,
-        main_layout=None,
-        theme_toggle=False,
+        header_background=ACCENT,
+        sidebar_width=370,
     )
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.on_session_destroyed(lambda _ctx: dashboard.close())
     return template
+
+
+def _prewarm(dataset) -> None:
+    """Start computing the default fingerprints before the first browser session asks for them."""
+    import threading
+
+    from atomsieve.app.features_state import features_for
+
+    def run():
+        try:
+            features_for(dataset)
+        except Exception:  # noqa: BLE001 - the session that asks will report it
+            pass
+
+    threading.Thread(target=run, name="atomsieve-prewarm", daemon=True).start()
 
 
 def free_port() -> int:
@@ -82,6 +96,8 @@ def serve(path=None, *, energy_key=None, forces_key=None, port: int = 5006, addr
     origins = allow_websocket_origin or [f"localhost:{port}", f"127.0.0.1:{port}"]
     pn.extension("plotly", notifications=True)
     pn.config.notifications = True
+
+    _prewarm(loaded.dataset)
 
     def factory():
         return make_app(loaded.dataset, loaded.title, data_dir=data_dir, source_path=loaded.source_path)
