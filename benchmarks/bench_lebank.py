@@ -6,6 +6,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_lebank.py --part ratio    # fast vs reference on germanium
     .venv/bin/python benchmarks/bench_lebank.py --part slider   # one selection on the default set
     .venv/bin/python benchmarks/bench_lebank.py --part scaling --sizes 14072,56288,225152,506592
+    .venv/bin/python benchmarks/bench_lebank.py --part bigbank     # most atoms join: 28k atoms, 22k bank
 
 Fingerprints: the default symmetry-function preset (li_single_element, 40 functions, min-max scaled)
 of the embedded germanium training set (228 structures, 14,072 atoms), computed once and kept in the
@@ -100,9 +101,26 @@ def part_scaling(features: AtomicFeatures, sizes: list[int], threshold: float, n
               f"{1e6 * cpu / n:.2f} |", flush=True)
 
 
+def part_big_bank(features: AtomicFeatures, n_atoms: int, noise: float, threshold: float, repeats: int,
+                  device: str) -> None:
+    """Fast vs reference where most atoms join (a large bank): replicated, strongly perturbed data."""
+    f = replicated(features, n_atoms, noise)
+    print(f"\n## fast vs reference engine, large bank ({n_atoms:,} atoms, noise {noise}, T = {threshold})\n")
+    ref_s, ref_c, ref = timed(LEBank({"Ge": threshold}, engine="reference"), f, 1)
+    fast_s, fast_c, fast = timed(LEBank({"Ge": threshold}, engine="fast", device=device), f, repeats)
+    assert np.array_equal(ref.selected_, fast.selected_), "engines disagree"
+    assert np.array_equal(ref.bank_.vectors, fast.bank_.vectors), "banks disagree"
+    print("| atoms | bank | reference wall s | fast wall s | wall ratio | reference CPU s | fast CPU s "
+          "| CPU ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {n_atoms:,} | {len(fast.bank_)} | {ref_s:.1f} | {fast_s:.3f} | {ref_s / fast_s:.0f}x | "
+          f"{ref_c:.1f} | {fast_c:.3f} | {ref_c / fast_c:.0f}x |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=["all", "ratio", "slider", "scaling"], default="all")
+    p.add_argument("--part", choices=["all", "ratio", "slider", "scaling", "bigbank"], default="all")
+    p.add_argument("--big-bank-atoms", type=int, default=28144, help="atoms of the large-bank comparison")
     p.add_argument("--thresholds", default="0.1,0.275,0.45", help="thresholds of the ratio part")
     p.add_argument("--sizes", default="14072,56288,112576,225152,506592", help="atoms for the scaling part")
     p.add_argument("--scaling-threshold", type=float, default=0.275)
@@ -121,6 +139,8 @@ def main() -> None:
         part_slider(features, args.repeats, args.device)
     if args.part in ("all", "ratio"):
         part_ratio(features, [float(t) for t in args.thresholds.split(",")], args.repeats, args.device)
+    if args.part in ("all", "bigbank"):
+        part_big_bank(features, args.big_bank_atoms, 0.05, 0.1, args.repeats, args.device)
     if args.part in ("all", "scaling"):
         part_scaling(features, [int(n) for n in args.sizes.split(",")], args.scaling_threshold, args.noise,
                      max(1, args.repeats // 2), args.device)

@@ -118,6 +118,14 @@ class _Arrays:
         return g.amin(dim=1) if self.gpu else g.min(axis=1)
 
 
+def _augmented(x: np.ndarray, scale: float, last, dtype) -> np.ndarray:
+    """``[scale * x, last]`` as a new ``dtype`` array with one more column."""
+    out = np.empty((len(x), x.shape[1] + 1), dtype=dtype)
+    np.multiply(x, scale, out=out[:, :-1], casting="unsafe")
+    out[:, -1] = last
+    return out
+
+
 class _ElementScreen:
     """Exact "within T" decisions for one element, batched, re-made in float64 near T.
 
@@ -146,15 +154,15 @@ class _ElementScreen:
             self.dtype = np.float64
             self.bound = 4.0 * (f + 8) * float(np.finfo(np.float64).eps)
         # Rows as [x, 1], columns as [-2x, |x|^2]: one matrix product gives |b|^2 - 2 x.b.
-        ones = np.ones((len(values), 1))
-        self.xa = arrays.put(np.hstack([centred, ones]).astype(self.dtype))
-        self.ba = arrays.put(np.hstack([-2.0 * centred, self.sq64[:, None]]).astype(self.dtype))
-        init_cols = np.hstack([-2.0 * init_centred, self.sq_init64[:, None]])
-        self.ba_init = arrays.put(init_cols.astype(self.dtype))
-        # Projection on the first principal axis (unit vector): |p(a) - p(b)| <= |a - b|.
+        self.xa = arrays.put(_augmented(centred, 1.0, 1.0, self.dtype))
+        self.ba = arrays.put(_augmented(centred, -2.0, self.sq64, self.dtype))
+        self.ba_init = arrays.put(_augmented(init_centred, -2.0, self.sq_init64, self.dtype))
+        # Projection on a unit vector, |p(a) - p(b)| <= |a - b|: the first principal axis (of at most
+        # 4096 rows; any unit vector keeps the bound valid, a good one prunes more).
         axis = np.zeros(f)
         if len(values) > 1:
-            axis = np.linalg.eigh(centred.T @ centred)[1][:, -1]
+            sample = centred[:: max(1, len(centred) // 4096)]
+            axis = np.linalg.eigh(sample.T @ sample)[1][:, -1]
             axis /= np.linalg.norm(axis)
         self.p = centred @ axis
         self.p_init = init_centred @ axis
@@ -182,23 +190,22 @@ class _ElementScreen:
         p_cols = p_cols[col_order]
         b = xp.take(self.ba_init, col_order) if cols is None else xp.take(self.ba, cols[col_order])
         max_sq_b = float(sq_b64.max())
-        p_rows = self.p[rows]
-        row_order = np.argsort(p_rows, kind="stable")
+        row_order = np.argsort(self.p[rows], kind="stable")
+        p_sorted = self.p[rows][row_order]
+        x_sorted = xp.take(xr, row_order)
         tile = 4096 if xp.gpu else ROW_TILE
         col_step = max(1, TILE // tile)
-        best = np.full(len(rows), np.inf)
+        best_sorted = np.full(len(rows), np.inf)
         reach = self.threshold + self.p_slack
         for r0 in range(0, len(rows), tile):
-            idx = row_order[r0 : r0 + tile]
-            c_lo = int(np.searchsorted(p_cols, p_rows[idx[0]] - reach, side="left"))
-            c_hi = int(np.searchsorted(p_cols, p_rows[idx[-1]] + reach, side="right"))
-            if c_hi <= c_lo:
-                continue
-            x_tile = xp.take(xr, idx)
+            r1 = min(r0 + tile, len(rows))
+            c_lo = int(np.searchsorted(p_cols, p_sorted[r0] - reach, side="left"))
+            c_hi = int(np.searchsorted(p_cols, p_sorted[r1 - 1] + reach, side="right"))
             for c0 in range(c_lo, c_hi, col_step):
-                c1 = min(c0 + col_step, c_hi)
-                g = xp.partial_sq(x_tile, b[c0:c1])
-                best[idx] = np.minimum(best[idx], xp.host(xp.rowmin(g)))
+                g = xp.partial_sq(x_sorted[r0:r1], b[c0 : min(c0 + col_step, c_hi)])
+                np.minimum(best_sorted[r0:r1], xp.host(xp.rowmin(g)), out=best_sorted[r0:r1])
+        best = np.empty(len(rows))
+        best[row_order] = best_sorted
         best += self.sq64[rows]
         margin = self.bound * (self.sq64[rows] + max_sq_b)
         out = best <= self.t2 - margin
@@ -219,8 +226,8 @@ class _ElementScreen:
         sure = d2 <= self.t2 - margin
         unsure = d2 <= self.t2 + margin
         unsure &= ~sure
-        i, j = np.nonzero(unsure)
-        if len(i):
+        if unsure.any():
+            i, j = np.nonzero(unsure)
             sure[i, j] = exact_distances(self.values[block[j]], self.values[block[i]]) <= self.threshold
         return sure
 
@@ -232,19 +239,19 @@ def _first_in_order(within: np.ndarray, max_rounds: int = 8) -> np.ndarray:
     decided joins; positions with an earlier joiner as neighbour drop out), then one by one.
     """
     m = len(within)
-    earlier = np.tril(within, -1)  # earlier[i, j]: j < i and j within T of i
+    earlier = np.tril(within, -1).astype(np.float32)  # earlier[i, j]: j < i and j within T of i
     undecided = np.ones(m, dtype=bool)
     joined = np.zeros(m, dtype=bool)
     for _ in range(max_rounds):
         if not undecided.any():
             return np.flatnonzero(joined)
-        ready = undecided & ~earlier[:, undecided].any(axis=1)
+        ready = undecided & ~((earlier @ undecided.astype(np.float32)) > 0)
         joined |= ready
         undecided &= ~ready
-        undecided &= ~earlier[:, ready].any(axis=1)
+        undecided &= ~((earlier @ ready.astype(np.float32)) > 0)
     for j in np.flatnonzero(undecided):
         # Sequential finish: j joins unless an earlier joiner is within T.
-        if not (earlier[j] & joined).any():
+        if not (earlier[j] * joined).any():
             joined[j] = True
     return np.flatnonzero(joined)
 
