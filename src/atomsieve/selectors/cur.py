@@ -19,7 +19,7 @@ from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
 from atomsieve.progress import ProgressCallback, report
 from atomsieve.selectors.base import Selector, resolve_count
-from atomsieve.selectors.structure_points import check_finite, structure_points
+from atomsieve.selectors.structure_points import check_finite, one_blas_thread, structure_points
 
 
 def leverage_scores(residual: np.ndarray, k: int) -> np.ndarray:
@@ -33,6 +33,7 @@ def leverage_scores(residual: np.ndarray, k: int) -> np.ndarray:
     return (u[:, :k] ** 2).sum(axis=1) / k
 
 
+@one_blas_thread
 def cur_order(
     matrix: np.ndarray,
     n_to_select: int | float | None,

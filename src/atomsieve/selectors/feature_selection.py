@@ -23,7 +23,7 @@ from atomsieve.errors import ParameterError
 from atomsieve.progress import ProgressCallback, report
 from atomsieve.selectors.base import resolve_count
 from atomsieve.selectors.cur import cur_order, relative_norm_deviation
-from atomsieve.selectors.structure_points import check_finite
+from atomsieve.selectors.structure_points import check_finite, one_blas_thread
 
 
 class FeatureSelector:
@@ -157,6 +157,7 @@ def force_features_from_jacobian(jacobian, scaler=None) -> np.ndarray:
     return -out.permute(0, 2, 1).numpy()
 
 
+@one_blas_thread
 def force_correlation_order(
     force_features: np.ndarray,
     forces: np.ndarray,

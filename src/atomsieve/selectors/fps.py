@@ -20,7 +20,7 @@ from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
 from atomsieve.progress import ProgressCallback, report
 from atomsieve.selectors.base import Selector, resolve_count
-from atomsieve.selectors.structure_points import check_finite, structure_points
+from atomsieve.selectors.structure_points import check_finite, one_blas_thread, structure_points
 
 FirstPoint = str | int | Sequence[int]
 
@@ -68,21 +68,21 @@ class _ProjectedBound:
     """A cheap lower bound on squared distances from a few principal components.
 
     With x = y + e (y in the span of the leading principal axes, e orthogonal to it),
-    |x - p|^2 = |y_x - y_p|^2 + |e_x - e_p|^2 >= |y_x - y_p|^2 + (|e_x| - |e_p|)^2, so points
-    whose bound already exceeds their current distance need no exact distance.
+    |x - p|^2 = |y_x - y_p|^2 + |e_x - e_p|^2 >= |y_x - y_p|^2 + (|e_x| - |e_p|)^2
+    = |x|^2 + |p|^2 - 2 (y_x.y_p + |e_x| |e_p|): the exact formula on r + 1 columns.
+    Points whose bound already exceeds their current distance need no exact distance.
     """
 
-    def __init__(self, Y: np.ndarray, residual: np.ndarray):
-        self.Y = Y
-        self.y_sq = np.einsum("ij,ij->i", Y, Y)
-        self.residual = residual
+    def __init__(self, reduced: np.ndarray, margin: float):
+        self.reduced = reduced  # (n, r + 1): leading components and the residual norm
+        self.margin = margin  # covers rounding in the bound and in the exact distances
         self.kept_fraction = 0.0  # running mean; the bound switches itself off when useless
         self.active = True
 
     @classmethod
-    def build(cls, X: np.ndarray, variance_left: float = 1e-3) -> _ProjectedBound | None:
+    def build(cls, X: np.ndarray, sq: np.ndarray, variance_left: float = 1e-3) -> _ProjectedBound | None:
         n, d = X.shape
-        if d < 6 or n < 2000:
+        if d < 8 or n < 2000:
             return None
         eigval, eigvec = np.linalg.eigh(X.T @ X)
         eigval, eigvec = np.maximum(eigval[::-1], 0.0), eigvec[:, ::-1]
@@ -91,15 +91,19 @@ class _ProjectedBound:
         basis = eigvec[:, :r]
         Y = X @ basis
         residual = np.linalg.norm(X - Y @ basis.T, axis=1)
-        return cls(np.ascontiguousarray(Y), residual)
+        reduced = np.ascontiguousarray(np.column_stack([Y, residual]))
+        return cls(reduced, margin=1e-9 * float(sq.max()) * d)
 
     def candidates(self, idx: np.ndarray | None, p: int, d2: np.ndarray, sq: np.ndarray) -> np.ndarray:
-        rows = slice(None) if idx is None else idx
-        lower = (self.y_sq[rows] + self.y_sq[p]) - 2.0 * (self.Y[rows] @ self.Y[p])
-        lower += (self.residual[rows] - self.residual[p]) ** 2
-        keep = lower <= d2[rows] + 1e-10 * (sq[rows] + sq[p]) + 1e-300
-        kept = np.flatnonzero(keep) if idx is None else idx[keep]
-        self.kept_fraction = 0.9 * self.kept_fraction + 0.1 * len(kept) / max(len(keep), 1)
+        if idx is None:
+            lower = sq - 2.0 * (self.reduced @ self.reduced[p])
+            kept = np.flatnonzero(lower < d2 - sq[p] + self.margin)
+            total = len(d2)
+        else:
+            lower = sq[idx] - 2.0 * (self.reduced[idx] @ self.reduced[p])
+            kept = idx[lower < d2[idx] - sq[p] + self.margin]
+            total = len(idx)
+        self.kept_fraction = 0.9 * self.kept_fraction + 0.1 * len(kept) / max(total, 1)
         self.active = self.kept_fraction < 0.7
         return kept
 
@@ -142,6 +146,11 @@ def farthest_point_sampling(
     >>> order.tolist(), dist[1:].tolist()
     ([0, 3, 2], [10.0, 4.0])
     """
+    return _farthest_point_sampling(points, n_to_select, first, min_distance, seed, progress)
+
+
+@one_blas_thread
+def _farthest_point_sampling(points, n_to_select, first, min_distance, seed, progress):
     X, count = _prepare(points, n_to_select, min_distance)
     initial = first_points(X, first, seed)
     if len(initial) > count:
@@ -151,8 +160,9 @@ def farthest_point_sampling(
     n = len(X)
     X = X - X.mean(axis=0)  # distances do not change; smaller norms, smaller rounding
     sq = np.einsum("ij,ij->i", X, X)
-    bound = _ProjectedBound.build(X)
+    bound = _ProjectedBound.build(X, sq)
     d2 = np.full(n, np.inf)
+    limit = np.full(n, np.inf)  # 4 d2 (+ rounding room): the triangle test's bound per point
     owner = np.zeros(n, dtype=np.int64)  # position (in the picks) of each point's nearest pick
     centres = np.empty((count, X.shape[1]))
     centre_sq = np.zeros(count)
@@ -176,9 +186,9 @@ def farthest_point_sampling(
             # |x - p| >= |c - p| - |x - c|: a point can only come closer to p when its own
             # nearest pick c lies within twice its distance (squared: |c - p|^2 < 4 |x - c|^2).
             dc2 = (centre_sq[:step] + sq[p]) - 2.0 * (centres[:step] @ X[p])
-            maybe = dc2[owner] < 4.0 * d2 * (1.0 + 1e-9) + 1e-12
-            if np.count_nonzero(maybe) < 0.6 * n:
-                idx = np.flatnonzero(maybe)
+            idx = np.flatnonzero(dc2[owner] < limit)
+            if len(idx) > 0.6 * n:
+                idx = None
             if bound is not None and bound.active:
                 idx = bound.candidates(idx, p, d2, sq)
         if idx is None:
@@ -190,8 +200,9 @@ def farthest_point_sampling(
             closer = new < d2[idx]
             moved = idx[closer]
         d2[moved] = new[closer]
+        limit[moved] = 4.0 * (1.0 + 1e-9) * d2[moved] + 1e-12
         owner[moved] = step
-        d2[p] = -np.inf
+        d2[p] = limit[p] = -np.inf
         if progress is not None and (step % every == 0 or step == count - 1):
             report(progress, step + 1, count, "farthest point sampling")
     distances = np.sqrt(np.maximum(picked_d2[:n_done], 0.0))
@@ -333,6 +344,7 @@ class HierarchicalFPS(Selector):
         self.first_size = first_size
         self.progress = progress
 
+    @one_blas_thread
     def _select(self, features: AtomicFeatures) -> np.ndarray:
         if self.first_size not in ("smallest", "largest"):
             raise ParameterError(f"first_size={self.first_size!r}: use 'smallest' or 'largest'")

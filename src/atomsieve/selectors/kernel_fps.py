@@ -20,7 +20,7 @@ from atomsieve.errors import ParameterError
 from atomsieve.progress import ProgressCallback, report
 from atomsieve.selectors.base import Selector, resolve_count
 from atomsieve.selectors.fps import FirstPoint
-from atomsieve.selectors.structure_points import check_finite
+from atomsieve.selectors.structure_points import check_finite, one_blas_thread
 
 KERNELS = ("average", "rematch")
 
@@ -228,6 +228,7 @@ class KernelFPS(Selector):
         self.seed = seed
         self.progress = progress
 
+    @one_blas_thread
     def _select(self, features: AtomicFeatures) -> np.ndarray:
         candidates = np.flatnonzero(features.atom_counts > 0)
         count = resolve_count(self.n_to_select, len(candidates))
