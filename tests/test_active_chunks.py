@@ -162,3 +162,15 @@ def test_random_cells_and_rattled_repeats():
     assert [len(r) for r in reps] == [32, 32, 16, 16]
     assert not np.allclose(reps[0].positions, reps[1].positions)
     assert len(candidate_cells("Pt", 3.92, 4, 2)) == 4 + 8
+
+
+@pytest.mark.slow
+def test_gfn1_xtb_parent_labels_a_small_chunk():
+    pytest.importorskip("tblite")
+    chunk = cut_chunk(Octahedron("Pt", 4, 1), 0, 3.0)
+    labelled = label_structures([chunk], "gfn1-xtb")[0]
+    forces = labelled.get_forces()
+    assert forces.shape == (len(chunk), 3) and np.all(np.isfinite(forces))
+    # no net force on an isolated cluster
+    np.testing.assert_allclose(forces.sum(axis=0), 0.0, atol=1e-4)
+    assert labelled.get_potential_energy() < 0
