@@ -18,7 +18,7 @@ import torch
 
 from atomsieve.descriptors.compute import as_atoms_list, batches, pack, resolve_device
 from atomsieve.descriptors.neighbors import triples_from_pairs
-from atomsieve.descriptors.terms import angular_terms, radial_terms
+from atomsieve.descriptors.terms import angular_factors, radial_terms
 from atomsieve.progress import report
 
 #: Triples processed at once when building derivatives (bounds memory: ~ T × n_angular × 3 × 2).
@@ -87,7 +87,13 @@ def _pair_derivatives(sf, species, d, center, neighbor):
         rad[torch.arange(P, device=device), sp_n] = dh_dr[:, :, None] * unit[:, None, :]
         blocks.append(rad.reshape(P, n_s * n_r, 3))
     if n_a:
+        plan = sf.angular_plan
+        n_ru = len(plan.rad_unique)
+        ri = torch.tensor(plan.rad_index, device=device)
+        ai = torch.tensor(plan.ang_index, device=device) + n_ru
+        pref = torch.tensor(plan.prefactor, dtype=dtype, device=device)
         ang = torch.zeros(P * n_pb, n_a, 3, dtype=dtype, device=device)
+        own = torch.zeros(P * n_pb, n_a, dtype=dtype, device=device)
         p_all, q_all = triples_from_pairs(center)
         for start in range(0, len(p_all), TRIPLE_CHUNK):
             p, q = p_all[start : start + TRIPLE_CHUNK], q_all[start : start + TRIPLE_CHUNK]
@@ -95,29 +101,37 @@ def _pair_derivatives(sf, species, d, center, neighbor):
             rj, rk = r[p], r[q]
             u = dk - dj
             rjk = torch.sqrt(torch.clamp((u * u).sum(-1), min=1e-20))
-            u = u / rjk[:, None]
             cos = torch.clamp((dj * dk).sum(-1) / (rj * rk), -1.0, 1.0)
             inputs = (rj, rk, rjk, cos)
 
-            def h(*x):
-                return angular_terms(*x, sf.angular_plan, sf.r_cut)
+            def factors(*x):
+                return torch.cat(angular_factors(*x, plan, sf.r_cut), dim=1)
 
-            partial = []
+            # Forward-mode partials of the few distinct factor columns, then the product rule.
+            cols, partial = None, []
             for k in range(4):
                 tangents = tuple(torch.ones_like(x) if i == k else torch.zeros_like(x)
                                  for i, x in enumerate(inputs))
-                partial.append(torch.func.jvp(h, inputs, tangents)[1])  # (T, n_a)
-            h_rj, h_rk, h_rjk, h_cos = partial
-            inv = 1.0 / (rj * rk)
-            dcos_dj = dk * inv[:, None] - (cos / (rj * rj))[:, None] * dj
-            dcos_dk = dj * inv[:, None] - (cos / (rk * rk))[:, None] * dk
-            g_p = (h_rj[:, :, None] * (dj / rj[:, None])[:, None, :] + h_cos[:, :, None] * dcos_dj[:, None, :]
-                   - h_rjk[:, :, None] * u[:, None, :])
-            g_q = (h_rk[:, :, None] * (dk / rk[:, None])[:, None, :] + h_cos[:, :, None] * dcos_dk[:, None, :]
-                   + h_rjk[:, :, None] * u[:, None, :])
+                cols, dcols = torch.func.jvp(factors, inputs, tangents)
+                partial.append(dcols)
+            Rf, Af = cols[:, ri], cols[:, ai]
+            h_rj = partial[0][:, ri] * Af * pref
+            h_rk = partial[1][:, ri] * Af * pref
+            h_rjk = partial[2][:, ri] * Af * pref
+            h_cos = Rf * partial[3][:, ai] * pref
+            # ∂h/∂d_j = a_j d_j + b d_k and ∂h/∂d_k = a_k d_k + b d_j (chain rule through R_ij, R_ik,
+            # R_jk = |d_k − d_j| and cos θ = d_j·d_k / (R_ij R_ik)).
+            jk = (h_rjk / rjk[:, None])
+            b = h_cos / (rj * rk)[:, None] - jk
+            a_j = h_rj / rj[:, None] - h_cos * (cos / (rj * rj))[:, None] + jk
+            a_k = h_rk / rk[:, None] - h_cos * (cos / (rk * rk))[:, None] + jk
             pb = sf._pair_block(sp_n[p], sp_n[q])
-            ang.index_add_(0, p * n_pb + pb, g_p)
-            ang.index_add_(0, q * n_pb + pb, g_q)
+            row_p, row_q = p * n_pb + pb, q * n_pb + pb
+            own.index_add_(0, row_p, a_j)
+            own.index_add_(0, row_q, a_k)
+            ang.index_add_(0, row_p, b[:, :, None] * dk[:, None, :])
+            ang.index_add_(0, row_q, b[:, :, None] * dj[:, None, :])
+        ang += own[:, :, None] * d.repeat_interleave(n_pb, dim=0)[:, None, :]
         blocks.append(ang.reshape(P, n_pb * n_a, 3))
     return torch.cat(blocks, dim=1)
 
