@@ -149,6 +149,8 @@ def test_cli_generate_writes_the_configurations(tmp_path, capsys):
     assert "wrote 2 configurations" in printed and "s per configuration" in printed
     ds = load(out)
     assert len(ds) == 2 and ds.elements == ["W"] and ds.atoms[0].info["k_max"] == 10.0
+    assert ds.atoms[0].info["descriptor_scale"].shape == (6,)
+    assert ds.atoms[0].info["min_distance"] >= 0.8 * R0
     assert main(argv) == 2  # refuses to overwrite
     assert "already exists" in capsys.readouterr().err
 

@@ -92,7 +92,8 @@ class EntropyMaximisationGenerator:
     ----------
     configurations_ : Dataset
         Harvested configurations in (chain, cycle) order; ``atoms.info`` holds ``entropy``,
-        ``repulsive_energy`` (eV), ``min_distance`` (Å), ``chain``, ``cycle``, ``k_max`` (eV).
+        ``repulsive_energy`` (eV), ``min_distance`` (Å), ``chain``, ``cycle``, ``k_max`` (eV) and
+        ``descriptor_scale`` (so saved sets can be featurised on the same scale later).
     entropies_ : ndarray (n_configs,)
         S of each configuration.
     min_distances_ : ndarray (n_configs,)
@@ -206,7 +207,7 @@ class EntropyMaximisationGenerator:
         harvests = [h for chain in results for h in chain]
         self.descriptor_module_ = module
         self.descriptor_scale_ = scale
-        self.configurations_ = self._dataset(harvests, numbers, cell)
+        self.configurations_ = self._dataset(harvests, numbers, cell, scale)
         self.entropies_ = np.array([h.entropy for h in harvests])
         self.min_distances_ = np.array([h.min_distance for h in harvests])
         self.seconds_ = time.perf_counter() - start
@@ -217,13 +218,15 @@ class EntropyMaximisationGenerator:
         """:meth:`fit`, then the harvested configurations."""
         return self.fit(progress).configurations_
 
-    def _dataset(self, harvests: list[Harvest], numbers: np.ndarray, cell: np.ndarray) -> Dataset:
+    def _dataset(self, harvests: list[Harvest], numbers: np.ndarray, cell: np.ndarray,
+                 scale: np.ndarray) -> Dataset:
         frames = []
         for h in harvests:
             atoms = Atoms(numbers=numbers, positions=h.positions, cell=cell, pbc=True)
             atoms.info.update(entropy=h.entropy, repulsive_energy=h.repulsive_energy,
                               min_distance=h.min_distance, chain=h.chain, cycle=h.cycle,
-                              k_max=float(self.k_max), generator="entropy_maximisation")
+                              k_max=float(self.k_max), generator="entropy_maximisation",
+                              descriptor_scale=np.array(scale, dtype=np.float64))
             frames.append(atoms)
         formula = f"{chemical_symbols[numbers[0]]}{len(numbers)}"
         return Dataset(frames, source=f"generated {formula} k_max={self.k_max:g}")
