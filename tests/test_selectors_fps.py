@@ -138,3 +138,25 @@ def test_hierarchical_fps_exhausts_small_groups():
     sel = HierarchicalFPS(5).fit(f)
     assert sorted(sel.selected_.tolist()) == [0, 1, 2, 3, 4]
     assert sel.selected_[0] == 0
+
+
+def test_real_germanium_fingerprints_match_skmatter():
+    """FPS and CUR on real symmetry functions (per-atom rows of a few germanium structures)."""
+    import warnings
+
+    from skmatter.sample_selection import CUR as SkmatterCUR
+
+    from atomsieve.datasets import load_default
+    from atomsieve.descriptors import preset
+    from atomsieve.selectors import cur_order
+
+    ds = load_default("test").subset(range(4))
+    feats = preset(None, ds.elements).compute(ds)
+    X = feats.values
+    ours, _ = farthest_point_sampling(X, 60, first=0)
+    assert ours.tolist() == SkmatterFPS(n_to_select=60, initialize=0).fit(X).selected_idx_.tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = SkmatterCUR(n_to_select=15).fit(X).selected_idx_
+    assert cur_order(X, 15)[0].tolist() == theirs.tolist()
+    assert len(FPS(3).fit(feats).selected_) == 3
