@@ -201,3 +201,20 @@ def test_cuda_engine_equals_reference(ge_features, bpa_features):
         ref = LEBank(t, engine="reference").fit(features)
         np.testing.assert_array_equal(cuda.selected_, ref.selected_)
         np.testing.assert_array_equal(cuda.bank_.vectors, ref.bank_.vectors)
+
+
+@pytest.mark.slow
+def test_symmetry_function_fingerprints_fast_equals_reference():
+    """The project's own descriptors (default presets, min-max scaled) on germanium and 3BPA subsets."""
+    from atomsieve.descriptors import preset
+
+    ge = atomsieve.load(GE).subset(range(0, 228, 19))
+    bpa = atomsieve.load(BPA, index="::25")
+    for ds, thresholds in ((ge, [0.1, 0.275, 0.45]), (bpa, [0.5, 1.5, 3.0])):
+        feats = preset(None, ds.elements).compute(ds)
+        counts = []
+        for t in thresholds:
+            sel = assert_same(feats, thresholds=t, seed=1)
+            assert sel.bank_.params == feats.params
+            counts.append(len(sel.selected_))
+        assert counts[0] >= counts[-1] and counts[-1] < len(ds)
