@@ -17,7 +17,7 @@ from atomsieve.errors import AtomsieveError
 #: Verb modules in atomsieve.commands, in the order ``atomsieve --help`` lists them.
 COMMANDS = [
     "info", "dashboard", "build", "generate", "featurize", "md_check", "select", "select_features", "sweep",
-    "nft",
+    "nft", "compare", "coverage",
 ]
 
 

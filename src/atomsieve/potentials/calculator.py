@@ -24,12 +24,14 @@ class AtomsieveCalculator(Calculator):
     Examples
     --------
     >>> from atomsieve.datasets import load_default
+    >>> from atomsieve.descriptors import preset
     >>> from atomsieve.potentials import LinearPotential, fit_potential
-    >>> calc = fit_potential(load_default("test"), LinearPotential()).calculator()
-    >>> atoms = load_default("test").atoms[0].copy()
+    >>> ds = load_default("test").subset([0, 1])
+    >>> calc = fit_potential(ds, LinearPotential(), preset(None, ["Ge"], r_cut=3.0)).calculator()
+    >>> atoms = ds.atoms[0].copy()
     >>> atoms.calc = calc
     >>> atoms.get_forces().shape
-    (64, 3)
+    (63, 3)
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "energies"]

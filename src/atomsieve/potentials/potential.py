@@ -44,11 +44,13 @@ class Potential:
     Examples
     --------
     >>> from atomsieve.datasets import load_default
+    >>> from atomsieve.descriptors import preset
     >>> from atomsieve.potentials import LinearPotential
-    >>> pot = fit_potential(load_default("test"), LinearPotential())
-    >>> energies, forces = pot.predict(load_default("test").atoms[:2])
+    >>> ds = load_default("test").subset([0, 1, 2])
+    >>> pot = fit_potential(ds, LinearPotential(), preset(None, ["Ge"], r_cut=3.0))
+    >>> energies, forces = pot.predict(ds.atoms[:2])
     >>> energies.shape, forces.shape
-    ((2,), (128, 3))
+    ((2,), (126, 3))
     """
 
     model: Any
