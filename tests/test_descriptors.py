@@ -232,3 +232,21 @@ def test_cuda_matches_cpu(ge_frames, bpa_frames):
         cpu = sf.compute(frames, scaler="none", device="cpu").values
         gpu = sf.compute(frames, scaler="none", device="cuda").values
         np.testing.assert_allclose(gpu, cpu, rtol=1e-9, atol=1e-10)
+
+
+def test_cell_list_fallback_matches_dense_search(monkeypatch, ge_frames, bpa_frames):
+    from atomsieve.descriptors import neighbors
+
+    sf = SymmetryFunctions.like_dscribe_acsf(["H", "C", "N", "O", "Ge"], 4.0, [[0.5, 1.0]],
+                                             [[0.02, 2.0, 1.0]])
+    frames = [ge_frames[0], bpa_frames[0], bulk("Ge", "diamond", a=5.66)]
+    dense = sf.compute(frames, scaler="none").values
+    monkeypatch.setattr(neighbors, "DENSE_LIMIT", 0)
+    np.testing.assert_allclose(sf.compute(frames, scaler="none").values, dense, rtol=1e-12, atol=1e-12)
+
+
+def test_non_periodic_molecule_in_a_huge_box_is_fast_and_ignores_the_box(bpa_frames):
+    mol = bpa_frames[0].copy()
+    mol.cell = np.eye(3) * 1000.0  # 3BPA files carry a 50 Å box with pbc=False
+    sf = preset("li_two_element", ["C", "H", "N", "O"], r_cut=6.0)
+    np.testing.assert_allclose(_features(sf, mol), _features(sf, bpa_frames[0]), rtol=1e-12)

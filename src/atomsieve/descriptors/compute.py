@@ -38,6 +38,15 @@ def as_atoms_list(data) -> tuple[list[Atoms], object]:
     raise ParameterError(f"expected a Dataset, an ase.Atoms or a list of Atoms; got {type(data).__name__}")
 
 
+def on_device(sf, device: torch.device):
+    """``sf`` itself when its buffers are on ``device``, else a copy moved there (``sf`` is untouched)."""
+    if sf.species_index_of_z.device == device:
+        return sf
+    import copy
+
+    return copy.deepcopy(sf).to(device)
+
+
 @dataclass
 class Batch:
     """A padded batch: ``species`` (B, A) index (−1 padding), ``positions`` (B, A, 3) Å,
@@ -112,7 +121,7 @@ def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=Non
     counts = np.array([len(a) for a in atoms_list], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     out = np.zeros((int(offsets[-1]), sf.n_features), dtype=np.float64)
-    model = sf.to(device)
+    model = on_device(sf, device)
     done = 0
     report(progress, 0, len(atoms_list), "symmetry functions")
     with torch.inference_mode():

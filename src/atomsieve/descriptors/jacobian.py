@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from atomsieve.descriptors.compute import as_atoms_list, batches, pack, resolve_device
+from atomsieve.descriptors.compute import as_atoms_list, batches, on_device, pack, resolve_device
 from atomsieve.descriptors.neighbors import triples_from_pairs
 from atomsieve.descriptors.terms import angular_factors, radial_terms
 from atomsieve.progress import report
@@ -167,7 +167,7 @@ def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.flo
     counts = np.array([len(a) for a in atoms_list], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     N, F = int(offsets[-1]), sf.n_features
-    model = sf.to(device)
+    model = on_device(sf, device)
     values = torch.zeros(N, F, dtype=dtype)
     centers, neighbors, grads = [], [], []
     done = 0

@@ -18,8 +18,8 @@ import torch
 
 #: Largest number of (i, j, shift) candidate distances evaluated at once by the dense search.
 DENSE_CHUNK = 4_000_000
-#: A single structure with more candidates than this uses ASE's linear-scaling cell list instead.
-DENSE_LIMIT = 60_000_000
+#: A single structure with more (i, j, image) candidates than this uses ASE's cell list instead.
+DENSE_LIMIT = 16_000_000
 
 
 class Neighbors(NamedTuple):
