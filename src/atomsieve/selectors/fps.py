@@ -100,7 +100,7 @@ class _ProjectedBound:
             kept = np.flatnonzero(lower < d2 - sq[p] + self.margin)
             total = len(d2)
         else:
-            lower = sq[idx] - 2.0 * (self.reduced[idx] @ self.reduced[p])
+            lower = sq[idx] - 2.0 * (np.take(self.reduced, idx, axis=0) @ self.reduced[p])
             kept = idx[lower < d2[idx] - sq[p] + self.margin]
             total = len(idx)
         self.kept_fraction = 0.9 * self.kept_fraction + 0.1 * len(kept) / max(total, 1)
@@ -196,7 +196,7 @@ def _farthest_point_sampling(points, n_to_select, first, min_distance, seed, pro
             closer = new < d2
             moved = np.flatnonzero(closer)
         else:
-            new = (sq[idx] + sq[p]) - 2.0 * (X[idx] @ X[p])
+            new = (sq[idx] + sq[p]) - 2.0 * (np.take(X, idx, axis=0) @ X[p])
             closer = new < d2[idx]
             moved = idx[closer]
         d2[moved] = new[closer]
