@@ -9,6 +9,8 @@ from ase.build import bulk
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.emt import EMT
 from ase.calculators.lj import LennardJones
+from ase.calculators.mixing import SumCalculator
+from ase.calculators.morse import MorsePotential
 from ase.geometry.rdf import get_rdf
 
 import atomsieve
@@ -140,13 +142,23 @@ def test_a_non_conservative_potential_fails_the_nve_check():
     assert skipped.to_dict()["nve_drift"] is None  # valid JSON: no NaN
 
 
-def test_a_potential_with_too_short_contacts_is_flagged_unphysical():
-    # LJ with a small sigma lets Cu atoms approach far closer than EMT ever does
-    report = md_check(LennardJones(sigma=1.9, epsilon=0.4, rc=4.5), CU, EMT(), temperature=500, **FAST)
-    assert report.verdict == "unphysical"
-    assert report.short_range_pairs == ["Cu-Cu"]
-    assert report.min_distance["Cu-Cu"] < report.reference_min_distance["Cu-Cu"] - 0.1
-    assert report.rdf_distance["Cu-Cu"] > 0.1
+def test_a_potential_with_a_hole_is_flagged():
+    # EMT plus a deep Morse well at 1.8 Å: the kind of hole a badly trained potential has. Pairs fall
+    # in, far below anything EMT ever samples, and the released energy then heats the cell.
+    hole = SumCalculator([EMT(), MorsePotential(epsilon=3.0, r0=1.8, rho0=6.0, rcut1=2.6, rcut2=3.0)])
+    report = md_check(hole, CU, EMT(), temperature=800, **{**FAST, "n_steps": 100, "nve_steps": 0})
+    assert "Cu-Cu" in report.short_range_pairs and report.verdict in ("unphysical", "blew-up")
+    assert report.short_range_fraction["Cu-Cu"] > 1e-3
+    assert report.min_distance["Cu-Cu"] < report.reference_min_distance["Cu-Cu"] - 0.2
+    assert report.rdf_distance["Cu-Cu"] > 0.2
+
+
+def test_the_reference_potential_in_a_bigger_cell_is_not_flagged():
+    # more samples give a slightly smaller closest distance; that alone must not count as a contact
+    small = run_nvt(EMT(), CU, temperature=900, n_steps=40, sample_every=10, seed=3)
+    report = md_check(EMT(), CU.repeat((2, 2, 1)), small.frames[1:], temperature=900, **FAST)
+    assert report.verdict == "ok", report.reasons
+    assert report.short_range_fraction["Cu-Cu"] <= 1e-3
 
 
 def test_sparse_pairs_are_not_flagged_at_long_range():
