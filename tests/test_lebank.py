@@ -128,7 +128,8 @@ def test_scaler_is_kept(tmp_path):
     bank = LEBank(0.2).fit(f).bank_
     back = EnvironmentBank.load(bank.save(tmp_path / "b.npz"))
     assert type(back.scaler) is MinMaxScaler
-    np.testing.assert_allclose(back.scaler.transform(f.values, f.species), scaler.transform(f.values, f.species))
+    expected = scaler.transform(f.values, f.species)
+    np.testing.assert_allclose(back.scaler.transform(f.values, f.species), expected)
 
 
 def test_corrupt_and_missing_files(tmp_path):
@@ -153,7 +154,8 @@ def test_corrupt_and_missing_files(tmp_path):
     with pytest.raises(CacheError, match="does not exist"):
         EnvironmentBank.load(tmp_path / "nope.npz")
     with zipfile.ZipFile(tmp_path / "pickled.npz", "w") as z:
-        z.writestr("vectors.npy", b"\x93NUMPY\x01\x00v\x00{'descr': '|O', 'fortran_order': False, 'shape': (1,), }")
+        header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+        z.writestr("vectors.npy", b"\x93NUMPY\x01\x00v\x00" + header)
     with pytest.raises(CacheError):
         EnvironmentBank.load(tmp_path / "pickled.npz")
 
