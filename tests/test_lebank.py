@@ -6,6 +6,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 
 from atomsieve.descriptors import AtomicFeatures
 from atomsieve.errors import CacheError, DataError, ParameterError
@@ -94,6 +95,11 @@ def test_bad_options():
         LEBank(0.1).fit(np.zeros((3, 2)))
     with pytest.raises(ParameterError, match="EnvironmentBank"):
         LEBank(0.1).fit(f, bank="bank.npz")
+    with pytest.raises(ParameterError, match="device"):
+        LEBank(0.1, device="tpu").fit(f)
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="no CUDA device"):
+            LEBank(0.1, device="cuda").fit(f)
 
 
 def test_atomic_numbers_as_keys():

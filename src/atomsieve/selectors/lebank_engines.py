@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from atomsieve.errors import ParameterError
+
 #: Largest number of entries of one distance tile (rows x columns).
 TILE = 1 << 22
 #: Rows per distance tile on the CPU, and the largest block of candidates resolved at once.
@@ -88,7 +90,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """``"auto"``/None: CUDA when available, else CPU; otherwise ``torch.device(device)``."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device={device!r} asked for CUDA, but no CUDA device is available; use 'cpu'")
+    return dev
 
 
 class _Arrays:
