@@ -24,7 +24,7 @@ from ase import Atoms
 
 from atomsieve.active.fingerprints import StructureBlocks, default_descriptor, structure_blocks
 from atomsieve.errors import CacheError, ParameterError
-from atomsieve.potentials.ensemble import Ensemble
+from atomsieve.potentials.ensemble import UNCERTAINTY_FACTOR, Ensemble
 from atomsieve.potentials.prepared import PreparedData
 from atomsieve.progress import ProgressCallback
 
@@ -193,20 +193,52 @@ class EnsembleModel:
     def predict(self, atoms: Atoms, cache: bool = True) -> dict[str, Any]:
         """Ensemble mean energy (eV) and forces (eV/Å), per-atom force spread and δ = 2.58 σ_f.
 
-        Forces come from the sparse descriptor Jacobian of ``atoms`` (kept in the model's cache
-        when ``cache``, as for a target predicted in every iteration).
+        With ``cache`` (a target predicted in every iteration) forces come from the sparse
+        descriptor Jacobian of ``atoms``, kept in the model's cache; without it (every step of a
+        relaxation is a new structure) from one autograd pass through the descriptor with the
+        members' energy gradients as a batch of cotangents, which is cheaper than a fresh Jacobian.
         """
         self._need("ensemble_", "fit")
-        if not cache:
-            saved, self._blocks = self._blocks, {}
-        try:
+        if cache:
             data = self._prepared([atoms], labelled=False)
-        finally:
-            if not cache:
-                self._blocks = saved
-        out = self.ensemble_.predict_uncertainty(data)
+            out = self.ensemble_.predict_uncertainty(data)
+            energies = None
+        else:
+            energies, forces = self._member_forces_autograd(atoms)
+            mean = forces.mean(0)
+            std = np.sqrt(((forces - mean) ** 2).sum(axis=(0, 2)) / (len(forces) - 1))
+            out = {"energies": [energies.mean()], "energy_std": [energies.std(ddof=1)], "forces": mean,
+                   "force_std": std, "delta": UNCERTAINTY_FACTOR * std}
         return {"energy": float(out["energies"][0]), "energy_std": float(out["energy_std"][0]),
                 "forces": out["forces"], "force_std": out["force_std"], "delta": out["delta"]}
+
+    def _member_forces_autograd(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+        """Energies (M,) and forces (M, n, 3) of every member, by autograd through the descriptor."""
+        from atomsieve.descriptors.compute import pack
+
+        sf = self.descriptor_
+        batch = pack(sf, [atoms], [0], torch.float64, torch.device("cpu"))
+        positions = batch.positions.detach().clone().requires_grad_(True)
+        lo, span = (torch.as_tensor(x) for x in self.scale_)
+        species_of = {e: i for i, e in enumerate(self.elements_)}
+        species = torch.as_tensor([species_of[s] for s in atoms.get_chemical_symbols()], dtype=torch.long)
+        g = (sf(batch.species, positions, batch.cells, batch.pbc)[0] - lo[species]) / span[species]
+        leaf = g.detach().requires_grad_(True)
+        energies, gradients = [], []
+        for member in self.ensemble_.members_:
+            if hasattr(member, "network_"):
+                net = member.network_
+                e = net.atomic_energies(leaf.to(next(net.parameters()).dtype), species).sum()
+                (de_dg,) = torch.autograd.grad(e, leaf)
+            else:  # linear: E = Σ_i w_e(i) · G_i + b_e(i)
+                coef = torch.as_tensor(member.coef_, dtype=leaf.dtype)[species]
+                e = (leaf * coef).sum() + torch.as_tensor(member.offsets_)[species].sum()
+                de_dg = coef
+            energies.append(float(e.detach()))
+            gradients.append(de_dg.to(g.dtype))
+        (grad,) = torch.autograd.grad(g, positions, grad_outputs=torch.stack(gradients),
+                                      is_grads_batched=True)
+        return np.array(energies), -grad.detach().numpy()[:, 0]
 
     def predict_chunks(self, chunks: list[Atoms]) -> dict[str, np.ndarray]:
         """Central-atom forces (n, 3) and their δ (n,) for chunks, from the cached Jacobian blocks."""
