@@ -5,8 +5,8 @@ For a linear model ``E = Σ_i w_{Z_i} · G_i`` the forces are
 blocks, so the Jacobian is stored as triplets (i, j, ∂G_i/∂r_j).
 
 Derivatives are computed per neighbour pair and per triple from the analytic chain rule
-(distances, cos θ) with the scalar partials of each function obtained by forward-mode autograd,
-so the result is exact to rounding and independent of the function forms.
+(distances, cos θ) and the analytic partials of each distinct factor (checked against finite
+differences and against autograd through :meth:`SymmetryFunctions.forward`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ import torch
 
 from atomsieve.descriptors.compute import as_atoms_list, batches, on_device, pack, resolve_device
 from atomsieve.descriptors.neighbors import triples_from_pairs
-from atomsieve.descriptors.terms import angular_factors, radial_terms
+from atomsieve.descriptors.terms import (
+    radial_slopes,
+    triple_angle_factors,
+    triple_angle_slopes,
+    triple_radial_factors,
+    triple_radial_slopes,
+)
 from atomsieve.progress import report
 
 #: Triples processed at once when building derivatives (bounds memory: ~ T × n_angular × 3 × 2).
@@ -82,15 +88,14 @@ def _pair_derivatives(sf, species, d, center, neighbor):
     blocks = []
     if n_r:
         eta, rs = sf.radial_eta.to(dtype), sf.radial_rs.to(dtype)
-        _, dh_dr = torch.func.jvp(lambda x: radial_terms(x, eta, rs, sf.r_cut), (r,), (torch.ones_like(r),))
+        dh_dr = radial_slopes(r, eta, rs, sf.r_cut)
         rad = torch.zeros(P, n_s, n_r, 3, dtype=dtype, device=device)
         rad[torch.arange(P, device=device), sp_n] = dh_dr[:, :, None] * unit[:, None, :]
         blocks.append(rad.reshape(P, n_s * n_r, 3))
     if n_a:
         plan = sf.angular_plan
-        n_ru = len(plan.rad_unique)
         ri = torch.tensor(plan.rad_index, device=device)
-        ai = torch.tensor(plan.ang_index, device=device) + n_ru
+        ai = torch.tensor(plan.ang_index, device=device)
         pref = torch.tensor(plan.prefactor, dtype=dtype, device=device)
         ang = torch.zeros(P * n_pb, n_a, 3, dtype=dtype, device=device)
         own = torch.zeros(P * n_pb, n_a, dtype=dtype, device=device)
@@ -102,23 +107,15 @@ def _pair_derivatives(sf, species, d, center, neighbor):
             u = dk - dj
             rjk = torch.sqrt(torch.clamp((u * u).sum(-1), min=1e-20))
             cos = torch.clamp((dj * dk).sum(-1) / (rj * rk), -1.0, 1.0)
-            inputs = (rj, rk, rjk, cos)
-
-            def factors(*x):
-                return torch.cat(angular_factors(*x, plan, sf.r_cut), dim=1)
-
-            # Forward-mode partials of the few distinct factor columns, then the product rule.
-            cols, partial = None, []
-            for k in range(4):
-                tangents = tuple(torch.ones_like(x) if i == k else torch.zeros_like(x)
-                                 for i, x in enumerate(inputs))
-                cols, dcols = torch.func.jvp(factors, inputs, tangents)
-                partial.append(dcols)
-            Rf, Af = cols[:, ri], cols[:, ai]
-            h_rj = partial[0][:, ri] * Af * pref
-            h_rk = partial[1][:, ri] * Af * pref
-            h_rjk = partial[2][:, ri] * Af * pref
-            h_cos = Rf * partial[3][:, ai] * pref
+            # Analytic partials of the few distinct factor columns, then the product rule.
+            Rcols = triple_radial_factors(rj, rk, rjk, plan, sf.r_cut)
+            partial = triple_radial_slopes(rj, rk, rjk, plan, sf.r_cut)
+            Acols, dA = triple_angle_factors(cos, plan), triple_angle_slopes(cos, plan)
+            Rf, Af = Rcols[:, ri], Acols[:, ai] * pref
+            h_rj = partial[0][:, ri] * Af
+            h_rk = partial[1][:, ri] * Af
+            h_rjk = partial[2][:, ri] * Af
+            h_cos = Rf * dA[:, ai] * pref
             # ∂h/∂d_j = a_j d_j + b d_k and ∂h/∂d_k = a_k d_k + b d_j (chain rule through R_ij, R_ik,
             # R_jk = |d_k − d_j| and cos θ = d_j·d_k / (R_ij R_ik)).
             jk = (h_rjk / rjk[:, None])

@@ -144,6 +144,11 @@ def angular_factors(
     """Per-triple radial factors (T, n_unique_radial) (with the cutoff functions) and angular
     factors (T, n_unique_angular); function f is
     ``R[:, rad_index[f]] * A[:, ang_index[f]] * prefactor[f]``."""
+    return triple_radial_factors(r_ij, r_ik, r_jk, plan, r_cut), triple_angle_factors(cos, plan)
+
+
+def triple_radial_factors(r_ij, r_ik, r_jk, plan: AngularPlan, r_cut: float) -> torch.Tensor:
+    """The distance-dependent factors (T, n_unique_radial), cutoff functions included."""
     fc_ij_ik = cutoff_function(r_ij, r_cut) * cutoff_function(r_ik, r_cut)
     fc_jk = cutoff_function(r_jk, r_cut)
     s_two = r_ij * r_ij + r_ik * r_ik
@@ -154,6 +159,11 @@ def angular_factors(
             rad_cols.append(torch.exp(-eta * (s_two + rjk2)) * fc_ij_ik * fc_jk)
         else:
             rad_cols.append(torch.exp(-eta * s_two) * fc_ij_ik)
+    return torch.stack(rad_cols, dim=1)
+
+
+def triple_angle_factors(cos: torch.Tensor, plan: AngularPlan) -> torch.Tensor:
+    """The angle-dependent factors (1 + λ cos(θ − θ_s))^ζ, shape (T, n_unique_angular)."""
     sin = torch.sqrt(torch.clamp(1.0 - cos * cos, min=1e-12)) if plan.needs_sin else None
     ang_cols = []
     for zeta, lam, theta_s in plan.ang_unique:
@@ -161,7 +171,7 @@ def angular_factors(
         c = cos if theta_s == 0.0 else cos * cs + sin * ss
         base = torch.clamp(1.0 + lam * c, min=0.0)
         ang_cols.append(_power(base, zeta))
-    return torch.stack(rad_cols, dim=1), torch.stack(ang_cols, dim=1)
+    return torch.stack(ang_cols, dim=1)
 
 
 def _power(base: torch.Tensor, zeta: float) -> torch.Tensor:
@@ -177,3 +187,56 @@ def _power(base: torch.Tensor, zeta: float) -> torch.Tensor:
                 square = square * square
         return result
     return torch.pow(base, zeta)
+
+
+def cutoff_and_slope(r: torch.Tensor, r_cut: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """f_c(R) and df_c/dR (zero beyond R_c)."""
+    inside = r <= r_cut
+    x = r * (math.pi / r_cut)
+    zero = torch.zeros_like(r)
+    return (torch.where(inside, 0.5 * (torch.cos(x) + 1.0), zero),
+            torch.where(inside, (-0.5 * math.pi / r_cut) * torch.sin(x), zero))
+
+
+def radial_slopes(r: torch.Tensor, eta: torch.Tensor, r_s: torch.Tensor, r_cut: float) -> torch.Tensor:
+    """d/dR of :func:`radial_terms`, shape (P, n_radial)."""
+    fc, dfc = cutoff_and_slope(r, r_cut)
+    x = r[:, None] - r_s
+    g = torch.exp(-eta * x * x)
+    return g * (dfc[:, None] - 2.0 * eta * x * fc[:, None])
+
+
+def triple_radial_slopes(r_ij, r_ik, r_jk, plan: AngularPlan, r_cut: float):
+    """Partial derivatives of :func:`triple_radial_factors` by R_ij, R_ik and R_jk, each (T, n_unique)."""
+    f_j, df_j = cutoff_and_slope(r_ij, r_cut)
+    f_k, df_k = cutoff_and_slope(r_ik, r_cut)
+    f_jk, df_jk = cutoff_and_slope(r_jk, r_cut)
+    s_two = r_ij * r_ij + r_ik * r_ik
+    out_j, out_k, out_jk = [], [], []
+    for eta, use_jk in plan.rad_unique:
+        if use_jk:
+            e = torch.exp(-eta * (s_two + r_jk * r_jk))
+            out_jk.append(e * f_j * f_k * (df_jk - 2.0 * eta * r_jk * f_jk))
+        else:
+            e = torch.exp(-eta * s_two)
+            f_jk_use = torch.ones_like(f_jk)
+            out_jk.append(torch.zeros_like(e))
+        w = f_jk if use_jk else f_jk_use
+        out_j.append(e * w * f_k * (df_j - 2.0 * eta * r_ij * f_j))
+        out_k.append(e * w * f_j * (df_k - 2.0 * eta * r_ik * f_k))
+    return torch.stack(out_j, 1), torch.stack(out_k, 1), torch.stack(out_jk, 1)
+
+
+def triple_angle_slopes(cos: torch.Tensor, plan: AngularPlan) -> torch.Tensor:
+    """d/d(cos θ) of :func:`triple_angle_factors`, shape (T, n_unique_angular)."""
+    sin = torch.sqrt(torch.clamp(1.0 - cos * cos, min=1e-12)) if plan.needs_sin else None
+    cols = []
+    for zeta, lam, theta_s in plan.ang_unique:
+        cs, ss = math.cos(theta_s), math.sin(theta_s)
+        if theta_s == 0.0:
+            c, dc = cos, torch.ones_like(cos)
+        else:
+            c, dc = cos * cs + sin * ss, cs - ss * cos / sin
+        base = torch.clamp(1.0 + lam * c, min=0.0)
+        cols.append(zeta * lam * dc * (_power(base, zeta - 1) if zeta > 1 else torch.ones_like(base)))
+    return torch.stack(cols, dim=1)
