@@ -8,12 +8,21 @@ trusted), retrain, repeat.
 from atomsieve.active.chunks import central_atom, cut_chunk, cut_chunks
 from atomsieve.active.initial import candidate_cells, optimal_lattice_constant, random_bulk_cells
 from atomsieve.active.locality import LocalityStudy, force_locality
+from atomsieve.active.loop import NearsightedForceTraining
+from atomsieve.active.model import EnsembleModel
+from atomsieve.active.novelty import NoveltyFilter
 from atomsieve.active.parents import PARENTS, ParentError, label_structures, make_parent
+from atomsieve.active.relax import relax_structure, relax_with_retraining
+from atomsieve.active.rundir import RunDirectory
 
 __all__ = [
     "PARENTS",
+    "EnsembleModel",
     "LocalityStudy",
+    "NearsightedForceTraining",
+    "NoveltyFilter",
     "ParentError",
+    "RunDirectory",
     "candidate_cells",
     "central_atom",
     "cut_chunk",
@@ -23,4 +32,6 @@ __all__ = [
     "make_parent",
     "optimal_lattice_constant",
     "random_bulk_cells",
+    "relax_structure",
+    "relax_with_retraining",
 ]
