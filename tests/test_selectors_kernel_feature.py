@@ -105,7 +105,6 @@ def test_force_correlation_errors():
         ForceCorrelation(3).fit(f, force_features=np.ones((4, 3, 2)), forces=np.ones((4, 3)))
 
 
-@pytest.mark.slow
 def test_force_features_from_symmetry_function_jacobian():
     """D from the descriptor's Jacobian reproduces the forces of a linear model."""
     from atomsieve.descriptors.presets import preset
