@@ -160,3 +160,12 @@ def test_real_germanium_fingerprints_match_skmatter():
         theirs = SkmatterCUR(n_to_select=15).fit(X).selected_idx_
     assert cur_order(X, 15)[0].tolist() == theirs.tolist()
     assert len(FPS(3).fit(feats).selected_) == 3
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e8])
+def test_engine_is_exact_at_any_scale_and_offset(scale):
+    rng = np.random.default_rng(9)
+    points = (rng.normal(size=(2500, 10)) @ rng.normal(size=(10, 30))) * scale + 5.0 * scale
+    ours, _ = farthest_point_sampling(points, 250, first=0)
+    assert ours.tolist() == farthest_point_sampling_reference(points, 250, first=0).tolist()
+    assert ours.tolist() == farthest_point_sampling(points / scale, 250, first=0)[0].tolist()

@@ -163,6 +163,7 @@ def _farthest_point_sampling(points, n_to_select, first, min_distance, seed, pro
     bound = _ProjectedBound.build(X, sq)
     d2 = np.full(n, np.inf)
     limit = np.full(n, np.inf)  # 4 d2 (+ rounding room): the triangle test's bound per point
+    slack = 1e-13 * float(sq.max()) + 1e-300  # rounding of the norm-expanded distances
     owner = np.zeros(n, dtype=np.int64)  # position (in the picks) of each point's nearest pick
     centres = np.empty((count, X.shape[1]))
     centre_sq = np.zeros(count)
@@ -200,7 +201,7 @@ def _farthest_point_sampling(points, n_to_select, first, min_distance, seed, pro
             closer = new < d2[idx]
             moved = idx[closer]
         d2[moved] = new[closer]
-        limit[moved] = 4.0 * (1.0 + 1e-9) * d2[moved] + 1e-12
+        limit[moved] = 4.0 * (1.0 + 1e-9) * d2[moved] + slack
         owner[moved] = step
         d2[p] = limit[p] = -np.inf
         if progress is not None and (step % every == 0 or step == count - 1):
