@@ -93,7 +93,7 @@ class AtomicFeatures:
         # Position of each atom within its structure (0, 1, ... per structure, in row order).
         order = np.argsort(self.structure, kind="stable")
         counts = np.bincount(self.structure, minlength=self.n_structures)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        starts = np.cumsum(counts) - counts
         within = np.empty(n, dtype=np.int64)
         within[order] = np.arange(n) - np.repeat(starts, counts)
         self.atom_index = within
