@@ -7,7 +7,8 @@ For centre i with padded neighbour displacements D (K × 3) every angular functi
 with per-neighbour factors ``u_a = exp(−η_a R²) f_c(R)``, pair factors ``E_a = exp(−η_a R_jk²) f_c(R_jk)``
 (or 1 for G5-like functions) and angle factors ``A_b = (1 + λ cos(θ − θ_s))^ζ``; ``a`` runs over the
 distinct (η, w) and ``b`` over the distinct (ζ, λ, θ_s) of the set. Cos θ and R_jk come from the Gram
-matrix D Dᵀ; the sum over (j, k) of ``X_a ⊙ A_b`` for all a, b is one batched GEMM. Nothing of size
+matrix D Dᵀ (kept for j < k only); the sum over pairs of ``X_a ⊙ A_b`` for all a, b is one
+batched GEMM. Nothing of size
 (triples × functions) is ever built, which is what makes this path fast; the plain triple loop in
 :mod:`atomsieve.descriptors.jacobian` gives the same numbers (tested).
 """
@@ -20,7 +21,7 @@ import torch
 
 from atomsieve.descriptors.terms import cutoff_function
 
-#: Centres per chunk are chosen so that one (centres × K × K) tensor holds about this many numbers.
+#: Centres per chunk are chosen so that one (centres × K(K−1)/2) tensor holds about this many numbers.
 DENSE_BLOCK = 32_768
 
 
@@ -55,41 +56,38 @@ def angular_dense(sf, sp_n: torch.Tensor, d: torch.Tensor, r: torch.Tensor, cent
     pairs = [(a, b) for a in range(S) for b in range(a + 1)]
     s1 = torch.tensor([p[0] for p in pairs], device=device)
     s2 = torch.tensor([p[1] for p in pairs], device=device)
-    half = torch.tensor([0.5 if a == b else 1.0 for a, b in pairs], dtype=dtype, device=device)
     ri = torch.tensor(plan.rad_index, device=device)
     ai = torch.tensor(plan.ang_index, device=device)
     pref = torch.tensor(plan.prefactor, dtype=dtype, device=device)
-    step = max(1, DENSE_BLOCK // (K * K))
+    step = max(1, DENSE_BLOCK // (K * (K - 1) // 2))
     results = []
     for start in range(0, n, step):
         sl = slice(start, start + step)
         M = _chunk(D[sl], R[sl], valid[sl], spec[sl], plan, sf.r_cut, S, s1, s2)  # (c, nRu, n_pb, nAu)
-        M = M * half[None, None, :, None]
         results.append(M[:, ri, :, ai].permute(1, 2, 0) * pref)  # (c, n_pb, n_a)
     out = out.index_put((busy,), torch.cat(results))
     return out.reshape(n_atoms, -1)
 
 
 def _chunk(D, R, valid, spec, plan, r_cut, S, s1, s2):
+    """Angular sums of c centres: (c, nRu, n_pb, nAu) before the per-function pick."""
     c, K, _ = D.shape
     dtype, device = D.dtype, D.device
     n_ru, n_au, n_pb = len(plan.rad_unique), len(plan.ang_unique), len(s1)
     # Without autograd, intermediates are reused in place and written into preallocated
     # blocks (fewer passes over memory); with autograd, plain out-of-place operations.
     fast = not (torch.is_grad_enabled() and D.requires_grad)
-    gram = torch.bmm(D, D.transpose(1, 2))  # d_j · d_k, (c, K, K)
+    # Unordered neighbour pairs j < k of each centre, stored flat: (c, L), L = K(K − 1)/2.
+    j, k = torch.triu_indices(K, K, offset=1, device=device)
+    L = len(j)
+    gram = torch.bmm(D, D.transpose(1, 2)).reshape(c, K * K)[:, j * K + k]  # d_j · d_k
     R2 = R * R
-    pair_r2 = R2[:, :, None] + R2[:, None, :]  # R_ij² + R_ik²
+    pair_r2 = R2[:, j] + R2[:, k]  # R_ij² + R_ik²
     rjk2 = torch.clamp(torch.add(pair_r2, gram, alpha=-2.0), min=0.0)
     inv_r = torch.where(valid, 1.0 / torch.where(valid, R, torch.ones_like(R)), torch.zeros_like(R))
-    cos = torch.clamp(gram * (inv_r[:, :, None] * inv_r[:, None, :]), -1.0, 1.0)
+    cos = torch.clamp(gram * inv_r[:, j] * inv_r[:, k], -1.0, 1.0)
     fc = cutoff_function(R, r_cut) * valid
-    # f_c(R_ij) f_c(R_ik), with j == k removed: every later product inherits the zero diagonal.
-    fcc = fc[:, :, None] * fc[:, None, :]
-    if fast:
-        fcc.diagonal(dim1=1, dim2=2).zero_()
-    else:
-        fcc = fcc * (1.0 - torch.eye(K, dtype=dtype, device=device))
+    fcc = fc[:, j] * fc[:, k]  # f_c(R_ij) f_c(R_ik)
     if any(w for _, w in plan.rad_unique):
         # 2 f_c(R_jk) = cos(π min(R_jk, R_c)/R_c) + 1 (the ½ goes into the final scale).
         r_jk = torch.clamp(torch.sqrt(rjk2 + 1e-30), max=r_cut)
@@ -97,29 +95,32 @@ def _chunk(D, R, valid, spec, plan, r_cut, S, s1, s2):
         all_r2 = pair_r2 + rjk2
     if n_pb > 1:
         one_hot = (spec[:, None, :] == torch.arange(S, device=device)[None, :, None]).to(dtype)  # (c, S, K)
-        species_pair = (one_hot[:, s1, :, None] * one_hot[:, s2, None, :]).reshape(c, n_pb, K * K)
-    X = torch.empty(c, n_ru, n_pb, K * K, dtype=dtype, device=device) if fast else []
+        first, second = one_hot[:, :, j], one_hot[:, :, k]  # (c, S, L)
+        mixed = (s1 != s2).to(dtype)[None, :, None]
+        # Pair {j, k} is in block (s1, s2) if its elements are (s1, s2) in either order.
+        species_pair = first[:, s1] * second[:, s2] + mixed * first[:, s2] * second[:, s1]  # (c, n_pb, L)
+    X = torch.empty(c, n_ru, n_pb, L, dtype=dtype, device=device) if fast else []
     scale = torch.tensor([0.5 if w else 1.0 for _, w in plan.rad_unique], dtype=dtype, device=device)
     for a, (eta, use_jk) in enumerate(plan.rad_unique):
         Y = (all_r2 if use_jk else pair_r2) * -eta
         weight = with_jk if use_jk else fcc
         if not fast:
             Y = torch.exp(Y) * weight
-            X.append(species_pair * Y.reshape(c, 1, K * K) if n_pb > 1 else Y.reshape(c, 1, K * K))
+            X.append(species_pair * Y[:, None] if n_pb > 1 else Y[:, None])
         elif n_pb > 1:
-            torch.mul(species_pair, Y.exp_().mul_(weight).reshape(c, 1, K * K), out=X[:, a])
+            torch.mul(species_pair, Y.exp_().mul_(weight)[:, None], out=X[:, a])
         else:
-            torch.mul(Y.exp_(), weight, out=X[:, a, 0].view(c, K, K))
-    X = X.reshape(c, n_ru * n_pb, K * K) if fast else torch.cat(X, dim=1)
-    A = _angle_factors(cos, plan, fast).reshape(c, n_au, K * K)
+            torch.mul(Y.exp_(), weight, out=X[:, a, 0])
+    X = X.reshape(c, n_ru * n_pb, L) if fast else torch.cat(X, dim=1)
+    A = _angle_factors(cos, plan, fast)  # (c, nAu, L)
     M = torch.bmm(X, A.transpose(1, 2))  # (c, nRu*n_pb, nAu)
     return M.reshape(c, n_ru, n_pb, n_au) * scale[None, :, None, None]
 
 
 def _angle_factors(cos: torch.Tensor, plan, fast: bool = True) -> torch.Tensor:
-    """(1 + λ cos(θ − θ_s))^ζ for every distinct (ζ, λ, θ_s), shape (c, nAu, K, K); powers of the
+    """(1 + λ cos(θ − θ_s))^ζ for every distinct (ζ, λ, θ_s), shape (c, nAu, L); powers of the
     same base are shared (ζ = 1, 2, 4, 16 costs four squarings)."""
-    c, K, _ = cos.shape
+    c, L = cos.shape
     sin = torch.sqrt(torch.clamp(1.0 - cos * cos, min=1e-12)) if plan.needs_sin else None
     bases: dict[tuple[float, float], dict[int, torch.Tensor]] = {}
     cols = []
@@ -134,7 +135,7 @@ def _angle_factors(cos: torch.Tensor, plan, fast: bool = True) -> torch.Tensor:
         cols.append((bases[key], zeta))
     if not fast:
         return torch.stack([_power(powers, zeta) for powers, zeta in cols], dim=1)
-    out = torch.empty(c, len(cols), K, K, dtype=cos.dtype, device=cos.device)
+    out = torch.empty(c, len(cols), L, dtype=cos.dtype, device=cos.device)
     for i, (powers, zeta) in enumerate(cols):
         out[:, i] = _power(powers, zeta)
     return out
