@@ -7,7 +7,8 @@ runs; a row of method ``"full"`` trained on the whole pool is the reference line
 
 Row columns: ``method, size, repeat, n_selected, n_atoms, rmse_e_train, rmse_e_pred, rmse_f_train,
 rmse_f_pred, select_seconds, fit_seconds, threshold``; energies in meV/atom, forces in meV/Å
-(root mean square over force components).
+(root mean square over force components). With ``md_check=True`` rows also have ``md_verdict`` and
+``rdf_distance`` (Å) from an MD run of the row's model (:mod:`atomsieve.evaluate.md_rows`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ COLUMNS = ("method", "size", "repeat", "n_selected", "n_atoms", "rmse_e_train", 
            "rmse_f_train", "rmse_f_pred", "select_seconds", "fit_seconds", "threshold")
 
 
-def _curve_job(context: EvaluationContext, job: tuple[str, int, int, int]) -> dict[str, Any]:
+def _curve_job(context: EvaluationContext, job: tuple[str, int, int, int],
+               md: dict | None = None) -> dict[str, Any]:
     method, size, repeat, seed = job
     if method == "full":
         selected, seconds, extra = np.arange(context.prepared.n_structures), 0.0, {}
@@ -39,6 +41,11 @@ def _curve_job(context: EvaluationContext, job: tuple[str, int, int, int]) -> di
     row = {"method": method, "size": int(size), "repeat": int(repeat), "n_selected": int(len(selected)),
            "n_atoms": int(context.prepared.atom_counts[selected].sum()), **scores,
            "select_seconds": float(seconds), "threshold": extra.get("threshold", "")}
+    if md is not None:
+        from atomsieve.evaluate.md_rows import MD_COLUMNS, selection_md_row
+
+        row.update(selection_md_row(context, selected, seed, **md))
+        return {k: row[k] for k in (*COLUMNS, *MD_COLUMNS)}
     return {k: row[k] for k in COLUMNS}
 
 
@@ -94,6 +101,8 @@ def iter_learning_curves(
     should_stop: Callable[[], bool] | None = None,
     scheduler: Any = None,
     context: EvaluationContext | None = None,
+    md_check: bool = False,
+    md_options: dict | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield learning-curve rows as their jobs finish; see :func:`learning_curves`."""
     from atomsieve.evaluate.context import build_context
@@ -103,8 +112,13 @@ def iter_learning_curves(
                                 model_params=model_params, selector_params=selector_params)
     sizes = _check_sizes(sizes, context.prepared.n_structures)
     jobs = curve_jobs(list(methods), sizes, repeats, seed, reference, context.prepared.n_structures)
+    md = None
+    if md_check:
+        from atomsieve.evaluate.md_rows import resolve_md_options
+
+        md = resolve_md_options(md_options, context.pool)
     with TaskRunner(scheduler) as runner:
-        for _, row in runner.map(partial(_curve_job, context), jobs, progress=progress,
+        for _, row in runner.map(partial(_curve_job, context, md=md), jobs, progress=progress,
                                  label="learning curves", should_stop=should_stop):
             yield row
 
@@ -127,6 +141,8 @@ def learning_curves(
     should_stop: Callable[[], bool] | None = None,
     scheduler: Any = None,
     context: EvaluationContext | None = None,
+    md_check: bool = False,
+    md_options: dict | None = None,
 ):
     """RMSE of a model trained on each method's selection, for every size and repeat.
 
@@ -160,11 +176,16 @@ def learning_curves(
         Where jobs run (:mod:`atomsieve.parallel`): in this process by default.
     context : EvaluationContext, optional
         A prepared context to reuse (skips featurisation).
+    md_check : bool
+        Also run NVT MD with every row's model and add ``md_verdict`` and ``rdf_distance``
+        (:data:`atomsieve.evaluate.md_rows.MD_COLUMNS`). Slow; off by default.
+    md_options : dict, optional
+        MD system, reference and settings (:func:`atomsieve.evaluate.md_rows.resolve_md_options`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per job, columns :data:`COLUMNS`, sorted by method, size and repeat.
+        One row per job, columns :data:`COLUMNS` (and the MD columns), sorted by method, size and repeat.
 
     Examples
     --------
@@ -185,11 +206,14 @@ def learning_curves(
                                     descriptor=descriptor,
                                     model_params=model_params, selector_params=selector_params,
                                     reference=reference, progress=progress, should_stop=should_stop,
-                                    scheduler=scheduler, context=context):
+                                    scheduler=scheduler, context=context, md_check=md_check,
+                                    md_options=md_options):
         rows.append(row)
         if on_row is not None:
             on_row(row)
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    from atomsieve.evaluate.md_rows import MD_COLUMNS
+
+    table = pd.DataFrame(rows, columns=list(COLUMNS) + (list(MD_COLUMNS) if md_check else []))
     return table.sort_values(["method", "size", "repeat"], kind="stable").reset_index(drop=True)
 
 
