@@ -57,7 +57,7 @@ def test_dashboard_refuses_public_address_without_origin():
     assert out.returncode == 2 and "--allow-websocket-origin" in out.stderr
 
 
-def _wait_for_http(url: str, proc: subprocess.Popen, seconds: float = 90) -> tuple[int, str]:
+def _wait_for_http(url: str, proc: subprocess.Popen, seconds: float = 240) -> tuple[int, str]:
     deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
