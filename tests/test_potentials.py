@@ -242,7 +242,9 @@ def test_save_and_load_round_trip(kind, tmp_path, clusters, sf):
     atoms.calc = load_calculator(path)
     assert atoms.get_potential_energy() == pytest.approx(float(e1[0]), rel=1e-6)
     if kind == "ensemble":
-        assert atoms.calc.results["force_uncertainty"].shape == (len(atoms),)
+        delta = atoms.calc.get_property("force_uncertainty", atoms)
+        assert delta.shape == (len(atoms),)
+        assert atoms.calc.get_property("uncertainty", atoms) == pytest.approx(delta.max())
     with pytest.raises(DataError, match="already exists"):
         pot.save(path)
 

@@ -14,7 +14,8 @@ class AtomsieveCalculator(Calculator):
     """ASE calculator: energy (eV), forces (eV/Å) and per-atom energies (eV).
 
     For an ensemble the results also hold ``force_uncertainty`` (δ_i per atom, eV/Å, see
-    :mod:`atomsieve.potentials.ensemble`) and ``uncertainty`` (max δ_i).
+    :mod:`atomsieve.potentials.ensemble`) and ``uncertainty`` (max δ_i), e.g.
+    ``calc.get_property("force_uncertainty", atoms)``; other models do not provide them.
 
     Parameters
     ----------
@@ -34,7 +35,8 @@ class AtomsieveCalculator(Calculator):
     (63, 3)
     """
 
-    implemented_properties = ["energy", "free_energy", "forces", "energies"]
+    implemented_properties = ["energy", "free_energy", "forces", "energies", "force_uncertainty",
+                              "uncertainty"]
 
     def __init__(self, potential: Potential, **kwargs):
         super().__init__(**kwargs)
