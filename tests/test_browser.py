@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import ase.io
 import pytest
@@ -10,6 +11,9 @@ import pytest
 from atomsieve.datasets import default_path
 
 pytestmark = [pytest.mark.browser]
+
+#: The README's picture of the running dashboard, refreshed by every browser test run.
+SCREENSHOT = Path(__file__).resolve().parents[1] / "assets" / "dashboard.png"
 
 
 def notification_text(page, contains: str, timeout: float = 30_000) -> str:
@@ -78,3 +82,49 @@ def test_threshold_slider_changes_count_and_histogram(dashboard_page):
     assert after < before  # a larger threshold selects fewer structures
     page.wait_for_timeout(500)
     assert page.locator(".histogram").first.screenshot() != histogram_before
+    # The shuffle study runs in the background and fills the violins; then the README screenshot.
+    page.get_by_text("Run shuffle study").click()
+    page.get_by_text(re.compile(r"20 shuffled runs at thresholds")).wait_for(timeout=240_000)
+    page.locator(".threshold-curve").first.scroll_into_view_if_needed()
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(1000)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=False)
+
+
+def upload(page, path, name: str) -> None:
+    page.locator("input[type=file]").set_input_files(
+        files=[{"name": name, "mimeType": "text/plain", "buffer": path.read_bytes()}])
+    page.locator(".dataset-summary", has_text=f"{name} (uploaded)").wait_for()
+
+
+def test_comparison_streams_curve_points_while_the_ui_stays_live(dashboard_page):
+    page = dashboard_page
+    upload(page, default_path("test"), "ge_test.extxyz")  # 25 structures: a quick study
+    cutoff = page.locator(".descriptor-cutoff input").first  # 3 Å: few neighbours, quick derivatives
+    cutoff.fill("3")
+    cutoff.press("Enter")
+    page.locator(".features-status", has_text="cut-off 3.0 Å), 1,568 atoms").wait_for(timeout=240_000)
+    page.locator(".selection-note", has_text="LE-bank fit").wait_for(timeout=240_000)
+    page.locator(".bk-tab", has_text="Compare methods").click()
+    sizes = page.locator(".compare-sizes input").first
+    sizes.fill("4, 8")
+    sizes.press("Enter")
+    page.locator(".compare-start").get_by_text("Start comparison").click()
+    page.locator(".compare-status", has_text="curve points").wait_for(timeout=240_000)
+    # While models train in the background the selection still answers.
+    page.locator(".bk-tab", has_text="Selection").click()
+    before = card_value(page, "structures")
+    handle = page.locator(".threshold-Ge .noUi-handle").first
+    handle.focus()
+    for _ in range(10):  # 0.275 -> 0.325
+        handle.press("ArrowRight")
+    page.locator(".selection-note", has_text="Ge 0.325").wait_for(timeout=120_000)
+    assert card_value(page, "structures") <= before
+    page.locator(".bk-tab", has_text="Compare methods").click()
+    status = page.locator(".compare-status", has_text=re.compile(r"done: \d+ rows")).first
+    status.wait_for(timeout=240_000)
+    text = status.evaluate("el => (el.shadowRoot || el).textContent")
+    points = int(re.search(r"(\d+) curve points", text)[1])
+    assert points == 4 * 2  # four methods x two sizes, plus the full-data reference row
+    page.locator(".compare-timing", has_text="Seconds per method").wait_for()

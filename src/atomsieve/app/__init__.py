@@ -5,16 +5,19 @@ as in the served app (see :func:`atomsieve.app.serve.serve`):
 
 - :class:`Dashboard` — everything, ``Dashboard(dataset)``;
 - :class:`ThresholdExplorer` — LE-bank thresholds, live counts, histogram, curves, violins;
+- :class:`LearningCurves` — RMSE versus selected structures per method, streaming in;
 - :class:`DataPanel`, :class:`StructureViewer`, :class:`ExportPanel` — the other parts.
 
 States (no widgets): :class:`DatasetState`, :class:`FeaturesState`, :class:`SelectionState`,
-:class:`StudiesState`.
+:class:`StudiesState`, :class:`CompareState`.
 """
 
+from atomsieve.app.compare_state import CompareState
 from atomsieve.app.dashboard import Dashboard
 from atomsieve.app.data_panel import DataPanel
 from atomsieve.app.export_panel import ExportPanel
 from atomsieve.app.features_state import FeaturesState
+from atomsieve.app.learning_curves import LearningCurves
 from atomsieve.app.selection_state import SelectionState
 from atomsieve.app.state import DatasetState
 from atomsieve.app.structure_view import StructureViewer
@@ -23,12 +26,14 @@ from atomsieve.app.summary import DatasetSummary
 from atomsieve.app.threshold_explorer import ThresholdExplorer
 
 __all__ = [
+    "CompareState",
     "Dashboard",
     "DataPanel",
     "DatasetState",
     "DatasetSummary",
     "ExportPanel",
     "FeaturesState",
+    "LearningCurves",
     "SelectionState",
     "StructureViewer",
     "StudiesState",

@@ -7,9 +7,12 @@ import param
 from panel.viewable import Viewer
 
 from atomsieve.app.background import Background
+from atomsieve.app.compare_state import CompareState
 from atomsieve.app.data_panel import DataPanel
+from atomsieve.app.environment_map import EnvironmentMap
 from atomsieve.app.export_panel import ExportPanel
 from atomsieve.app.features_state import FeaturesState
+from atomsieve.app.learning_curves import LearningCurves
 from atomsieve.app.selection_state import SelectionState
 from atomsieve.app.state import DatasetState
 from atomsieve.app.structure_view import StructureViewer
@@ -29,7 +32,7 @@ class Dashboard(Viewer):
     --------
     >>> from atomsieve.datasets import load_default
     >>> dash = Dashboard(load_default("test"))
-    >>> dash.data.dataset is not None and dash.background.jobs[0].join(120)
+    >>> dash.wait(300)
     True
     >>> dash.selection.outcome.n_structures > 0
     True
@@ -49,10 +52,25 @@ class Dashboard(Viewer):
         self.studies = StudiesState(selection=self.selection, background=self.background)
         self.explorer = ThresholdExplorer(selection=self.selection, studies=self.studies, with_controls=False)
         self.structure = StructureViewer(state=self.data)
+        self.environment_map = EnvironmentMap(selection=self.selection, structure=self.structure)
         self.data_panel = DataPanel(state=self.data, extra=[DescriptorControls(features_state=self.features)])
-        self.export = ExportPanel(data=self.data, selection=self.selection)
+        self.compare = CompareState(data=self.data, background=self.background, test=self._prediction_set(),
+                                    descriptor=self.features.descriptor())
+        self.curves = LearningCurves(compare=self.compare)
+        self.export = ExportPanel(data=self.data, selection=self.selection, compare=self.compare)
         self.data.param.watch(lambda *_e: setattr(self.structure, "index", 0), ["dataset"])
+        self.data.param.watch(lambda *_e: setattr(self.compare, "test", self._prediction_set()), ["dataset"])
+        self.features.param.watch(lambda *_e: setattr(self.compare, "descriptor", self.features.descriptor()),
+                                  ["features"])
         self.features.request()
+
+    def _prediction_set(self):
+        """The embedded test split when the embedded training set is loaded; else None (whole pool)."""
+        from atomsieve.datasets import default_path, load_default
+
+        if self.data.source_path and self.data.source_path == str(default_path()):
+            return load_default("test")
+        return None
 
     def sidebar(self) -> pn.Column:
         """Controls: the data panel and the selection controls."""
@@ -63,14 +81,28 @@ class Dashboard(Viewer):
         """The views, one tab each."""
         return pn.Tabs(
             ("Selection", self.explorer),
-            ("Structure", self.structure),
+            ("Environment map", self.environment_map),
+            ("Compare methods", self.curves),
             ("Export", self.export),
             dynamic=False, sizing_mode="stretch_width",
         )
 
+    def wait(self, timeout: float = 600.0) -> bool:
+        """Wait for the background work started so far (fingerprints, selection); True when done."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            running = [job for job in self.background.jobs if job.running]
+            if not running:
+                return True
+            if not running[0].join(max(0.0, deadline - time.monotonic())):
+                return False
+
     def close(self) -> None:
         """Stop background work (the served app calls this when the browser session ends)."""
         self.studies.cancel_all()
+        self.compare.cancel()
         self.background.cancel_all()
 
     def __panel__(self):

@@ -54,6 +54,16 @@ def subset_bytes(dataset: Dataset, indices: Sequence[int] | np.ndarray, suffix: 
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def bank_bytes(bank) -> bytes:
+    """An :class:`~atomsieve.selectors.EnvironmentBank` saved with its own checksummed ``.npz`` writer."""
+    folder = Path(tempfile.mkdtemp(prefix="atomsieve-export-"))
+    try:
+        path = Path(bank.save(folder / "bank.npz"))
+        return path.read_bytes()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def rows_csv(rows: Iterable[dict], columns: Sequence[str] | None = None) -> bytes:
     """Dictionaries as CSV bytes (header from ``columns`` or the first row's keys).
 

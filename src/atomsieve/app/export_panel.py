@@ -9,9 +9,10 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from atomsieve.app.export import SUBSET_FORMATS, export_name, subset_bytes
+from atomsieve.app.export import SUBSET_FORMATS, bank_bytes, export_name, rows_csv, subset_bytes
 from atomsieve.app.notify import describe, notify
 from atomsieve.app.state import DatasetState
+from atomsieve.errors import DataError
 
 
 class ExportPanel(Viewer):
@@ -22,6 +23,7 @@ class ExportPanel(Viewer):
 
     data = param.ClassSelector(class_=DatasetState)
     selection = param.Parameter(default=None, doc="object with ``selected_indices()``; None exports all")
+    compare = param.Parameter(default=None, doc="CompareState whose rows are exported as CSV")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -30,6 +32,15 @@ class ExportPanel(Viewer):
         self.subset_download = pn.widgets.FileDownload(
             callback=self._subset_file, filename=self._subset_name(), label="Download selected structures",
             button_type="primary", sizing_mode="stretch_width", css_classes=["export-subset"],
+        )
+        self.bank_download = pn.widgets.FileDownload(
+            callback=self._bank_file, filename="atomsieve_bank.npz", label="Download the LE bank (.npz)",
+            button_type="light", sizing_mode="stretch_width", css_classes=["export-bank"],
+        )
+        self.curves_download = pn.widgets.FileDownload(
+            callback=self._curves_file, filename="atomsieve_learning_curves.csv",
+            label="Download learning curves (CSV)", button_type="light", sizing_mode="stretch_width",
+            css_classes=["export-curves"],
         )
         self.subset_format.param.watch(lambda *_e: self._rename(), "value")
         self.data.param.watch(lambda *_e: self._rename(), ["dataset"])
@@ -56,10 +67,31 @@ class ExportPanel(Viewer):
             return None
         return io.BytesIO(data)
 
+    def _bank_file(self):
+        try:
+            bank = getattr(getattr(self.selection, "outcome", None), "bank", None)
+            if bank is None:
+                raise DataError("no LE bank yet: wait for the selection to finish")
+            return io.BytesIO(bank_bytes(bank))
+        except Exception as exc:  # noqa: BLE001
+            notify(f"Export bank: {describe(exc)}")
+            return None
+
+    def _curves_file(self):
+        try:
+            rows = [] if self.compare is None else self.compare.rows
+            return io.BytesIO(rows_csv(rows))
+        except Exception as exc:  # noqa: BLE001
+            notify(f"Export curves: {describe(exc)}")
+            return None
+
     def __panel__(self):
         return pn.Column(
             pn.pane.Markdown("#### Selected structures"),
             self.subset_format,
             self.subset_download,
+            pn.pane.Markdown("#### Environment bank and curves"),
+            self.bank_download,
+            self.curves_download,
             sizing_mode="stretch_width", max_width=520, name="Export",
         )

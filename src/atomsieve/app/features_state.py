@@ -106,6 +106,13 @@ def features_for(dataset, preset_name: str = DEFAULT_PRESET, r_cut: float = 6.0,
                                         cache=_disk_cache()))
 
 
+def describe_features(feats: AtomicFeatures) -> str:
+    """One line: functions per atom, preset, cut-off (Å) and atoms."""
+    params = feats.params or {}
+    return (f"{feats.n_features} symmetry functions per atom ({params.get('preset', 'custom')}, cut-off "
+            f"{params.get('r_cut', '?')} Å), {feats.n_atoms:,} atoms")
+
+
 class FeaturesState(param.Parameterized):
     """Descriptor choice and the resulting per-atom features of the session's dataset.
 
@@ -133,6 +140,13 @@ class FeaturesState(param.Parameterized):
         self.data.param.watch(lambda *_e: self.request(), ["dataset"], precedence=10)  # after clean-ups
         self.param.watch(lambda *_e: self.request(), ["preset", "r_cut"])
 
+    def descriptor(self):
+        """The SymmetryFunctions the current choice builds for the dataset's elements (None if invalid)."""
+        try:
+            return self._check()
+        except Exception:  # noqa: BLE001 - reported when features are requested
+            return None
+
     def _check(self):
         if self.preset not in preset_names():
             raise ParameterError(f"unknown descriptor preset {self.preset!r}; choose one of {preset_names()}")
@@ -143,7 +157,7 @@ class FeaturesState(param.Parameterized):
         self._check()
         feats = features_for(self.data.dataset, self.preset, self.r_cut)
         self.features = feats
-        self.status = f"{feats.n_features} symmetry functions per atom"
+        self.status = describe_features(feats)
         return feats
 
     def request(self) -> None:
@@ -181,5 +195,5 @@ class FeaturesState(param.Parameterized):
             return  # the user moved on to another dataset or descriptor meanwhile
         with param.parameterized.batch_call_watchers(self):
             self.busy, self.progress = False, 1.0
-            self.status = f"{feats.n_features} symmetry functions per atom, {feats.n_atoms:,} atoms"
+            self.status = describe_features(feats)
             self.features = feats

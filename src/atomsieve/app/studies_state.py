@@ -18,7 +18,7 @@ from atomsieve.app.background import Background, Job
 from atomsieve.app.selection_state import SelectionState
 
 #: Thresholds of the curve of the element in focus.
-CURVE_THRESHOLDS = tuple(np.round(np.linspace(0.05, 1.0, 12), 4))
+CURVE_THRESHOLDS = tuple(np.round(np.linspace(0.1, 1.0, 10), 4))
 #: Thresholds per axis of the two-element grid.
 GRID_THRESHOLDS = tuple(np.round(np.linspace(0.1, 0.8, 6), 4))
 SHUFFLE_RUNS = 20

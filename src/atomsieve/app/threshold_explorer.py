@@ -25,7 +25,7 @@ class DescriptorControls(Viewer):
         self.preset = pn.widgets.Select(name="Descriptor preset", options=preset_names(), value=fs.preset,
                                         sizing_mode="stretch_width")
         self.r_cut = pn.widgets.FloatInput(name="Cut-off (Å)", value=fs.r_cut, start=2.0, end=12.0, step=0.5,
-                                           sizing_mode="stretch_width")
+                                           sizing_mode="stretch_width", css_classes=["descriptor-cutoff"])
         self.progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width", visible=False)
         self.status = pn.pane.Markdown(fs.status, styles={"font-size": "0.85em", "color": "#555"},
                                        margin=(0, 10), css_classes=["features-status"])

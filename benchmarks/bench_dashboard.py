@@ -1,0 +1,153 @@
+"""Dashboard responsiveness: threshold change -> counts + histogram data, and the browser's count update.
+
+State level (no browser): a ``SelectionState`` on the embedded germanium set (228 structures,
+14,072 atoms) is moved through a sequence of slider positions; each step times the recompute
+of counts, bank and histogram data. Three cases:
+
+- ``cold``: a position never seen before (a fresh LE-bank fast-engine fit every step);
+- ``neighbour``: one slider step from the last position after the idle prefetch has fitted it
+  (what the served app does between moves), i.e. an explicit-key cache hit plus histogram;
+- peer: the bare ``LEBank(...).fit(features)`` + ``np.histogram`` the state wraps, same positions.
+
+Browser level (``--browser``): ``atomsieve dashboard`` in a subprocess, headless Chromium; one
+ArrowRight on the threshold handle (a release), then the time until the card's text changes.
+
+    .venv/bin/python benchmarks/bench_dashboard.py [--steps 30] [--browser] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def percentiles(values) -> dict:
+    a = np.asarray(values) * 1000
+    return {"n": len(a), "p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
+            "max_ms": float(a.max())}
+
+
+def state_level(steps: int, seed: int) -> dict:
+    from atomsieve.app.features_state import FeaturesState
+    from atomsieve.app.selection_state import (
+        OUTCOMES,
+        THRESHOLD_STEP,
+        SelectionState,
+        run_selection,
+        selection_key,
+    )
+    from atomsieve.app.state import DatasetState
+    from atomsieve.selectors import LEBank
+
+    fs = FeaturesState(data=DatasetState.from_path())
+    fs.compute_now()
+    sel = SelectionState(features_state=fs, synchronous=True)
+    rng = random.Random(seed)
+    grid = np.round(np.arange(0.15, 0.80 + 1e-9, THRESHOLD_STEP), 6)
+    positions = [float(grid[rng.randrange(len(grid))]) for _ in range(steps)]
+
+    def move(t: float) -> float:
+        start = time.perf_counter()
+        sel.thresholds = {"Ge": t}
+        sel.histogram()
+        return time.perf_counter() - start
+
+    OUTCOMES.clear()
+    cold = [move(t) for t in positions]
+    neighbour = []
+    digest = fs.data.dataset.content_hash()
+    for i, t in enumerate(positions):
+        OUTCOMES.clear()
+        sel.thresholds = {"Ge": t}  # untimed
+        for th in sel.neighbour_thresholds(1):  # untimed: what the served app's idle prefetch does
+            run_selection(fs.features, selection_key(fs.features, digest, th, 0, False), th, 0, False)
+        neighbour.append(move(round(t + (1 if i % 2 == 0 else -1) * THRESHOLD_STEP, 6)))
+    peer = []
+    feats = fs.features
+    column = feats.values[:, sel.feature_index]
+    for t in positions:
+        start = time.perf_counter()
+        fit = LEBank(thresholds={"Ge": t}, seed=0, device="cpu").fit(feats)
+        mask = np.isin(feats.structure, fit.selected_)
+        np.histogram(column, bins=40)
+        np.histogram(column[mask], bins=40)
+        peer.append(time.perf_counter() - start)
+    return {"cold": percentiles(cold), "neighbour": percentiles(neighbour),
+            "peer_lebank_fit": percentiles(peer), "thresholds": positions}
+
+
+def browser_level(presses: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from atomsieve.app.serve import free_port
+
+    port = free_port()
+    exe = str(Path(sys.executable).with_name("atomsieve"))
+    proc = subprocess.Popen([exe, "dashboard", "--port", str(port), "--no-show"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    out = {"release_to_text_s": [], "kind": []}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(300_000)
+            for _ in range(120):
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
+                    break
+                except Exception:  # noqa: BLE001 - the server is still starting
+                    time.sleep(1)
+            page.locator(".selection-note", has_text="LE-bank fit").wait_for()
+            handle = page.locator(".threshold-Ge .noUi-handle").first
+            note = page.locator(".selection-note").first
+            for i in range(presses):
+                page.wait_for_timeout(4000)  # idle: the app prefetches the neighbouring positions
+                before = note.evaluate("el => (el.shadowRoot || el).textContent")
+                handle.focus()
+                start = time.perf_counter()
+                handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+                page.wait_for_function(
+                    "([el, old]) => (el.shadowRoot || el).textContent !== old",
+                    arg=[note.element_handle(), before], polling=20)
+                out["release_to_text_s"].append(time.perf_counter() - start)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    out["summary"] = percentiles(out["release_to_text_s"])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--browser", action="store_true")
+    parser.add_argument("--presses", type=int, default=10)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    result = {"state": state_level(args.steps, args.seed)}
+    for k in ("cold", "neighbour", "peer_lebank_fit"):
+        r = result["state"][k]
+        print(f"state {k:16s} n={r['n']:3d} p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  "
+              f"max {r['max_ms']:8.1f} ms")
+    if args.browser:
+        result["browser"] = browser_level(args.presses)
+        r = result["browser"]["summary"]
+        print(f"browser release->text n={r['n']} p50 {r['p50_ms']:.0f} ms p95 {r['p95_ms']:.0f} ms "
+              f"max {r['max_ms']:.0f} ms")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

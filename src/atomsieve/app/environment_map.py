@@ -1,0 +1,154 @@
+"""Environment map: a 2-D PCA of per-atom fingerprints with the LE bank highlighted; click a structure."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper, TapTool
+from bokeh.plotting import figure
+from panel.viewable import Viewer
+
+from atomsieve.app.notify import UiScheduler
+from atomsieve.app.selection_plots import SELECTED_COLOR
+from atomsieve.app.selection_state import SelectionState, params_digest
+from atomsieve.app.structure_view import StructureViewer
+
+#: Above this many atoms the cloud is drawn as a density image instead of one glyph per atom.
+RASTER_ABOVE = 20_000
+RASTER_BINS = 300
+
+_PROJECTIONS: OrderedDict[tuple, dict] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def pca_projection(features, key: tuple) -> dict:
+    """PCA (2 components) of the fingerprints: the fitted mean and axes, atom and structure coordinates.
+
+    Cached process-wide on ``key`` (dataset hash, descriptor digest).
+    """
+    with _LOCK:
+        if key in _PROJECTIONS:
+            return _PROJECTIONS[key]
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, random_state=0).fit(features.values)
+    atoms = pca.transform(features.values)
+    structures = pca.transform(features.structure_means())
+    out = {"pca": pca, "atoms": atoms, "structures": structures,
+           "explained": pca.explained_variance_ratio_.tolist()}
+    with _LOCK:
+        _PROJECTIONS[key] = out
+        while len(_PROJECTIONS) > 4:
+            _PROJECTIONS.popitem(last=False)
+    return out
+
+
+def density_image(points: np.ndarray, bins: int = RASTER_BINS) -> dict:
+    """Log counts of ``points`` on a ``bins`` x ``bins`` grid with its extent (the rasterised cloud).
+
+    >>> img = density_image(np.random.default_rng(0).normal(size=(1000, 2)), bins=10)
+    >>> img["image"].shape, img["dw"] > 0
+    ((10, 10), True)
+    """
+    counts, xe, ye = np.histogram2d(points[:, 0], points[:, 1], bins=bins)
+    image = np.log1p(counts.T)
+    image[counts.T == 0] = np.nan
+    return {"image": image, "x": float(xe[0]), "y": float(ye[0]), "dw": float(xe[-1] - xe[0]),
+            "dh": float(ye[-1] - ye[0])}
+
+
+class EnvironmentMap(Viewer):
+    """Every atom's fingerprint in the plane of its first two principal components.
+
+    Grey: all atoms (a density image above :data:`RASTER_ABOVE` atoms); blue: the LE bank;
+    rings: structure means — click one to show it in ``structure``.
+    """
+
+    selection = param.ClassSelector(class_=SelectionState)
+    structure = param.ClassSelector(class_=StructureViewer, allow_None=True)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.atoms_source = ColumnDataSource({"x": [], "y": []})
+        self.image_source = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": []})
+        self.bank_source = ColumnDataSource({"x": [], "y": []})
+        self.structure_source = ColumnDataSource({"x": [], "y": [], "index": [], "formula": [],
+                                                  "selected": [], "color": []})
+        fig = figure(height=520, sizing_mode="stretch_width", output_backend="webgl",
+                     tools="pan,wheel_zoom,box_zoom,reset,save",
+                     title="Fingerprints, first two principal components")
+        fig.xaxis.axis_label, fig.yaxis.axis_label = "PC 1", "PC 2"
+        fig.scatter("x", "y", source=self.atoms_source, size=3, color="#9aa5b1", alpha=0.35,
+                    legend_label="atoms")
+        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.image_source,
+                  color_mapper=LinearColorMapper(palette="Greys256", nan_color=(0, 0, 0, 0)))
+        fig.scatter("x", "y", source=self.bank_source, size=4, color=SELECTED_COLOR, alpha=0.7,
+                    legend_label="LE bank")
+        rings = fig.scatter("x", "y", source=self.structure_source, size=11, fill_alpha=0.0, line_width=2,
+                            line_color="color", legend_label="structures (click)")
+        tooltips = [("structure", "@index"), ("formula", "@formula"), ("selected", "@selected")]
+        fig.add_tools(TapTool(renderers=[rings]), HoverTool(renderers=[rings], tooltips=tooltips))
+        fig.legend.location = "top_right"
+        fig.legend.click_policy = "hide"
+        fig.css_classes = ["environment-map"]
+        self.figure = fig
+        self.pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
+        self.caption = pn.pane.Markdown("", margin=(0, 10))
+        self.schedule = UiScheduler(self.pane)
+        self.structure_source.selected.on_change("indices", self._on_tap)
+        sel = self.selection
+        sel.param.watch(lambda *_e: self.schedule(self.refresh), ["outcome"])
+        self._drawn_key = None
+        self.refresh()
+
+    def _on_tap(self, _attr, _old, new) -> None:
+        if new and self.structure is not None:
+            self.structure.index = int(self.structure_source.data["index"][new[0]])
+
+    def refresh(self) -> None:
+        sel = self.selection
+        feats = sel.features
+        if feats is None or not sel.outcome_is_current():
+            return
+        key = (sel.dataset.content_hash(), params_digest(feats.params))
+        proj = pca_projection(feats, key)
+        if key != self._drawn_key:
+            self._drawn_key = key
+            atoms = proj["atoms"]
+            if len(atoms) > RASTER_ABOVE:
+                self.atoms_source.data = {"x": [], "y": []}
+                img = density_image(atoms)
+                self.image_source.data = {k: [v] for k, v in img.items()}
+            else:
+                self.image_source.data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+                self.atoms_source.data = {"x": atoms[:, 0], "y": atoms[:, 1]}
+            ev = proj["explained"]
+            self.figure.xaxis.axis_label = f"PC 1 ({100 * ev[0]:.0f} % of the variance)"
+            self.figure.yaxis.axis_label = f"PC 2 ({100 * ev[1]:.0f} % of the variance)"
+        bank = sel.outcome.bank
+        bank_xy = proj["pca"].transform(bank.vectors) if bank is not None and len(bank) else np.zeros((0, 2))
+        self.bank_source.data = {"x": bank_xy[:, 0], "y": bank_xy[:, 1]}
+        chosen = np.zeros(feats.n_structures, dtype=bool)
+        chosen[sel.selected_indices()] = True
+        xy = proj["structures"]
+        formulas = [a.get_chemical_formula() for a in sel.dataset.atoms]
+        self.structure_source.data = {
+            "x": xy[:, 0], "y": xy[:, 1], "index": np.arange(len(xy)), "formula": formulas,
+            "selected": ["yes" if c else "no" for c in chosen],
+            "color": [SELECTED_COLOR if c else "#555555" for c in chosen],
+        }
+        drawn = "a density image" if len(proj["atoms"]) > RASTER_ABOVE else "one point each"
+        self.caption.object = (f"{feats.n_atoms:,} atoms ({drawn}); {len(bank_xy):,} bank environments; "
+                               f"{chosen.sum()} of {len(chosen)} structures selected (blue rings). "
+                               "Click a ring to open that structure.")
+
+    def __panel__(self):
+        parts = [self.caption, self.pane]
+        if self.structure is not None:
+            return pn.Row(pn.Column(*parts, sizing_mode="stretch_width"),
+                          pn.Column(self.structure, width=420), sizing_mode="stretch_width", name="Map")
+        return pn.Column(*parts, sizing_mode="stretch_width", name="Map")
