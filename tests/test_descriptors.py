@@ -250,3 +250,13 @@ def test_non_periodic_molecule_in_a_huge_box_is_fast_and_ignores_the_box(bpa_fra
     mol.cell = np.eye(3) * 1000.0  # 3BPA files carry a 50 Å box with pbc=False
     sf = preset("li_two_element", ["C", "H", "N", "O"], r_cut=6.0)
     np.testing.assert_allclose(_features(sf, mol), _features(sf, bpa_frames[0]), rtol=1e-12)
+
+
+def test_num_threads_is_temporary_and_changes_nothing(ge_frames):
+    sf = preset("li_single_element", ["Ge"], r_cut=4.0)
+    before = torch.get_num_threads()
+    one = sf.compute(ge_frames[:1], scaler="none", num_threads=1).values
+    assert torch.get_num_threads() == before
+    np.testing.assert_allclose(one, _features(sf, ge_frames[0]), rtol=1e-12)
+    with pytest.raises(ParameterError, match="num_threads"):
+        sf.compute(ge_frames[:1], num_threads=0)

@@ -18,7 +18,8 @@ def test_featurize_writes_features_and_refuses_overwrite(tmp_path, capsys):
     src = tmp_path / "ge.extxyz"
     write(src, frames)
     out = tmp_path / "f.npz"
-    assert main(["featurize", str(src), "--cutoff", "4.5", "--output", str(out), "--no-progress"]) == 0
+    assert main(["featurize", str(src), "--cutoff", "4.5", "--output", str(out), "--no-progress",
+                 "--threads", "1"]) == 0
     assert "12 atoms x 40 features" in capsys.readouterr().out
     feats = load_features(out)
     ref = preset("li_single_element", ["Ge"], r_cut=4.5).compute(load(src))  # file precision

@@ -30,6 +30,8 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--float32", action="store_true", help="compute in single precision")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
     p.add_argument("--cache", action="store_true",
                    help="reuse/store results in the feature cache "
                         "($ATOMSIEVE_CACHE_DIR or ~/.cache/atomsieve)")
@@ -58,7 +60,7 @@ def run(args) -> int:
     with progress_bar("featurize", enabled=args.progress) as bar:
         feats = sf.compute(ds, scaler=args.scaler, device=args.device,
                            dtype=torch.float32 if args.float32 else torch.float64,
-                           progress=bar, cache=True if args.cache else None)
+                           progress=bar, cache=True if args.cache else None, num_threads=args.threads)
     seconds = time.perf_counter() - start
     save_features(feats, out, overwrite=args.overwrite)
     print(f"{ds.n_atoms} atoms x {feats.n_features} features ({sf.preset}, r_cut {sf.r_cut:g} Å, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +116,22 @@ def batches(atoms_list: list[Atoms], batch_size: int) -> Iterator[list[int]]:
         yield current
 
 
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None: leave the setting alone)."""
+    if n is None:
+        yield
+        return
+    if int(n) < 1:
+        raise ParameterError(f"num_threads must be a positive number of threads; got {n}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=None) -> np.ndarray:
     """Unscaled features (n_atoms, n_features), atoms in input order."""
     device = resolve_device(device)
@@ -136,7 +153,8 @@ def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=Non
 
 
 def compute_features(sf, dataset, *, scaler="minmax", batch_size: int = 4096, device="auto",
-                     dtype=torch.float64, progress=None, cache=None) -> AtomicFeatures:
+                     dtype=torch.float64, progress=None, cache=None,
+                     num_threads: int | None = None) -> AtomicFeatures:
     """Symmetry functions of every atom of ``dataset``, scaled.
 
     Parameters
@@ -156,6 +174,9 @@ def compute_features(sf, dataset, *, scaler="minmax", batch_size: int = 4096, de
     cache : None, True or a folder path
         ``True`` uses :func:`atomsieve.descriptors.cache.default_cache_dir`; entries are keyed by
         ``dataset.content_hash()``, the descriptor params, the scaler and the dtype.
+    num_threads : int, optional
+        Torch intra-op threads for this call (restored afterwards); None keeps torch's setting.
+        On a machine shared with other busy processes, 1 can be several times faster.
 
     Returns
     -------
@@ -182,7 +203,9 @@ def compute_features(sf, dataset, *, scaler="minmax", batch_size: int = 4096, de
         if hit is not None:
             report(progress, len(atoms_list), len(atoms_list), "symmetry functions (cached)")
             return hit
-    raw = raw_features(sf, atoms_list, batch_size=batch_size, device=device, dtype=dtype, progress=progress)
+    with torch_threads(num_threads):
+        raw = raw_features(sf, atoms_list, batch_size=batch_size, device=device, dtype=dtype,
+                           progress=progress)
     numbers = np.concatenate([a.numbers for a in atoms_list]) if atoms_list else np.zeros(0, dtype=np.int64)
     structure = np.repeat(np.arange(len(atoms_list)), [len(a) for a in atoms_list])
     values = scaler_obj.fit_transform(raw, numbers) if needs_fit else scaler_obj.transform(raw, numbers)
