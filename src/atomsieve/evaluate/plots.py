@@ -21,6 +21,12 @@ def _series(table):
     return curves, (full.iloc[0] if len(full) else None)
 
 
+def _wide(values) -> bool:
+    """Whether values span more than a factor of ten (then a log axis reads better)."""
+    positive = values[values > 0]
+    return len(positive) > 1 and float(positive.max()) > 10 * float(positive.min())
+
+
 def save_curve_plot(table, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Force and energy RMSE on the prediction set versus structures selected, one line per method,
     the full-data model as a dashed line. The write is atomic.
@@ -53,6 +59,8 @@ def _matplotlib(curves, full, out: Path) -> None:
             ax.axhline(full[column], color="k", linestyle="--", label=f"all {int(full['size'])}")
         ax.set_xlabel("structures selected")
         ax.set_ylabel(label)
+        if _wide(curves[column]):
+            ax.set_yscale("log")
     axes[0].legend(fontsize=8)
     fig.savefig(out, format=out.suffix.lstrip(".") or "png", dpi=120)
     plt.close(fig)
@@ -73,4 +81,6 @@ def _plotly(curves, full, out: Path) -> None:
             fig.add_hline(y=float(full[column]), line_dash="dash", row=1, col=col,
                           annotation_text=f"all {int(full['size'])}")
         fig.update_xaxes(title_text="structures selected", row=1, col=col)
+        if _wide(curves[column]):
+            fig.update_yaxes(type="log", row=1, col=col)
     fig.write_html(str(out), include_plotlyjs=True, full_html=True)
