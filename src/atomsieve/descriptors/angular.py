@@ -88,33 +88,45 @@ def _chunk(D, R, valid, spec, plan, r_cut, S, s1, s2):
     cos = torch.clamp(gram * inv_r[:, j] * inv_r[:, k], -1.0, 1.0)
     fc = cutoff_function(R, r_cut) * valid
     fcc = fc[:, j] * fc[:, k]  # f_c(R_ij) f_c(R_ik)
+    all_r2 = with_jk = None
     if any(w for _, w in plan.rad_unique):
         # 2 f_c(R_jk) = cos(π min(R_jk, R_c)/R_c) + 1 (the ½ goes into the final scale).
         r_jk = torch.clamp(torch.sqrt(rjk2 + 1e-30), max=r_cut)
         with_jk = (torch.cos(r_jk * (math.pi / r_cut)) + 1.0) * fcc
         all_r2 = pair_r2 + rjk2
-    if n_pb > 1:
-        one_hot = (spec[:, None, :] == torch.arange(S, device=device)[None, :, None]).to(dtype)  # (c, S, K)
-        first, second = one_hot[:, :, j], one_hot[:, :, k]  # (c, S, L)
-        mixed = (s1 != s2).to(dtype)[None, :, None]
-        # Pair {j, k} is in block (s1, s2) if its elements are (s1, s2) in either order.
-        species_pair = first[:, s1] * second[:, s2] + mixed * first[:, s2] * second[:, s1]  # (c, n_pb, L)
-    X = torch.empty(c, n_ru, n_pb, L, dtype=dtype, device=device) if fast else []
     scale = torch.tensor([0.5 if w else 1.0 for _, w in plan.rad_unique], dtype=dtype, device=device)
+    if n_pb > 1:
+        return _chunk_by_element_pair(spec, j, k, pair_r2, all_r2, with_jk, fcc, cos, plan, fast, n_pb, scale)
+    X = torch.empty(c, n_ru, n_pb, L, dtype=dtype, device=device) if fast else []
     for a, (eta, use_jk) in enumerate(plan.rad_unique):
         Y = (all_r2 if use_jk else pair_r2) * -eta
         weight = with_jk if use_jk else fcc
         if not fast:
-            Y = torch.exp(Y) * weight
-            X.append(species_pair * Y[:, None] if n_pb > 1 else Y[:, None])
-        elif n_pb > 1:
-            torch.mul(species_pair, Y.exp_().mul_(weight)[:, None], out=X[:, a])
+            X.append((torch.exp(Y) * weight)[:, None])
         else:
             torch.mul(Y.exp_(), weight, out=X[:, a, 0])
     X = X.reshape(c, n_ru * n_pb, L) if fast else torch.cat(X, dim=1)
     A = _angle_factors(cos, plan, fast)  # (c, nAu, L)
     M = torch.bmm(X, A.transpose(1, 2))  # (c, nRu*n_pb, nAu)
     return M.reshape(c, n_ru, n_pb, n_au) * scale[None, :, None, None]
+
+
+def _chunk_by_element_pair(spec, j, k, pair_r2, all_r2, with_jk, fcc, cos, plan, fast, n_pb, scale):
+    """Several elements: Z_ab = Y_a ⊙ A_b per neighbour pair, then one GEMM with the one-hot
+    element-pair membership of each pair (cheaper than masking Y once per element pair)."""
+    c, L = cos.shape
+    n_ru, n_au = len(plan.rad_unique), len(plan.ang_unique)
+    Y = torch.stack([torch.exp((all_r2 if use_jk else pair_r2) * -eta) * (with_jk if use_jk else fcc)
+                     for eta, use_jk in plan.rad_unique], dim=1)  # (c, nRu, L)
+    A = _angle_factors(cos, plan, fast)  # (c, nAu, L)
+    Z = (Y[:, :, None, :] * A[:, None, :, :]).reshape(c, n_ru * n_au, L)
+    a, b = spec[:, j], spec[:, k]  # element indices of the pair, −1 for padding
+    hi, lo = torch.maximum(a, b), torch.minimum(a, b)
+    block = torch.where(lo >= 0, hi * (hi + 1) // 2 + lo, 0)  # padding has zero weight in Z anyway
+    member = torch.zeros(c, n_pb, L, dtype=cos.dtype, device=cos.device)
+    member.scatter_(1, block[:, None, :], 1.0)
+    M = torch.bmm(member, Z.transpose(1, 2)).reshape(c, n_pb, n_ru, n_au).permute(0, 2, 1, 3)
+    return M * scale[None, :, None, None]
 
 
 def _angle_factors(cos: torch.Tensor, plan, fast: bool = True) -> torch.Tensor:
