@@ -212,3 +212,13 @@ def test_cli_coverage_prints_the_distance_table(pool_file, capsys):
     out = capsys.readouterr().out
     assert "mean" in out and "median" in out and "max" in out
     assert any(line.startswith("Cu ") for line in out.splitlines())
+
+
+@pytest.mark.slow
+def test_learning_curves_on_a_local_dask_cluster_match_serial(pool, context):
+    pytest.importorskip("distributed")
+    serial = learning_curves(pool, methods=["random", "fps"], sizes=[4, 8], context=context)
+    parallel = learning_curves(pool, methods=["random", "fps"], sizes=[4, 8], context=context,
+                               scheduler="local")
+    columns = ["method", "size", "n_selected", "rmse_e_pred", "rmse_f_pred"]
+    pd.testing.assert_frame_equal(serial[columns], parallel[columns])

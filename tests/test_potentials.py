@@ -280,3 +280,14 @@ def test_clear_errors(prepared, sf):
         BPNNPotential(activation="relu6").fit(data)
     with pytest.raises(ParameterError, match="lacks"):
         prepare(Dataset([bulk("Al")]), sf)
+
+
+@pytest.mark.cuda
+def test_bpnn_on_cuda_matches_cpu(prepared):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    data, _ = prepared
+    settings = dict(hidden=(8,), max_epochs=3, batch_size=4, dtype="float64", seed=0)
+    cpu = BPNNPotential(device="cpu", **settings).fit(data)
+    gpu = BPNNPotential(device="cuda", **settings).fit(data)
+    np.testing.assert_allclose(cpu.predict(data)[1], gpu.predict(data)[1], atol=1e-8)
