@@ -2,42 +2,22 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import param
 
+from atomsieve.app.security import (  # noqa: F401 - re-exported: the app's names for the rules
+    UPLOAD_LIMIT_BYTES,
+    UPLOAD_SUFFIXES,
+    check_upload,
+    confine_path,
+    human_size,
+    safe_filename,
+)
 from atomsieve.data import Dataset
 from atomsieve.errors import DataError, ParameterError
-
-#: Largest file the browser may upload, in bytes (stated on screen next to the upload widget).
-UPLOAD_LIMIT_BYTES = 50 * 1024 * 1024
-#: Suffixes an upload may have: formats read without running code (pickle formats are refused).
-UPLOAD_SUFFIXES = (".extxyz", ".xyz", ".db", ".json", ".traj", ".cif", ".vasp", ".xsf", ".pdb")
-
-
-def human_size(n_bytes: int) -> str:
-    """``52428800 -> '50 MB'`` (binary megabytes, as the limit is stated on screen).
-
-    >>> human_size(50 * 1024 * 1024), human_size(2048)
-    ('50 MB', '2 KB')
-    """
-    if n_bytes >= 1024 * 1024:
-        return f"{n_bytes / (1024 * 1024):.0f} MB"
-    return f"{n_bytes / 1024:.0f} KB"
-
-
-def safe_filename(name: str, default: str = "file") -> str:
-    """A file name without folders or characters a shell or file system could misread.
-
-    >>> safe_filename("../../etc/passwd"), safe_filename("my data (1).extxyz"), safe_filename("...")
-    ('passwd', 'my_data_1_.extxyz', 'file')
-    """
-    base = Path(str(name).replace("\\", "/")).name
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._")
-    return base[:120] or default
 
 
 def _is_number(value) -> bool:
@@ -100,15 +80,7 @@ class DatasetState(param.Parameterized):
 
     def resolve_path(self, path) -> Path:
         """``path`` as an absolute path, refused when it leaves ``data_dir``."""
-        text = str(path).strip()
-        if not text:
-            raise DataError("no path given; type the path of a structure file on the server")
-        resolved = Path(text).expanduser().resolve()
-        if self.data_dir is not None:
-            root = Path(self.data_dir).expanduser().resolve()
-            if resolved != root and root not in resolved.parents:
-                raise DataError(f"{text}: outside the data folder {root}; only files inside it can be opened")
-        return resolved
+        return confine_path(path, self.data_dir)
 
     def load_path(self, path, *, energy_key: str | None = None, forces_key: str | None = None) -> Dataset:
         """Read ``path`` with the optional label keys; the current dataset is kept on error."""
@@ -124,20 +96,7 @@ class DatasetState(param.Parameterized):
         """Read an uploaded file (bytes) through a private temporary folder, which is removed after."""
         from atomsieve.data import load
 
-        if content is None or len(content) == 0:
-            raise DataError(f"{filename}: the uploaded file is empty")
-        if len(content) > UPLOAD_LIMIT_BYTES:
-            raise DataError(
-                f"{filename}: {human_size(len(content))} is over the upload limit of "
-                f"{human_size(UPLOAD_LIMIT_BYTES)}; open it by path instead"
-            )
-        name = safe_filename(filename, default="upload.extxyz")
-        suffix = Path(name).suffix.lower()
-        if suffix not in UPLOAD_SUFFIXES:
-            raise DataError(
-                f"{filename}: uploads must end in one of {', '.join(UPLOAD_SUFFIXES)} "
-                "(pickle-based and code-running formats are refused)"
-            )
+        name = check_upload(filename, content)
         folder = Path(tempfile.mkdtemp(prefix="atomsieve-upload-"))
         try:
             target = folder / name
