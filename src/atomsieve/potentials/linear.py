@@ -88,11 +88,12 @@ class LinearPotential:
         self.ridge = ridge
 
     def fit(self, data: PreparedData, structures=None, structure_weights=None,
-            atom_force_weights=None) -> LinearPotential:
+            atom_force_weights=None, progress=None, should_stop=None) -> LinearPotential:
         """Fit on ``data`` (or the structures at ``structures``, repeats allowed).
 
         ``structure_weights`` and ``atom_force_weights`` follow the order of the fitted
-        structures and their atoms.
+        structures and their atoms. ``progress`` and ``should_stop`` are accepted for the same
+        signature as the network's ``fit``; one closed-form solve has nothing to report.
         """
         if self.ridge < 0:
             raise ParameterError(f"ridge must be non-negative; got {self.ridge}")

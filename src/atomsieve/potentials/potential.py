@@ -113,11 +113,7 @@ def fit_potential(dataset: Dataset, model, descriptor: SymmetryFunctions | None 
     ``fit``. Chunk central atoms are read from ``atoms.info["central_atom"]``.
     """
     data, feats = prepare(dataset, descriptor, scaler, pairs=needs_pairs(model))
-    kwargs = dict(fit_kwargs)
-    if progress is not None or should_stop is not None:
-        if "progress" in model.fit.__code__.co_varnames:
-            kwargs.update(progress=progress, should_stop=should_stop)
-    model.fit(data, structures=structures, **kwargs)
+    model.fit(data, structures=structures, progress=progress, should_stop=should_stop, **fit_kwargs)
     from atomsieve.descriptors import SymmetryFunctions as SF
 
     sf = descriptor if descriptor is not None else SF.from_params(feats.params)
