@@ -7,7 +7,8 @@ import param
 from panel.viewable import Viewer
 
 from atomsieve.app.notify import guarded, notify
-from atomsieve.app.state import UPLOAD_LIMIT_BYTES, UPLOAD_SUFFIXES, DatasetState, human_size
+from atomsieve.app.security import UPLOAD_SUFFIXES, human_size, upload_limit
+from atomsieve.app.state import DatasetState
 from atomsieve.app.summary import DatasetSummary
 
 _AUTO = "(automatic)"
@@ -38,7 +39,7 @@ class DataPanel(Viewer):
         self.upload = pn.widgets.FileInput(accept=",".join(UPLOAD_SUFFIXES), multiple=False,
                                            sizing_mode="stretch_width", css_classes=["upload-input"])
         self.upload_note = pn.pane.Markdown(
-            f"Upload limit: **{human_size(UPLOAD_LIMIT_BYTES)}** "
+            f"Upload limit: **{human_size(upload_limit())}** "
             f"({', '.join(s.lstrip('.') for s in UPLOAD_SUFFIXES[:5])}, …). Larger files: open by path.",
             styles={"font-size": "0.85em", "color": "#555"}, margin=(0, 10),
         )

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 
-from atomsieve.app.state import UPLOAD_LIMIT_BYTES
-from atomsieve.errors import ParameterError
+from atomsieve.app.security import check_bind, set_upload_limit, upload_limit
 
 ACCENT = "#2f6f9f"
-
-
-def _is_loopback(address: str) -> bool:
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 def make_app(dataset=None, title: str = "", data_dir: str | None = None, source_path: str | None = None):
@@ -73,24 +62,23 @@ def free_port() -> int:
 
 def serve(path=None, *, energy_key=None, forces_key=None, port: int = 5006, address: str = "127.0.0.1",
           allow_websocket_origin: list[str] | None = None, show: bool = False,
-          data_dir: str | None = None) -> None:
+          data_dir: str | None = None, max_upload_mb: float | None = None) -> None:
     """Serve the dashboard until interrupted.
 
     The dataset is loaded once, before the server starts, so a bad file fails
     here with a clear error; each browser session gets its own state around it.
     Binding to a non-loopback address requires ``allow_websocket_origin``.
-    Uploads are limited to :data:`~atomsieve.app.state.UPLOAD_LIMIT_BYTES`
-    (the websocket message limit is set just above it, as uploads travel base64-encoded).
+    Uploads are limited to ``max_upload_mb`` (default
+    :data:`~atomsieve.app.security.UPLOAD_LIMIT_BYTES`; the websocket message limit is set just
+    above it, as uploads travel base64-encoded). With ``data_dir``, open-by-path only reaches
+    files inside that folder.
     """
     import panel as pn
 
     from atomsieve.app.state import DatasetState
 
-    if not _is_loopback(address) and not allow_websocket_origin:
-        raise ParameterError(
-            f"--address {address} exposes the dashboard beyond this machine; "
-            "also pass --allow-websocket-origin HOST:PORT for the origins you trust"
-        )
+    check_bind(address, allow_websocket_origin)
+    set_upload_limit(max_upload_mb)
     loaded = DatasetState.from_path(path, energy_key=energy_key, forces_key=forces_key, data_dir=data_dir)
     port = port or free_port()
     origins = allow_websocket_origin or [f"localhost:{port}", f"127.0.0.1:{port}"]
@@ -105,4 +93,4 @@ def serve(path=None, *, energy_key=None, forces_key=None, port: int = 5006, addr
     print(f"atomsieve dashboard: http://{address}:{port}/", flush=True)
     pn.serve(factory, port=port, address=address, show=show, websocket_origin=origins,
              title="atomsieve", threaded=False, start=True,
-             websocket_max_message_size=int(UPLOAD_LIMIT_BYTES * 4 / 3) + 1024 * 1024)
+             websocket_max_message_size=int(upload_limit() * 4 / 3) + 1024 * 1024)
