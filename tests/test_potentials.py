@@ -291,3 +291,15 @@ def test_bpnn_on_cuda_matches_cpu(prepared):
     cpu = BPNNPotential(device="cpu", **settings).fit(data)
     gpu = BPNNPotential(device="cuda", **settings).fit(data)
     np.testing.assert_allclose(cpu.predict(data)[1], gpu.predict(data)[1], atol=1e-8)
+
+
+def test_zero_structure_weight_equals_leaving_the_structure_out(prepared):
+    data, _ = prepared
+    weights = np.ones(data.n_structures)
+    weights[[1, 4]] = 0.0
+    weighted = LinearPotential().fit(data, structure_weights=weights)
+    kept = np.flatnonzero(weights > 0)
+    without = LinearPotential().fit(data, structures=kept)
+    np.testing.assert_allclose(weighted.weights_, without.weights_, rtol=1e-8, atol=1e-10)
+    doubled = LinearPotential().fit(data, structures=np.r_[kept, kept])
+    np.testing.assert_allclose(doubled.weights_, without.weights_, rtol=1e-6, atol=1e-8)
