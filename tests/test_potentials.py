@@ -303,3 +303,13 @@ def test_zero_structure_weight_equals_leaving_the_structure_out(prepared):
     np.testing.assert_allclose(weighted.weights_, without.weights_, rtol=1e-8, atol=1e-10)
     doubled = LinearPotential().fit(data, structures=np.r_[kept, kept])
     np.testing.assert_allclose(doubled.weights_, without.weights_, rtol=1e-6, atol=1e-8)
+
+
+def test_bpnn_prediction_in_small_batches_equals_one_batch(prepared, bpnn):
+    data, _ = prepared
+    whole = bpnn.predict_all(data)
+    pieces = bpnn.predict_all(data, batch_atoms=20)
+    for a, b in zip(whole, pieces):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    subset = bpnn.predict_all(data, structures=[3, 1], batch_atoms=1)
+    np.testing.assert_allclose(subset[0], whole[0][[3, 1]], rtol=1e-12)

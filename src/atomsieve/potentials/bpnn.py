@@ -230,18 +230,33 @@ class BPNNPotential:
             raise ParameterError(f"data has elements {data.elements}; the model knows {self.elements_}")
         _require_pairs(data)
 
-    def predict_all(self, data: PreparedData, structures=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Energies (eV), forces (eV/Å) and atomic energies (eV) of ``data`` or of ``structures``."""
+    def predict_all(self, data: PreparedData, structures=None, batch_atoms: int = 20_000
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Energies (eV), forces (eV/Å) and atomic energies (eV) of ``data`` or of ``structures``.
+
+        Structures are evaluated in groups of about ``batch_atoms`` atoms to bound memory.
+        """
         self._check(data)
-        sub = data if structures is None else data.subset(structures)
+        idx = np.arange(data.n_structures) if structures is None else np.asarray(structures, dtype=np.int64)
         net = self.network_
         param = next(net.parameters())
-        batch = _Batch(sub, np.zeros(sub.n_structures), np.zeros(sub.n_atoms), param.device, param.dtype)
-        energies, forces, atomic = net.energies_and_forces(
-            batch.features, batch.species, batch.structure, batch.n_structures,
-            batch.pair_center, batch.pair_neighbour, batch.pair_values)
         to_np = lambda x: x.detach().cpu().numpy().astype(np.float64)  # noqa: E731
-        return to_np(energies), to_np(forces), to_np(atomic)
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        counts = np.cumsum(data.atom_counts[idx])
+        start = 0
+        while start < len(idx):
+            stop = int(np.searchsorted(counts, (counts[start - 1] if start else 0) + batch_atoms, "right"))
+            stop = max(stop, start + 1)
+            sub = data.subset(idx[start:stop])
+            batch = _Batch(sub, np.zeros(sub.n_structures), np.zeros(sub.n_atoms), param.device, param.dtype)
+            energies, forces, atomic = net.energies_and_forces(
+                batch.features, batch.species, batch.structure, batch.n_structures,
+                batch.pair_center, batch.pair_neighbour, batch.pair_values)
+            parts.append((to_np(energies), to_np(forces), to_np(atomic)))
+            start = stop
+        if not parts:
+            return np.zeros(0), np.zeros((0, 3)), np.zeros(0)
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))  # type: ignore[return-value]
 
     def energies_from_features(self, features: np.ndarray, species: np.ndarray) -> np.ndarray:
         """Atomic energies (eV) from scaled fingerprints and element indices (no derivatives needed)."""
