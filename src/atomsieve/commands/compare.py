@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from atomsieve.commands import add_label_keys, load_dataset
-from atomsieve.errors import ParameterError
+from atomsieve.errors import DataError, ParameterError
 
 
 def _list(text: str, convert, what: str) -> list:
@@ -55,6 +56,9 @@ def run(args) -> int:
         raise ParameterError(f"--repeats must be at least 1; got {args.repeats}")
     if args.plot and not args.plot.lower().endswith((".png", ".svg", ".pdf", ".html")):
         raise ParameterError(f"--plot {args.plot}: use a .png, .svg, .pdf or .html file")
+    for target in (args.output, args.plot):
+        if target and Path(target).exists() and not args.overwrite:
+            raise DataError(f"{target}: already exists; pass --overwrite to replace it")
     pool = load_dataset(args)
     test = load(args.test, energy_key=args.energy_key, forces_key=args.forces_key) if args.test else None
     elements = sorted(set(pool.elements) | set(test.elements if test is not None else []))
