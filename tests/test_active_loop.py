@@ -183,6 +183,9 @@ def test_relax_with_retraining_logs_rounds(tmp_path, initial):
     assert all(r["trajectory_max_uncertainty"] >= r["relaxed_uncertainty"] - 1e-12 for r in relax)
     assert out["max_parent_force"] > 0 and len(out["relaxed"]) == len(nft.target_)
     assert out["n_chunks"] == len(nft.chunks_) >= relax[0]["n_chunks"] - relax[0]["chunks_added"]
+    # calling it again resumes: finished rounds are not redone
+    again = relax_with_retraining(nft, n_select=2, max_rounds=2, max_steps=6, fmax=0.1)
+    assert again["rounds"] == out["rounds"] and again["n_chunks"] == out["n_chunks"]
 
 
 def test_cli_runs_and_resumes(tmp_path, initial, capsys):

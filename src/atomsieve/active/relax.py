@@ -111,13 +111,20 @@ def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_ste
     for r in relax_records:  # resume: replay the bookkeeping of finished rounds
         u = r["trajectory_max_uncertainty"]
         best_u, since_best = (u, 0) if u < best_u else (best_u, since_best + 1)
-    if relax_records and relax_records[-1].get("stop_reason"):
-        model = nft.ensemble_
+    finished = bool(relax_records) and bool(relax_records[-1].get("stop_reason"))
+    relaxed = nft.target_
+    if finished:  # resume of a finished relaxation: its last model and structure
+        last = int(relax_records[-1]["iteration"])
+        model = nft.ensemble_ if len(relax_records) == 1 else _retrained(nft, last)
+        saved = run.iteration_arrays(last) if run is not None else {}
+        if "positions" in saved:
+            relaxed = nft.target_.copy()
+            relaxed.positions = saved["positions"]
     else:
         model = nft.ensemble_ if not relax_records else _retrained(nft, len(history))
-    relaxed = nft.target_
+    first = int(max_rounds) if finished else len(relax_records)
     with TaskRunner(nft.scheduler, nft.n_workers) as runner:
-        for rnd in range(len(relax_records), int(max_rounds)):
+        for rnd in range(first, int(max_rounds)):
             t0 = time.perf_counter()
             k = len(nft.history_)
             u0 = float(model.predict(nft.target_)["delta"].max())
