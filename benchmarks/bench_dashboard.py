@@ -59,8 +59,26 @@ def state_level(steps: int, seed: int) -> dict:
         sel.histogram()
         return time.perf_counter() - start
 
-    OUTCOMES.clear()
-    cold = [move(t) for t in positions]
+    feats = fs.features
+    column = feats.values[:, sel.feature_index]
+
+    def peer_fit(t: float) -> float:
+        start = time.perf_counter()
+        fit = LEBank(thresholds={"Ge": t}, seed=0, device="cpu").fit(feats)
+        mask = np.isin(feats.structure, fit.selected_)
+        np.histogram(column, bins=40)
+        np.histogram(column[mask], bins=40)
+        return time.perf_counter() - start
+
+    cold, peer = [], []
+    for i, t in enumerate(positions):  # interleaved A/B pairs, alternating which goes first
+        OUTCOMES.clear()
+        if i % 2:
+            peer.append(peer_fit(t))
+            cold.append(move(t))
+        else:
+            cold.append(move(t))
+            peer.append(peer_fit(t))
     neighbour = []
     digest = fs.data.dataset.content_hash()
     for i, t in enumerate(positions):
@@ -69,18 +87,10 @@ def state_level(steps: int, seed: int) -> dict:
         for th in sel.neighbour_thresholds(1):  # untimed: what the served app's idle prefetch does
             run_selection(fs.features, selection_key(fs.features, digest, th, 0, False), th, 0, False)
         neighbour.append(move(round(t + (1 if i % 2 == 0 else -1) * THRESHOLD_STEP, 6)))
-    peer = []
-    feats = fs.features
-    column = feats.values[:, sel.feature_index]
-    for t in positions:
-        start = time.perf_counter()
-        fit = LEBank(thresholds={"Ge": t}, seed=0, device="cpu").fit(feats)
-        mask = np.isin(feats.structure, fit.selected_)
-        np.histogram(column, bins=40)
-        np.histogram(column[mask], bins=40)
-        peer.append(time.perf_counter() - start)
-    return {"cold": percentiles(cold), "neighbour": percentiles(neighbour),
-            "peer_lebank_fit": percentiles(peer), "thresholds": positions}
+    ratio = float(np.median(np.asarray(cold) / np.asarray(peer)))
+    return {"cold_over_peer_median_ratio": ratio, "cold": percentiles(cold),
+            "neighbour": percentiles(neighbour), "peer_lebank_fit": percentiles(peer),
+            "thresholds": positions}
 
 
 def browser_level(presses: int) -> dict:
@@ -136,6 +146,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     result = {"state": state_level(args.steps, args.seed)}
+    print(f"cold state update / bare LEBank fit + histograms, median of pairs: "
+          f"{result['state']['cold_over_peer_median_ratio']:.2f}")
     for k in ("cold", "neighbour", "peer_lebank_fit"):
         r = result["state"][k]
         print(f"state {k:16s} n={r['n']:3d} p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  "

@@ -114,13 +114,12 @@ def test_comparison_streams_curve_points_while_the_ui_stays_live(dashboard_page)
     page.locator(".compare-status", has_text="curve points").wait_for(timeout=240_000)
     # While models train in the background the selection still answers.
     page.locator(".bk-tab", has_text="Selection").click()
-    before = card_value(page, "structures")
     handle = page.locator(".threshold-Ge .noUi-handle").first
     handle.focus()
     for _ in range(10):  # 0.275 -> 0.325
         handle.press("ArrowRight")
     page.locator(".selection-note", has_text="Ge 0.325").wait_for(timeout=120_000)
-    assert card_value(page, "structures") <= before
+    assert 1 <= card_value(page, "structures") <= 25
     page.locator(".bk-tab", has_text="Compare methods").click()
     status = page.locator(".compare-status", has_text=re.compile(r"done: \d+ rows")).first
     status.wait_for(timeout=240_000)

@@ -76,7 +76,7 @@ def safe_filename(name: str, default: str = "file") -> str:
     ('passwd', 'my_data_1_.extxyz', 'file')
     """
     base = Path(str(name).replace("\\", "/")).name
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._")
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip("._-").rstrip("._")
     return base[:120] or default
 
 

@@ -20,6 +20,7 @@ class SelectionControls(Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self.sliders: dict[str, pn.widgets.FloatSlider] = {}
+        self._from_slider = False
         self.slider_box = pn.Column(sizing_mode="stretch_width")
         self.seed = pn.widgets.IntInput(name="Seed", value=self.selection.seed, start=0, width=100)
         self.shuffle = pn.widgets.Checkbox(name="Shuffle the visiting order", value=self.selection.shuffle,
@@ -50,6 +51,8 @@ class SelectionControls(Viewer):
                 slider.param.watch(lambda e, el=element: self._set_threshold(el, e.new), "value_throttled")
                 self.sliders[element] = slider
             self.slider_box.objects = list(self.sliders.values())
+        if self._from_slider:
+            return  # the browser already shows this value; echoing it back would fight newer moves
         for element, slider in self.sliders.items():
             if abs(slider.value - thresholds[element]) > 1e-9:
                 slider.value = thresholds[element]
@@ -58,7 +61,11 @@ class SelectionControls(Viewer):
         if value is None:
             return
         self.selection.focus = element
-        self.selection.thresholds = {**self.selection.thresholds, element: round(float(value), 6)}
+        self._from_slider = True
+        try:
+            self.selection.thresholds = {**self.selection.thresholds, element: round(float(value), 6)}
+        finally:
+            self._from_slider = False
 
     def __panel__(self):
         return pn.Column(

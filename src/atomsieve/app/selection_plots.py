@@ -145,7 +145,9 @@ class ThresholdCurve(Viewer):
     def refresh(self) -> None:
         st = self.studies
         data = st.curve
-        self.source.data = {k: list(data.get(k, [])) for k in ("threshold", "structures", "atoms")}
+        order = np.argsort(data.get("threshold", []), kind="stable")
+        self.source.data = {k: [data[k][i] for i in order] if k in data else []
+                            for k in ("threshold", "structures", "atoms")}
         if data.get("atoms"):
             self.atoms_range.end = 1.05 * max(data["atoms"])
             self.structures_range.end = 1.05 * max(data["structures"])
@@ -182,8 +184,9 @@ class ThresholdGrid(Viewer):
                  text_font_size="9pt", text_color="white")
         fig.scatter("x", "y", source=self.current, marker="x", size=18, line_width=3, color="#c0392b")
         self.figure = fig
-        self.pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width", css_classes=["threshold-grid"])
-        self.schedule = UiScheduler(self.pane)
+        self.figure_pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
+        self.pane = pn.Column(self.figure_pane, sizing_mode="stretch_width", css_classes=["threshold-grid"])
+        self.schedule = UiScheduler(self.figure_pane)
         self.message = pn.pane.Markdown("", margin=(0, 10))
         st = self.studies
         st.param.watch(lambda *_e: self.schedule(self.refresh), ["grid"])
@@ -269,9 +272,9 @@ class ShuffleViolins(Viewer):
                       line_color=SELECTED_COLOR)
             fig.scatter("x", "y", source=self.sources[col], size=5, color="#1f3b57", alpha=0.8)
             figs.append(fig)
-        self.pane = pn.pane.Bokeh(_row(figs), sizing_mode="stretch_width",
-                                  css_classes=["shuffle-violins"])
-        self.schedule = UiScheduler(self.pane)
+        self.figure_panes = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in figs]
+        self.pane = pn.Row(*self.figure_panes, sizing_mode="stretch_width", css_classes=["shuffle-violins"])
+        self.schedule = UiScheduler(*self.figure_panes)
         self.caption = pn.pane.Markdown("Counts of the LE-bank selection over seeded shuffles of the order "
                                         "in which structures are visited.", margin=(0, 10))
         self.pane.visible = False
@@ -303,8 +306,3 @@ class ShuffleViolins(Viewer):
         return pn.Column(pn.Row(self.run_button, self.cancel_button, self.progress), self.caption, self.pane,
                          sizing_mode="stretch_width", name="Shuffle robustness")
 
-
-def _row(figs):
-    from bokeh.layouts import row
-
-    return row(*figs, sizing_mode="stretch_width")

@@ -15,6 +15,8 @@ def register(sub) -> None:
         "--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
         help="origins allowed to connect; required when --address is not a loopback address",
     )
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="confine the dashboard's open-by-path field to files inside DIR")
     p.add_argument("--show", action=__import__("argparse").BooleanOptionalAction, default=False,
                    help="open a browser tab (default: --no-show)")
     p.set_defaults(run=run)
@@ -31,5 +33,6 @@ def run(args) -> int:
         address=args.address,
         allow_websocket_origin=args.allow_websocket_origin,
         show=args.show,
+        data_dir=args.data_dir,
     )
     return 0
