@@ -15,6 +15,7 @@ NOTEBOOKS = [
     "entropy_generation.ipynb",
     "nft_platinum_emt.ipynb",
     "select_germanium.ipynb",
+    "nacl_selection.ipynb",
 ]
 
 
