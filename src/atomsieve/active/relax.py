@@ -7,8 +7,9 @@ uncertainty under the same model) are trustworthy enough to learn from yet still
 each of them the most uncertain atom's chunk is cut, ``n_select`` of those chunks are kept by CUR
 on their central fingerprints (so they differ from one another), labelled by the parent, and the
 ensemble is retrained. This repeats until the trajectory's maximum uncertainty has not improved for
-``steps_not_improved`` rounds (or ``max_rounds``). Each round is logged in the run directory as an
-iteration with ``phase = "relax"``; chunks bought here carry the same iteration tag.
+``steps_not_improved`` rounds (or ``max_rounds``), or until no frame after the first is at least as
+uncertain as the start (the relaxation only moved into better-known territory). Each round is logged
+in the run directory as an iteration with ``phase = "relax"``; chunks bought here carry its tag.
 
 Units: eV, Å, eV/Å.
 """
@@ -127,10 +128,10 @@ def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_ste
         for rnd in range(first, int(max_rounds)):
             t0 = time.perf_counter()
             k = len(nft.history_)
-            u0 = float(model.predict(nft.target_)["delta"].max())
             relaxed, frames, deltas = relax_structure(nft.target_, model.calculator(), fmax=fmax,
                                                       max_steps=max_steps, optimizer=optimizer)
             u_frames = np.array([d.max() for d in deltas])
+            u0 = float(u_frames[0])  # the starting structure, computed like every other frame
             traj_max = float(u_frames.max())
             improved = traj_max < best_u
             best_u, since_best = (traj_max, 0) if improved else (best_u, since_best + 1)
@@ -142,7 +143,8 @@ def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_ste
             stop = None
             if since_best >= int(steps_not_improved):
                 stop = f"trajectory uncertainty not improved for {steps_not_improved} rounds"
-            window = np.flatnonzero((u_frames >= u0) & (u_frames <= 1.5 * u0))
+            # frame 0 is the target itself, whose uncertain atoms the loop has already chunked
+            window = 1 + np.flatnonzero((u_frames[1:] >= u0) & (u_frames[1:] <= 1.5 * u0))
             if stop is None and window.size == 0:
                 stop = "no frame with uncertainty between u0 and 1.5 u0"
             added: list[Atoms] = []
