@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--md-equilibration", type=int, default=40)
     parser.add_argument("--r-cut", type=float, default=4.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ridge", type=float, default=None, help="LinearPotential ridge (default: its own)")
+    parser.add_argument("--skip-md", action="store_true", help="errors only, no MD")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -56,7 +58,8 @@ def main() -> None:
     print(f"pools: {len(pool)} + {len(test)} structures of 100 ions, {time.perf_counter() - t0:.0f} s")
     t0 = time.perf_counter()
     descriptor = preset("li_two_element", ["Na", "Cl"], r_cut=args.r_cut)
-    context = build_context(pool, test=test, descriptor=descriptor)
+    model_params = {} if args.ridge is None else {"ridge": args.ridge}
+    context = build_context(pool, test=test, descriptor=descriptor, model_params=model_params)
     print(f"featurised ({context.features.n_features} features, r_cut {args.r_cut} Å): "
           f"{time.perf_counter() - t0:.0f} s")
 
@@ -81,6 +84,8 @@ def main() -> None:
         print(f"{r['method']:<14} {r['size']:>4} {r['n_selected']:>6} {r['rmse_e_pred']:>18.2f} "
               f"{r['rmse_f_pred']:>15.1f} {r['max_f_err']:>17.0f}")
 
+    if args.skip_md:
+        return
     t0 = time.perf_counter()
     md = resolve_md_options({"system": ("molten-nacl", args.md_ions), "reference": TosiFumi(),
                              "temperature": 1400.0, "n_steps": args.md_steps,
