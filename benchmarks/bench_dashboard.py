@@ -116,6 +116,8 @@ def browser_level(presses: int) -> dict:
                 except Exception:  # noqa: BLE001 - the server is still starting
                     time.sleep(1)
             page.locator(".selection-note", has_text="LE-bank fit").wait_for()
+            first = page.locator(".selection-note").first.evaluate("el => (el.shadowRoot || el).textContent")
+            out["first_selection_shown"] = first.strip()
             handle = page.locator(".threshold-Ge .noUi-handle").first
             note = page.locator(".selection-note").first
             for i in range(presses):

@@ -254,7 +254,7 @@ class SelectionState(param.Parameterized):
 
         def work(cancelled, emit):
             for thresholds, key in todo:
-                if cancelled.is_set() or self._running:
+                if cancelled.is_set() or self._running or self.busy:
                     return  # a real request has priority
                 run_selection(feats, key, thresholds, seed, shuffle)
 

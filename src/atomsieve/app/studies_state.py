@@ -11,6 +11,8 @@ finish and a newer request (or the session closing) stops the old one between po
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import param
 
@@ -66,8 +68,12 @@ class StudiesState(param.Parameterized):
         feats = self.selection.features
         total = len(points)
 
+        selection = self.selection
+
         def work(cancelled, emit):
             for i, point in enumerate(points):
+                while selection.busy and not cancelled.is_set():  # the slider's own fit goes first
+                    time.sleep(0.02)
                 if cancelled.is_set():
                     return None
                 emit((i + 1, run_point(feats, point)))
