@@ -1,0 +1,54 @@
+"""A small bounded load on the served dashboard: concurrent websocket sessions moving the slider.
+
+The full run (20 sessions, latency figures) is ``benchmarks/bench_load.py``; this checks correctness
+only: no server errors, every session got its updates, closed sessions are discarded (per-session
+cleanup ran) and the server's memory comes back near its baseline.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("bokeh.client")
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_load.py"
+SESSIONS = 3
+SECONDS = 8.0
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_load", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_concurrent_sessions_update_without_errors_and_release_memory():
+    bench = _bench()
+    bench._import_panel_models()
+    server = bench.Server()
+    try:
+        warm = bench.run_phase(server, 1, 2.0, timeout=240, seed=7)
+        assert warm["client_errors"] == [] and warm["updates"] >= 1, warm
+        assert bench.wait_discarded(server, 1) >= 1
+        baseline = server.rss()
+        server.peak = baseline
+
+        many = bench.run_phase(server, SESSIONS, SECONDS, timeout=240, seed=8)
+        peak = server.peak
+        assert many["client_errors"] == [], many
+        assert many["timeouts"] == 0, many
+        assert all(n >= 1 for n in many["updates_per_session"]), many
+
+        discarded = bench.wait_discarded(server, 1 + SESSIONS, seconds=60)
+        after = server.rss()
+        assert discarded >= 1 + SESSIONS, f"closed sessions were not discarded ({discarded})"
+        assert server.errors() == [], server.errors()
+        # Near baseline: at most half of what the sessions added stays, plus allocator slack.
+        assert after <= baseline + 0.5 * max(peak - baseline, 0) + 64, (baseline, peak, after)
+    finally:
+        server.stop()
