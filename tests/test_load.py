@@ -8,6 +8,7 @@ cleanup ran) and the server's memory comes back near its baseline.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ SECONDS = 8.0
 def _bench():
     spec = importlib.util.spec_from_file_location("bench_load", BENCH)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_load"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
