@@ -89,3 +89,8 @@ def test_dashboard_answers_http_200_on_loopback():
 def test_dashboard_bad_path_fails_before_serving():
     out = run_cli("dashboard", "absent.extxyz", "--port", str(free_port()))
     assert out.returncode == 2 and "no such file" in out.stderr
+
+
+def test_dashboard_refuses_a_bad_upload_limit():
+    out = run_cli("dashboard", "--max-upload-mb", "-1", "--port", str(free_port()))
+    assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.strip()

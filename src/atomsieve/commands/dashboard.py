@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from atomsieve.commands import add_label_keys
 
 
@@ -17,7 +19,9 @@ def register(sub) -> None:
     )
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help="confine the dashboard's open-by-path field to files inside DIR")
-    p.add_argument("--show", action=__import__("argparse").BooleanOptionalAction, default=False,
+    p.add_argument("--max-upload-mb", type=float, default=None, metavar="MB",
+                   help="largest file the upload button accepts (default 50 MB)")
+    p.add_argument("--show", action=argparse.BooleanOptionalAction, default=False,
                    help="open a browser tab (default: --no-show)")
     p.set_defaults(run=run)
 
@@ -34,5 +38,6 @@ def run(args) -> int:
         allow_websocket_origin=args.allow_websocket_origin,
         show=args.show,
         data_dir=args.data_dir,
+        max_upload_mb=args.max_upload_mb,
     )
     return 0

@@ -89,7 +89,9 @@ class Selector:
         self.seconds_ = time.perf_counter() - start
         self.selected_ = selected
         self.n_selected_atoms_ = int(features.atom_counts[selected].sum()) if selected.size else 0
-        self.result_ = SelectionResult(self.name, selected, self.seconds_, self.n_selected_atoms_, self._extra())
+        self.result_ = SelectionResult(
+            self.name, selected, self.seconds_, self.n_selected_atoms_, self._extra()
+        )
         return self
 
     def __repr__(self) -> str:
