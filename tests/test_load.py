@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,30 @@ def _bench():
     return module
 
 
+def _in_fresh_thread(check) -> None:
+    """Run ``check`` in a new thread: bokeh's client starts its own event loop, and a session-scoped
+    Playwright fixture from the browser tests may hold one running in the main thread."""
+    failure = []
+
+    def target():
+        try:
+            check()
+        except BaseException as exc:  # re-raised in the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 @pytest.mark.slow
 def test_concurrent_sessions_update_without_errors_and_release_memory():
+    _in_fresh_thread(_check_load)
+
+
+def _check_load():
     bench = _bench()
     bench._import_panel_models()
     server = bench.Server()
