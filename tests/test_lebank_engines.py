@@ -154,6 +154,32 @@ def test_random_quantised_data_agrees(n, f, t, step, seed):
     assert structure.size == n
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy", "torch"])
+def test_every_cpu_backend_equals_reference(ge_features, backend):
+    x, z = ge_features.values, ge_features.species
+    for t in (0.0, 0.15, 0.4):
+        ref = reference_engine(x[:3000], z[:3000], {32: t}, {32: x[-5:]})
+        fast = fast_engine(x[:3000], z[:3000], {32: t}, {32: x[-5:]}, device="cpu", backend=backend)
+        np.testing.assert_array_equal(fast, ref)
+
+
+def test_kernel_hands_ties_back_to_the_exact_check(monkeypatch):
+    # Lattice points far from the origin: many pairs lie exactly T apart, which the rotated sums
+    # cannot decide; every such atom must be decided by exact_distances.
+    from atomsieve.selectors import lebank_kernel
+
+    calls = []
+
+    def counting(points, x):
+        calls.append(len(points))
+        return exact_distances(points, x)
+
+    grid = np.random.default_rng(7).integers(0, 4, size=(300, 5)) * 0.125 + 1000.0
+    joined = lebank_kernel.kernel_element(grid, 0.125, np.zeros((0, 5)), counting)
+    np.testing.assert_array_equal(joined, reference_engine(grid, np.ones(300), {1: 0.125}, {}))
+    assert calls, "no atom was handed back although many pairs lie exactly T apart"
+
+
 def test_exact_distances_do_not_depend_on_the_other_rows():
     rng = np.random.default_rng(0)
     for f in (1, 3, 7, 8, 9, 33, 64, 101):

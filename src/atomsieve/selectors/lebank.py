@@ -95,8 +95,8 @@ class LEBank(Selector):
         is selected first), as published; ``"empty"`` starts with no vector, so the first structure
         visited is selected. When :meth:`fit` is given a non-empty ``bank``, no vector is drawn.
     engine : {"fast", "reference"}
-        ``"fast"``: batched exact engine (same answer as the reference); ``"reference"``: the plain
-        per-atom loop.
+        ``"fast"``: exact engine with the reference's answer (a compiled, indexed loop on the CPU,
+        batched on CUDA); ``"reference"``: the plain per-atom loop.
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``; used by the fast engine.
 

@@ -7,7 +7,9 @@ initial vectors) is strictly larger than ``T_e``. Each engine returns the visiti
 atoms that joined, in increasing order.
 
 Elements never interact (an atom is only compared with bank vectors of its own element), so the
-fast engine handles each element on its own:
+fast engine handles each element on its own. On the CPU it runs the compiled, grid-indexed per-atom
+loop of :mod:`atomsieve.selectors.lebank_kernel`. On CUDA (or when asked for with ``backend``) it runs
+the batched form below:
 
 1. the atoms are screened against the initial bank in one batched matrix operation;
 2. the first ``M`` atoms still uncovered form a block; distances inside the block decide, in
@@ -34,6 +36,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from atomsieve.errors import ParameterError
+from atomsieve.selectors.lebank_kernel import kernel_element
 
 #: Largest number of entries of one distance tile (rows x columns).
 TILE = 1 << 22
@@ -307,9 +310,11 @@ def fast_engine(
     device: str | torch.device | None = "auto",
     backend: str | None = None,
 ) -> np.ndarray:
-    """Same contract and same answer as :func:`reference_engine`, element by element in batches.
+    """Same contract and same answer as :func:`reference_engine`, element by element.
 
-    ``backend``: None picks NumPy on the CPU and torch on CUDA; ``"numpy"`` or ``"torch"`` force one.
+    ``backend``: None picks the compiled per-atom loop (:mod:`~atomsieve.selectors.lebank_kernel`) on
+    the CPU and the batched engine on torch on CUDA; ``"numba"``, ``"numpy"`` (batched, NumPy) or
+    ``"torch"`` (batched, torch) force one.
     """
     dev = resolve_device(device)
     n_features = values.shape[1]
@@ -323,8 +328,10 @@ def fast_engine(
             init = np.asarray(initial.get(int(z), np.zeros((0, n_features))), dtype=np.float64).reshape(
                 -1, n_features
             )
-            joined = fast_element(
-                np.ascontiguousarray(values[rows]), thresholds[int(z)], init, dev, backend=backend
-            )
+            x = np.ascontiguousarray(values[rows], dtype=np.float64)
+            if backend == "numba" or (backend is None and dev.type == "cpu"):
+                joined = kernel_element(x, thresholds[int(z)], init, exact_distances)
+            else:
+                joined = fast_element(x, thresholds[int(z)], init, dev, backend=backend)
             out.append(rows[joined])
     return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
