@@ -30,10 +30,11 @@ so the two engines agree bit for bit.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from functools import cache
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from atomsieve.errors import ParameterError
 from atomsieve.selectors.lebank_kernel import kernel_element
@@ -89,6 +90,12 @@ def reference_engine(
 
 
 # ---------------------------------------------------------------------------- fast engine
+@cache
+def _threadpools() -> ThreadpoolController:
+    """The process's BLAS/OpenMP pools, inspected once (inspecting them costs milliseconds per call)."""
+    return ThreadpoolController()
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``"auto"``/None: CUDA when available, else CPU; otherwise ``torch.device(device)``."""
     if device in (None, "auto"):
@@ -321,7 +328,7 @@ def fast_engine(
     out = []
     # One BLAS thread: the tiles are small, and on a busy machine OpenBLAS threads spin-wait and cost
     # several times the work they share.
-    limit = threadpool_limits(limits=1, user_api="blas") if dev.type == "cpu" else nullcontext()
+    limit = _threadpools().limit(limits=1, user_api="blas") if dev.type == "cpu" else nullcontext()
     with limit:
         for z in np.unique(species):
             rows = np.flatnonzero(species == z)
