@@ -8,10 +8,12 @@ A store is a folder::
     meta.json      descriptor params, fitted scaler, shapes, SHA-256 of each file
 
 It is built by streaming the structure file in partitions (:func:`atomsieve.data.stream.iter_partitions`),
-featurising each partition (in this process or on Dask workers), appending to the files and keeping
-running per-element minima and maxima, so the min–max scaler of the whole data is known at the end
-without a second pass. Reading gives scaled :class:`AtomicFeatures` chunks that end on structure
-boundaries. The folder is written under a temporary name and renamed when complete.
+featurising each partition with the descriptor's own ``compute`` (in this process, the next partition
+parsed meanwhile, or on Dask workers), appending to the files (hashed as they are written) and keeping
+running per-element minima and maxima, so the min–max scaler and the checksums of the whole data are
+known at the end without a second pass. No step holds more than a few partitions. Reading gives
+scaled :class:`AtomicFeatures` chunks that end on structure boundaries. The folder is written under
+a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import closing
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -38,13 +41,43 @@ _FILES = {"values": ("values.f64", np.float64), "species": ("species.i64", np.in
           "structure": ("structure.i64", np.int64)}
 
 
-def _raw_partition(params: dict, atoms_list: list) -> tuple[np.ndarray, np.ndarray]:
-    """Unscaled features and atomic numbers of one partition (runs on a worker)."""
+_DESCRIPTORS: dict[str, object] = {}
+
+
+def _descriptor(params: dict):
+    """The descriptor of ``params``, built once per process (workers featurise many partitions)."""
     from atomsieve.descriptors.symmetry import SymmetryFunctions
 
-    sf = SymmetryFunctions.from_params(params)
-    feats = sf.compute(atoms_list, scaler="none", device="cpu")
+    key = json.dumps(params, sort_keys=True)
+    if key not in _DESCRIPTORS:
+        _DESCRIPTORS[key] = SymmetryFunctions.from_params(params)
+    return _DESCRIPTORS[key]
+
+
+def _raw_partition(params: dict, num_threads: int | None, atoms_list: list) -> tuple[np.ndarray, np.ndarray]:
+    """Unscaled features and atomic numbers of one partition (runs here or on a worker), through
+    the same :meth:`SymmetryFunctions.compute` as in-memory featurising."""
+    feats = _descriptor(params).compute(atoms_list, scaler="none", device="cpu", num_threads=num_threads)
     return feats.values, feats.species
+
+
+class _HashedAppend:
+    """A binary file written by appending arrays, hashed (SHA-256) as it is written."""
+
+    def __init__(self, path: Path):
+        self.handle = open(path, "wb")
+        self.hash = hashlib.sha256()
+
+    def write(self, array: np.ndarray) -> None:
+        data = memoryview(np.ascontiguousarray(array)).cast("B")
+        self.handle.write(data)
+        self.hash.update(data)
+
+    def hexdigest(self) -> str:
+        return self.hash.hexdigest()
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 def _sha256(path: Path) -> str:
@@ -116,15 +149,37 @@ class FeatureStore:
         forces_key: str | None = None,
         scheduler=None,
         n_workers: int | None = None,
+        num_threads: int | None = 1,
         overwrite: bool = False,
         progress: ProgressCallback | None = None,
     ) -> FeatureStore:
         """Stream ``source`` in partitions of ``partition_size`` structures into a store at ``folder``.
 
-        ``scheduler`` (see :mod:`atomsieve.parallel`) featurises partitions on Dask workers, a few
-        partitions in flight at a time so memory stays bounded.
+        Parameters
+        ----------
+        source : path
+            A structure file :func:`atomsieve.data.stream.iter_partitions` reads.
+        folder : path
+            The store's folder (written under a temporary name, renamed when complete).
+        descriptor : SymmetryFunctions
+            Featurises each partition with its own ``compute`` (``scaler="none"``, CPU).
+        partition_size : int
+            Structures per partition; about ``partition_size`` × atoms per structure × n_features
+            × 8 bytes of features are in memory per partition in flight.
+        scheduler, n_workers
+            See :mod:`atomsieve.parallel`: None featurises in this process (the next partition is
+            parsed in a background thread meanwhile); ``"local"`` or an address featurises on Dask
+            workers, ``2 × n_workers`` partitions in flight at a time so memory stays bounded.
+        num_threads : int or None
+            Threads of each partition's ``compute`` (default 1: on a shared or small machine torch's
+            own thread pool is several times slower per CPU-second; parallelism comes from partitions
+            on workers and from reading ahead). None keeps the library's setting.
+        overwrite : bool
+            Replace an existing store at ``folder``.
+        progress : callable ``progress(done, total, label)``, optional
+            Called after every group of partitions with structures done (total 0: unknown).
         """
-        from atomsieve.data.stream import iter_partitions
+        from atomsieve.data.stream import iter_partitions, read_ahead
         from atomsieve.parallel import TaskRunner
 
         folder = Path(folder)
@@ -132,33 +187,39 @@ class FeatureStore:
             raise DataError(f"{folder}: already exists; pass overwrite=True to rebuild it")
         if not folder.parent.is_dir():
             raise DataError(f"{folder}: folder {folder.parent} does not exist")
+        if num_threads is not None and int(num_threads) < 1:
+            raise ParameterError(f"num_threads must be a positive number of threads or None; "
+                                 f"got {num_threads}")
         params = descriptor.params
+        featurise = partial(_raw_partition, params, num_threads)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        handles = {name: open(tmp / filename, "wb") for name, (filename, _) in _FILES.items()}
+        files = {name: _HashedAppend(tmp / filename) for name, (filename, _) in _FILES.items()}
         lo: dict[int, np.ndarray] = {}
         hi: dict[int, np.ndarray] = {}
         n_atoms = n_structures = 0
         try:
-            with TaskRunner(scheduler, n_workers) as runner:
+            with TaskRunner(scheduler, n_workers) as runner, closing(read_ahead(
+                iter_partitions(source, partition_size, energy_key=energy_key, forces_key=forces_key),
+                depth=1 if runner.is_serial else 2 * (n_workers or 2),
+            )) as partitions:
                 window = 1 if runner.is_serial else 2 * (n_workers or 2)
-                partitions = iter_partitions(source, partition_size, energy_key=energy_key,
-                                             forces_key=forces_key)
                 while group := list(islice(partitions, window)):
-                    results = dict(runner.map(partial(_raw_partition, params), [p.atoms for p in group]))
+                    results = dict(runner.map(featurise, [p.atoms for p in group]))
                     for k, part in enumerate(group):
                         values, species = results[k]
-                        handles["values"].write(np.ascontiguousarray(values, dtype=np.float64).tobytes())
-                        handles["species"].write(species.astype(np.int64).tobytes())
-                        handles["structure"].write((part.structure_index + n_structures).tobytes())
-                        for z in np.unique(species):
+                        files["values"].write(np.ascontiguousarray(values, dtype=np.float64))
+                        files["species"].write(species.astype(np.int64))
+                        files["structure"].write(part.structure_index.astype(np.int64) + n_structures)
+                        for z in np.unique(species):  # the min–max scaler, streamed
                             rows = values[species == z]
                             lo[z] = np.minimum(lo.get(z, np.inf), rows.min(axis=0))
                             hi[z] = np.maximum(hi.get(z, -np.inf), rows.max(axis=0))
                         n_atoms += part.n_atoms
                         n_structures += len(part)
+                    del group, results
                     report(progress, n_structures, 0, f"{n_atoms:,} atoms featurised")
-            for handle in handles.values():
-                handle.close()
+            for file in files.values():
+                file.close()
             elements = sorted(int(z) for z in lo)
             scaler = {"kind": "minmax", "elements": elements,
                       "min": [lo[z].tolist() for z in elements], "max": [hi[z].tolist() for z in elements]}
@@ -166,15 +227,15 @@ class FeatureStore:
                 "format": FORMAT, "source": str(source), "params": params, "scaler": scaler,
                 "n_atoms": n_atoms, "n_structures": n_structures, "n_features": descriptor.n_features,
                 "feature_names": descriptor.feature_names,
-                "sha256": {name: _sha256(tmp / filename) for name, (filename, _) in _FILES.items()},
+                "sha256": {name: file.hexdigest() for name, file in files.items()},
             }
             (tmp / "meta.json").write_text(json.dumps(meta))
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(tmp, folder)
         finally:
-            for handle in handles.values():
-                handle.close()
+            for file in files.values():
+                file.close()
             shutil.rmtree(tmp, ignore_errors=True)
         return cls(folder, verify=False)
 
