@@ -6,6 +6,29 @@ per element. Forces are linear in the same weights through the fingerprint Jacob
 regression (the loss of :mod:`atomsieve.potentials.loss` plus ``ridge`` · mean diagonal · |w|²;
 offsets are not penalised). The design rows of a prepared dataset are computed once and cached,
 so repeated fits on subsets (learning curves) cost milliseconds.
+
+How the fit is solved (exactly the minimiser of that loss, in a well-posed order):
+
+1. **Offsets eliminated.** Forces do not depend on the offsets, and for fixed weights the best
+   offsets are a weighted least-squares fit of the energy residuals on the element counts. So
+   the energy rows and energies are projected (in the loss's weighted metric) onto the
+   complement of the span of the count columns, and the weights are solved from the projected
+   energy rows plus the force rows. When the counts have full column rank this is the same
+   optimum as the joint solve; when they do not, it is still exact.
+2. **Weights.** The normal matrix is scaled to unit diagonal (a preconditioner: the answer is
+   the same, the arithmetic better conditioned), factorised by Cholesky, and its condition
+   number estimated (LAPACK ``dpocon``, 1-norm). When the factorisation fails or the estimated
+   condition number exceeds :data:`MAX_CONDITION`, a symmetric eigendecomposition gives the
+   minimum-norm solution over the eigenvalues above ``max / MAX_CONDITION``.
+3. **Offsets recovered.** ``b = μ + δ``: μ, one energy per atom common to every element, is the
+   weighted least-squares fit of the energy residuals on the atom counts; δ, the per-element
+   deviations, is the minimum-norm least-squares fit of what remains on the element counts
+   (singular values below ``1e-10`` of the largest dropped). With varied compositions this is the
+   unique solution. With a **fixed composition** (every structure 50 Na + 50 Cl, or Pd13H2) the
+   counts are collinear and only ``Σ_e b_e n_e`` is determined by the data: then δ = 0 and every
+   element gets the mean residual energy per atom μ, instead of the arbitrary (and, with
+   round-off, huge) split a singular joint solve returns. Elements absent from the fitted
+   structures get zero weights and the offset μ.
 """
 
 from __future__ import annotations
@@ -14,11 +37,18 @@ import time
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 import torch
 
 from atomsieve.errors import ParameterError
 from atomsieve.potentials.loss import error_measures, loss_weights
 from atomsieve.potentials.prepared import PreparedData
+
+#: Largest condition number (of the unit-diagonal normal matrix) solved by Cholesky; above it
+#: the weights come from a truncated eigendecomposition instead.
+MAX_CONDITION = 1e12
+#: Relative singular-value cut-off deciding which composition directions the data determine.
+COUNT_RCOND = 1e-10
 
 
 def design_rows(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
@@ -56,14 +86,23 @@ class LinearPotential:
     central_force_weight : float, optional
         β, the weight of a chunk's central-atom force; α when omitted.
     ridge : float
-        Ridge strength relative to the mean diagonal of the normal matrix.
+        Ridge strength on the weights (not the offsets), relative to the mean diagonal of the
+        normal matrix. The default 1e-8 only guards against round-off: it leaves the germanium
+        fit unchanged; raise it (1e-4 to 1e-2) to regularise small or redundant training sets.
 
     Attributes
     ----------
     coef_ : ndarray (n_elements, n_features)
         Weight vector per element (eV per unit of scaled fingerprint).
     offsets_ : ndarray (n_elements,)
-        Energy per atom of each element at zero fingerprint (eV).
+        Energy per atom of each element at zero fingerprint (eV). When the fitted compositions
+        are collinear (fixed stoichiometry) only their count-weighted sum is determined; the
+        elements then share the mean value (see the module notes).
+    condition_number_ : float
+        Condition number estimate of the unit-diagonal normal matrix the weights were solved from
+        (ridge included); large values (> 1e8) mean some weight combinations are set by the ridge.
+    solver_ : {"cholesky", "eigh"}
+        How the weights were solved (``eigh``: ill-conditioned, minimum-norm truncated solution).
     elements_ : list of str
     seconds_ : float
         Fit time, design rows excluded when they were cached.
@@ -105,37 +144,39 @@ class LinearPotential:
         sub = _labels_view(data, idx)
         e_w, f_w = loss_weights(sub, structure_weights, self.force_weight, self.central_force_weight,
                                 atom_force_weights)
-        atoms = data.atoms_of(idx)
-        a_e = energy_rows[idx]
-        keep = f_w > 0
-        a_f = force_rows[atoms[keep]] * np.sqrt(f_w[keep])[:, None, None]
-        a_f = a_f.reshape(-1, a_e.shape[1])
-        normal = (a_e * e_w[:, None]).T @ a_e + a_f.T @ a_f
-        rhs = np.zeros(a_e.shape[1])
-        if sub.energies is not None:
-            rhs += (a_e * e_w[:, None]).T @ sub.energies
-        if sub.forces is not None and keep.any():
-            rhs += a_f.T @ (sub.forces[keep] * np.sqrt(f_w[keep])[:, None]).reshape(-1)
         n_el, n_f = len(data.elements), data.n_features
         p = n_el * n_f
-        diag = np.diag(normal)[:p]
+        # Energy part in the loss's metric: rows and targets times sqrt(weight).
+        root_e = np.sqrt(e_w)
+        x_e = energy_rows[idx, :p] * root_e[:, None]
+        y_e = (np.zeros(idx.size) if sub.energies is None else sub.energies) * root_e
+        counts = energy_rows[idx, p:] * root_e[:, None]
+        basis = _range_basis(counts)
+        x_proj = x_e - basis @ (basis.T @ x_e)
+        y_proj = y_e - basis @ (basis.T @ y_e)
+        atoms = data.atoms_of(idx)
+        keep = f_w > 0
+        root_f = np.sqrt(f_w[keep])
+        a_f = (force_rows[atoms[keep], :, :p] * root_f[:, None, None]).reshape(-1, p)
+        normal = x_proj.T @ x_proj + a_f.T @ a_f
+        rhs = x_proj.T @ y_proj
+        if sub.forces is not None and keep.any():
+            rhs += a_f.T @ (sub.forces[keep] * root_f[:, None]).reshape(-1)
+        # The ridge is relative to the mean diagonal of the unprojected normal matrix.
+        diag = np.einsum("ij,ij->j", x_e, x_e) + np.einsum("ij,ij->j", a_f, a_f)
         scale = float(diag.mean()) if diag.size and diag.mean() > 0 else 1.0
         normal[np.arange(p), np.arange(p)] += self.ridge * scale + 1e-14 * scale
-        # Elements absent from the fitted structures: pin their columns to zero.
+        # Elements absent from the fitted structures: pin their weights to zero.
         present = np.zeros(n_el, dtype=bool)
         present[np.unique(sub.species)] = True
-        absent_cols = np.concatenate([np.arange(e * n_f, (e + 1) * n_f) for e in np.flatnonzero(~present)]
-                                     + [p + np.flatnonzero(~present)]).astype(np.int64)
-        normal[absent_cols, :] = 0.0
-        normal[:, absent_cols] = 0.0
-        normal[absent_cols, absent_cols] = 1.0
-        rhs[absent_cols] = 0.0
-        try:
-            w = scipy.linalg.solve(normal, rhs, assume_a="sym")
-        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-            w = np.linalg.lstsq(normal, rhs, rcond=None)[0]
-        self.coef_ = w[:p].reshape(n_el, n_f)
-        self.offsets_ = w[p:]
+        absent = np.flatnonzero(np.repeat(~present, n_f))
+        normal[absent, :] = 0.0
+        normal[:, absent] = 0.0
+        normal[absent, absent] = 1.0
+        rhs[absent] = 0.0
+        w, self.condition_number_, self.solver_ = solve_normal_equations(normal, rhs)
+        self.coef_ = w.reshape(n_el, n_f)
+        self.offsets_ = _offsets(y_e - x_e @ w, counts)
         self.elements_ = list(data.elements)
         self.seconds_ = time.perf_counter() - start
         return self
@@ -183,6 +224,70 @@ class LinearPotential:
     def get_config(self) -> dict:
         return {"force_weight": self.force_weight, "central_force_weight": self.central_force_weight,
                 "ridge": self.ridge}
+
+
+def solve_normal_equations(normal: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, float, str]:
+    """Solve the symmetric positive (semi-)definite system ``normal · x = rhs``.
+
+    The matrix is scaled to unit diagonal first (``x = D z`` with ``D = diag(normal)^-1/2``),
+    which leaves the solution unchanged and bounds round-off by the scaled matrix's condition.
+    Cholesky is used when it succeeds and the condition number estimate (1-norm, LAPACK
+    ``dpocon``) is at most :data:`MAX_CONDITION`; otherwise the minimum-norm solution over the
+    eigenvalues above ``max / MAX_CONDITION`` of a symmetric eigendecomposition.
+
+    Returns ``(x, condition_number, solver)`` with solver ``"cholesky"`` or ``"eigh"``.
+
+    >>> x, cond, how = solve_normal_equations(np.array([[4.0, 2.0], [2.0, 3.0]]), np.array([2.0, 1.0]))
+    >>> np.round(x, 6).tolist(), how
+    ([0.5, 0.0], 'cholesky')
+    >>> x, cond, how = solve_normal_equations(np.ones((2, 2)), np.array([2.0, 2.0]))  # singular
+    >>> np.round(x, 6).tolist(), how
+    ([1.0, 1.0], 'eigh')
+    """
+    d = np.sqrt(np.diag(normal).copy())
+    d[~(d > 0)] = 1.0
+    scaled = normal / d[:, None] / d[None, :]
+    b = rhs / d
+    if not np.all(np.isfinite(scaled)) or not np.all(np.isfinite(b)):
+        raise ParameterError("LinearPotential.fit: the design rows or labels hold NaN or infinite values")
+    try:
+        factor = scipy.linalg.cho_factor(scaled, lower=False, check_finite=False)
+        rcond, info = scipy.linalg.lapack.dpocon(factor[0], float(np.abs(scaled).sum(axis=0).max()))
+        condition = np.inf if info != 0 or rcond <= 0 else 1.0 / float(rcond)
+        if condition <= MAX_CONDITION:
+            return scipy.linalg.cho_solve(factor, b, check_finite=False) / d, condition, "cholesky"
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        pass
+    values, vectors = np.linalg.eigh(scaled)
+    top = float(values.max()) if values.size else 0.0
+    kept = values > top / MAX_CONDITION if top > 0 else np.zeros(values.shape, dtype=bool)
+    z = vectors[:, kept] @ ((vectors[:, kept].T @ b) / values[kept])
+    condition = top / float(values.min()) if values.size and values.min() > 0 else np.inf
+    return z / d, condition, "eigh"
+
+
+def _range_basis(counts: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (columns) of the span of the weighted element-count columns."""
+    if counts.size == 0:
+        return np.zeros((counts.shape[0], 0))
+    u, sv, _ = np.linalg.svd(counts, full_matrices=False)
+    if not sv.size or sv[0] <= 0:
+        return np.zeros((counts.shape[0], 0))
+    return u[:, sv > COUNT_RCOND * sv[0]]
+
+
+def _offsets(residual: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-element offsets ``μ + δ`` fitting the weighted energy residuals (see the module notes)."""
+    n_el = counts.shape[1]
+    total = counts.sum(axis=1)
+    norm = float(total @ total)
+    if norm <= 0:  # no weighted energies: nothing determines the offsets
+        return np.zeros(n_el)
+    mu = float(total @ residual) / norm
+    u, sv, vt = np.linalg.svd(counts, full_matrices=False)
+    kept = sv > COUNT_RCOND * sv[0]
+    delta = vt[kept].T @ ((u[:, kept].T @ (residual - mu * total)) / sv[kept])
+    return mu + delta
 
 
 def _labels_view(data: PreparedData, idx: np.ndarray) -> PreparedData:
