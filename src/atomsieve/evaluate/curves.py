@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -84,42 +84,79 @@ def curve_jobs(methods: Sequence[str], sizes: Sequence[int], repeats: int, seed:
     return jobs
 
 
+class StudyOptions(TypedDict, total=False):
+    """Keyword options shared by every evaluation study (learning curves, threshold curves and grids).
+
+    ``descriptor``: the SymmetryFunctions (default: the preset for the data's elements);
+    ``model_params`` / ``selector_params``: keyword arguments of the model and, per method, of the
+    selectors; ``progress(done, total, label)``; ``on_row(row)`` called with each row as its job
+    finishes; ``should_stop()`` polled between jobs (True cancels; rows finished so far are kept);
+    ``scheduler``: where jobs run (:mod:`atomsieve.parallel`; this process by default);
+    ``context``: a prepared :class:`EvaluationContext` to reuse (skips featurisation).
+    """
+
+    descriptor: Any
+    model_params: dict | None
+    selector_params: dict | None
+    progress: ProgressCallback | None
+    on_row: Callable[[dict], None] | None
+    should_stop: Callable[[], bool] | None
+    scheduler: Any
+    context: EvaluationContext | None
+
+
+class CurveOptions(StudyOptions, total=False):
+    """:class:`StudyOptions` plus the learning curves' own: ``reference`` (add the full-data row,
+    default True), ``md_check`` and ``md_options`` (MD verdicts per row, default off)."""
+
+    reference: bool
+    md_check: bool
+    md_options: dict | None
+
+
+def study_options(options: dict, kind: type = StudyOptions, **defaults) -> dict[str, Any]:
+    """``options`` checked against the TypedDict ``kind``: every key, None (or ``defaults``) if not given.
+
+    >>> study_options({"scheduler": "serial"}, reference=True)["reference"]
+    True
+    >>> study_options({"sheduler": "serial"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    TypeError: unexpected keyword argument(s) ['sheduler']; accepted: [...]
+    """
+    known = kind.__required_keys__ | kind.__optional_keys__
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s) {unknown}; accepted: {sorted(known)}")
+    return {**dict.fromkeys(known), **defaults, **options}
+
+
 def iter_learning_curves(
     dataset,
     methods: Sequence[str] = DEFAULT_METHODS,
     sizes: Sequence[int | float] = (20, 40, 80, 160),
-    model: str = "linear",
-    repeats: int = 1,
-    seed: int = 0,
-    test=None,
-    *,
-    descriptor=None,
-    model_params: dict | None = None,
-    selector_params: dict | None = None,
-    reference: bool = True,
-    progress: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    scheduler: Any = None,
-    context: EvaluationContext | None = None,
-    md_check: bool = False,
-    md_options: dict | None = None,
+    model: str = "linear", repeats: int = 1, seed: int = 0, test=None,
+    **options: Unpack[CurveOptions],
 ) -> Iterator[dict[str, Any]]:
     """Yield learning-curve rows as their jobs finish; see :func:`learning_curves`."""
     from atomsieve.evaluate.context import build_context
 
+    opts = study_options(options, CurveOptions, reference=True, md_check=False)
+    context = opts["context"]
     if context is None:
-        context = build_context(dataset, test=test, descriptor=descriptor, model=model,
-                                model_params=model_params, selector_params=selector_params)
+        context = build_context(dataset, test=test, descriptor=opts["descriptor"], model=model,
+                                model_params=opts["model_params"], selector_params=opts["selector_params"])
     sizes = _check_sizes(sizes, context.prepared.n_structures)
-    jobs = curve_jobs(list(methods), sizes, repeats, seed, reference, context.prepared.n_structures)
+    jobs = curve_jobs(list(methods), sizes, repeats, seed, opts["reference"], context.prepared.n_structures)
     md = None
-    if md_check:
+    if opts["md_check"]:
         from atomsieve.evaluate.md_rows import resolve_md_options
 
-        md = resolve_md_options(md_options, context.pool)
-    with TaskRunner(scheduler) as runner:
-        for _, row in runner.map(partial(_curve_job, context, md=md), jobs, progress=progress,
-                                 label="learning curves", should_stop=should_stop):
+        md = resolve_md_options(opts["md_options"], context.pool)
+    with TaskRunner(opts["scheduler"]) as runner:
+        for _, row in runner.map(partial(_curve_job, context, md=md), jobs, progress=opts["progress"],
+                                 label="learning curves", should_stop=opts["should_stop"]):
+            if opts["on_row"] is not None:
+                opts["on_row"](row)
             yield row
 
 
@@ -127,22 +164,8 @@ def learning_curves(
     dataset,
     methods: Sequence[str] = DEFAULT_METHODS,
     sizes: Sequence[int | float] = (20, 40, 80, 160),
-    model: str = "linear",
-    repeats: int = 1,
-    seed: int = 0,
-    test=None,
-    *,
-    descriptor=None,
-    model_params: dict | None = None,
-    selector_params: dict | None = None,
-    reference: bool = True,
-    progress: ProgressCallback | None = None,
-    on_row: Callable[[dict], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    scheduler: Any = None,
-    context: EvaluationContext | None = None,
-    md_check: bool = False,
-    md_options: dict | None = None,
+    model: str = "linear", repeats: int = 1, seed: int = 0, test=None,
+    **options: Unpack[CurveOptions],
 ):
     """RMSE of a model trained on each method's selection, for every size and repeat.
 
@@ -161,26 +184,14 @@ def learning_curves(
         Repeats per (method, size) with seeds ``seed + repeat``.
     test : Dataset, optional
         The prediction set; the whole pool when omitted.
-    descriptor : SymmetryFunctions, optional
-        Default: the preset for the dataset's elements.
-    model_params, selector_params : dict, optional
-        Keyword arguments of the model; per-method keyword arguments of the selectors.
-    reference : bool
-        Add a row of method ``"full"`` trained on the whole pool.
-    progress : callable ``progress(done, total, label)``
-    on_row : callable
-        Called with each row as soon as its job finishes.
-    should_stop : callable
-        Polled between jobs; return True to cancel (rows finished so far are returned).
-    scheduler : optional
-        Where jobs run (:mod:`atomsieve.parallel`): in this process by default.
-    context : EvaluationContext, optional
-        A prepared context to reuse (skips featurisation).
-    md_check : bool
-        Also run NVT MD with every row's model and add ``md_verdict`` and ``rdf_distance``
-        (:data:`atomsieve.evaluate.md_rows.MD_COLUMNS`). Slow; off by default.
-    md_options : dict, optional
-        MD system, reference and settings (:func:`atomsieve.evaluate.md_rows.resolve_md_options`).
+    **options
+        :class:`CurveOptions`: ``descriptor``, ``model_params``, ``selector_params``, ``progress``,
+        ``on_row``, ``should_stop``, ``scheduler``, ``context`` (see :class:`StudyOptions`);
+        ``reference`` (default True) adds a row of method ``"full"`` trained on the whole pool;
+        ``md_check`` (default False) also runs NVT MD with every row's model and adds
+        ``md_verdict`` and ``rdf_distance`` (:data:`atomsieve.evaluate.md_rows.MD_COLUMNS`; slow),
+        with the MD system, reference and settings in ``md_options``
+        (:func:`atomsieve.evaluate.md_rows.resolve_md_options`).
 
     Returns
     -------
@@ -201,19 +212,11 @@ def learning_curves(
     """
     import pandas as pd
 
-    rows = []
-    for row in iter_learning_curves(dataset, methods, sizes, model, repeats, seed, test,
-                                    descriptor=descriptor,
-                                    model_params=model_params, selector_params=selector_params,
-                                    reference=reference, progress=progress, should_stop=should_stop,
-                                    scheduler=scheduler, context=context, md_check=md_check,
-                                    md_options=md_options):
-        rows.append(row)
-        if on_row is not None:
-            on_row(row)
     from atomsieve.evaluate.md_rows import MD_COLUMNS
 
-    table = pd.DataFrame(rows, columns=list(COLUMNS) + (list(MD_COLUMNS) if md_check else []))
+    rows = list(iter_learning_curves(dataset, methods, sizes, model, repeats, seed, test, **options))
+    columns = list(COLUMNS) + (list(MD_COLUMNS) if options.get("md_check") else [])
+    table = pd.DataFrame(rows, columns=columns)
     return table.sort_values(["method", "size", "repeat"], kind="stable").reset_index(drop=True)
 
 

@@ -9,16 +9,16 @@ element, ``n_selected``, ``n_atoms``, ``percent``, the four RMSE columns (meV/at
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
 from atomsieve.errors import ParameterError
+from atomsieve.evaluate.curves import StudyOptions, study_options
 from atomsieve.evaluate.jobs import EvaluationContext, train_and_score
 from atomsieve.parallel import TaskRunner
-from atomsieve.progress import ProgressCallback
 
 
 def _threshold_job(context: EvaluationContext, job: tuple[dict[str, float], int]) -> dict[str, Any]:
@@ -38,23 +38,22 @@ def _threshold_job(context: EvaluationContext, job: tuple[dict[str, float], int]
     return row
 
 
-def _run(context: EvaluationContext, jobs: list, progress, should_stop, scheduler, on_row) -> Iterator[dict]:
-    with TaskRunner(scheduler) as runner:
-        for _, row in runner.map(partial(_threshold_job, context), jobs, progress=progress,
-                                 label="threshold curve", should_stop=should_stop):
-            if on_row is not None:
-                on_row(row)
+def _run(context: EvaluationContext, jobs: list, opts: dict) -> Iterator[dict]:
+    with TaskRunner(opts["scheduler"]) as runner:
+        for _, row in runner.map(partial(_threshold_job, context), jobs, progress=opts["progress"],
+                                 label="threshold curve", should_stop=opts["should_stop"]):
+            if opts["on_row"] is not None:
+                opts["on_row"](row)
             yield row
 
 
-def _context(dataset, context, test, descriptor, model, model_params, selector_params, seed):
+def _context(dataset, model: str, test, opts: dict, lebank_params: dict) -> EvaluationContext:
     from atomsieve.evaluate.context import build_context
 
-    if context is not None:
-        return context
-    params = dict(selector_params or {})
-    return build_context(dataset, test=test, descriptor=descriptor, model=model, model_params=model_params,
-                         selector_params={"lebank": params})
+    if opts["context"] is not None:
+        return opts["context"]
+    return build_context(dataset, test=test, descriptor=opts["descriptor"], model=model,
+                         model_params=opts["model_params"], selector_params={"lebank": lebank_params})
 
 
 def threshold_curves(
@@ -63,17 +62,8 @@ def threshold_curves(
     *,
     element: str | None = None,
     fixed: dict[str, float] | None = None,
-    model: str = "linear",
-    test=None,
-    seed: int = 0,
-    descriptor=None,
-    model_params: dict | None = None,
-    selector_params: dict | None = None,
-    progress: ProgressCallback | None = None,
-    on_row: Callable[[dict], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    scheduler: Any = None,
-    context: EvaluationContext | None = None,
+    model: str = "linear", test=None, seed: int = 0,
+    **options: Unpack[StudyOptions],
 ):
     """RMSE on training and prediction sets versus the LE-bank threshold (Fig. 3).
 
@@ -85,10 +75,11 @@ def threshold_curves(
         The element whose threshold varies; every element when omitted (one shared threshold).
     fixed : dict, optional
         Thresholds of the other elements when ``element`` is given.
-    selector_params : dict, optional
-        Further :class:`LEBank` arguments (``shuffle``, ``init``, ``device``).
-
-    Other parameters are those of :func:`learning_curves`.
+    model, test, seed
+        As in :func:`learning_curves`.
+    **options
+        :class:`~atomsieve.evaluate.curves.StudyOptions`; here ``selector_params`` holds further
+        :class:`LEBank` arguments (``shuffle``, ``init``, ``device``).
 
     Returns
     -------
@@ -105,7 +96,8 @@ def threshold_curves(
     """
     import pandas as pd
 
-    ctx = _context(dataset, context, test, descriptor, model, model_params, selector_params, seed)
+    opts = study_options(options)
+    ctx = _context(dataset, model, test, opts, dict(opts["selector_params"] or {}))
     elements = ctx.features.elements
     if element is not None and element not in elements:
         raise ParameterError(f"element {element!r} is not in the data (elements: {elements})")
@@ -120,7 +112,7 @@ def threshold_curves(
     for t in thresholds:
         per = {e: float(t) for e in elements} if element is None else {**fixed, element: float(t)}
         jobs.append((per, seed))
-    rows = list(_run(ctx, jobs, progress, should_stop, scheduler, on_row))
+    rows = list(_run(ctx, jobs, opts))
     key = f"threshold_{element or elements[0]}"
     return pd.DataFrame(rows).sort_values(key).reset_index(drop=True) if rows else pd.DataFrame(rows)
 
@@ -132,17 +124,8 @@ def threshold_grid(
     element_b: str,
     values_b: Sequence[float],
     *,
-    model: str = "linear",
-    test=None,
-    seed: int = 0,
-    descriptor=None,
-    model_params: dict | None = None,
-    selector_params: dict | None = None,
-    progress: ProgressCallback | None = None,
-    on_row: Callable[[dict], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    scheduler: Any = None,
-    context: EvaluationContext | None = None,
+    model: str = "linear", test=None, seed: int = 0,
+    **options: Unpack[StudyOptions],
 ):
     """RMSE over a grid of two elements' thresholds (Fig. 5): one row per pair.
 
@@ -150,9 +133,10 @@ def threshold_grid(
     """
     import pandas as pd
 
-    params = dict(selector_params or {})
+    opts = study_options(options)
+    params = dict(opts["selector_params"] or {})
     others = params.pop("thresholds", {})
-    ctx = _context(dataset, context, test, descriptor, model, model_params, params, seed)
+    ctx = _context(dataset, model, test, opts, params)
     elements = ctx.features.elements
     for el in (element_a, element_b):
         if el not in elements:
@@ -166,7 +150,7 @@ def threshold_grid(
     jobs = [({**others, element_a: float(a), element_b: float(b)}, seed) for a in values_a for b in values_b]
     if not jobs:
         raise ParameterError("the threshold grid is empty")
-    rows = list(_run(ctx, jobs, progress, should_stop, scheduler, on_row))
+    rows = list(_run(ctx, jobs, opts))
     frame = pd.DataFrame(rows)
     if rows:
         frame = frame.sort_values([f"threshold_{element_a}", f"threshold_{element_b}"]).reset_index(drop=True)
