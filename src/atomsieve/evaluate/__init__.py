@@ -2,7 +2,13 @@
 
 from atomsieve.evaluate.context import build_context
 from atomsieve.evaluate.coverage import Coverage, coverage, coverage_table, nearest_distances
-from atomsieve.evaluate.curves import iter_learning_curves, learning_curves, summarize
+from atomsieve.evaluate.curves import (
+    CurveOptions,
+    StudyOptions,
+    iter_learning_curves,
+    learning_curves,
+    summarize,
+)
 from atomsieve.evaluate.md_check import BlowUpLimits, MDCheckReport, md_check, run_nvt
 from atomsieve.evaluate.rdf import RDF, radial_distribution, rdf_distance
 from atomsieve.evaluate.thresholds import threshold_curves, threshold_grid
@@ -11,7 +17,9 @@ __all__ = [
     "RDF",
     "BlowUpLimits",
     "Coverage",
+    "CurveOptions",
     "MDCheckReport",
+    "StudyOptions",
     "build_context",
     "coverage",
     "coverage_table",
