@@ -210,7 +210,9 @@ def test_each_blow_up_criterion(limits, calc, words):
 
 def test_wall_clock_limit_and_reference_failure():
     run = run_nvt(EMT(), CU, temperature=300, n_steps=10_000, sample_every=5, max_seconds=0.0)
-    assert "wall-clock" in run.stopped and run.steps_run == 0
+    assert "wall-clock" in run.stopped and run.steps_run == 0 and run.timed_out
+    report = md_check(EMT(), CU, EMT(), temperature=300, max_seconds=0.0, **FAST)
+    assert report.verdict == "timed-out" and "wall-clock" in report.reasons[0]
     with pytest.raises(ParameterError, match="reference calculator's own MD stopped"):
         md_check(EMT(), CU, BreaksAfter(2), temperature=300, **FAST)
     with pytest.raises(ParameterError, match="both be periodic"):

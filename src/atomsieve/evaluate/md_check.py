@@ -72,7 +72,8 @@ class MDRun:
 
     ``frames`` are copies of the structure (no calculator) every ``sample_every`` steps;
     ``steps``, ``potential_energy`` (eV/atom) and ``temperature`` (K) belong to them. ``stopped`` is
-    None for a completed run, else why it stopped at ``steps_run``. ``final`` is the last state
+    None for a completed run, else why it stopped at ``steps_run``; ``timed_out`` says the reason was
+    the wall-clock limit (the run was cut short, nothing went wrong in it). ``final`` is the last state
     with its momenta (no calculator).
     """
 
@@ -85,6 +86,7 @@ class MDRun:
     stopped: str | None
     seconds: float
     final: Atoms | None = field(default=None, repr=False)
+    timed_out: bool = False
 
 
 def _problem(atoms: Atoms, energy: float, e0: float, temperature: float, target: float,
@@ -167,7 +169,7 @@ def run_nvt(
                    fixcm=False, rng=rng)
     frames, steps, energies, temps = [], [], [], []
     started = time.perf_counter()
-    stopped, done, e0 = None, 0, None
+    stopped, done, e0, timed_out = None, 0, None, False
     while True:
         try:
             energy = float(atoms.get_potential_energy())
@@ -189,6 +191,7 @@ def run_nvt(
             break
         if max_seconds is not None and time.perf_counter() - started > max_seconds:
             stopped = f"wall-clock limit of {max_seconds:g} s reached"
+            timed_out = True
             break
         chunk = min(sample_every, n_steps - done)
         try:
@@ -205,7 +208,7 @@ def run_nvt(
         done += chunk
     return MDRun(frames=frames, steps=np.array(steps, dtype=int), potential_energy=np.array(energies),
                  temperature=np.array(temps), steps_requested=n_steps, steps_run=done, stopped=stopped,
-                 seconds=time.perf_counter() - started, final=atoms.copy())
+                 seconds=time.perf_counter() - started, final=atoms.copy(), timed_out=timed_out)
 
 
 def nve_energy_drift(calculator: BaseCalculator, atoms: Atoms, n_steps: int, timestep: float = 1.0,
@@ -240,10 +243,11 @@ class MDCheckReport:
     """Verdict of :func:`md_check`.
 
     ``verdict`` is ``"ok"``, ``"unphysical"`` (short-range contacts, or an RDF distance above the
-    limit given) or ``"blew-up"``; ``reasons`` says why in words. Distances are in Å, energies in
-    eV/atom, ``short_range_fraction`` the fraction of each pair's distances (below ``r_max``) that lie
-    under the reference's closest distance less the tolerance, ``energy_drift`` in eV/atom/ps
-    (slope of the potential energy after equilibration), ``nve_drift`` the largest total-energy
+    limit given), ``"blew-up"``, or ``"timed-out"`` (the wall-clock limit ended the run before any
+    problem showed; the RDFs cover the steps that ran); ``reasons`` says why in words. Distances are
+    in Å, energies in eV/atom, ``short_range_fraction`` the fraction of each pair's distances (below
+    ``r_max``) that lie under the reference's closest distance less the tolerance, ``energy_drift``
+    in eV/atom/ps (slope of the potential energy after equilibration), ``nve_drift`` the largest total-energy
     excursion per atom in the NVE segment (eV/atom; NaN when not run).
     """
 
@@ -441,7 +445,10 @@ def md_check(
         reasons.insert(0, f"stopped at step {run.steps_run}: {run.stopped}")
     elif nve_problem:
         reasons.insert(0, nve_problem)
-    verdict = "blew-up" if run.stopped or nve_problem else ("unphysical" if reasons else "ok")
+    if run.timed_out:
+        verdict = "unphysical" if len(reasons) > 1 else "timed-out"
+    else:
+        verdict = "blew-up" if run.stopped or nve_problem else ("unphysical" if reasons else "ok")
     after = run.steps >= equilibration_steps
     drift = 0.0
     if after.sum() >= 2:

@@ -5,8 +5,9 @@ repeat) job: the job's model is fitted on the selection, wrapped as an ASE calcu
 through :func:`atomsieve.evaluate.md_check.md_check` on the MD system. The row gains two columns,
 :data:`MD_COLUMNS`:
 
-- ``md_verdict``: ``"ok"``, ``"unphysical"`` (short-range contacts the reference never makes) or
-  ``"blew-up"`` (see :class:`~atomsieve.evaluate.md_check.MDCheckReport`);
+- ``md_verdict``: ``"ok"``, ``"unphysical"`` (short-range contacts the reference never makes),
+  ``"blew-up"`` or ``"timed-out"`` (the wall-clock limit cut the run short; see
+  :class:`~atomsieve.evaluate.md_check.MDCheckReport`);
 - ``rdf_distance``: mean over element pairs of ``∫ |g − g_ref| dr`` (Å); NaN when the run stopped
   before any frame was kept.
 
