@@ -114,7 +114,7 @@ def test_stopping_rules():
 def test_percentile_choice():
     nft = make_nft(percentile=90, chunks_per_iteration=50)
     delta = np.arange(100.0)
-    assert sorted(nft._choose_atoms(delta).tolist()) == list(range(90, 100))
+    assert nft._choose_atoms(delta).tolist() == list(range(99, 89, -1))
 
 
 def test_novelty_filter_skips_labelled_environments(initial):
@@ -128,6 +128,22 @@ def test_novelty_filter_skips_labelled_environments(initial):
     # what was accepted is now known: asking again buys nothing
     assert novelty.filter(model.descriptor_, target, kept, initial, []).tolist() == []
     assert NoveltyFilter(None).filter(model.descriptor_, target, [4, 2], initial, []).tolist() == [4, 2]
+    assert NoveltyFilter(None).filter(model.descriptor_, target, [4, 2], initial, [], limit=1).tolist() == [4]
+
+
+def test_novelty_filter_replaces_skipped_candidates(initial):
+    # Known environments first: with a limit, the filter reaches past them to the novel ones, and
+    # what it did not buy stays out of the bank.
+    model = linear_model().with_elements(["Pt"])
+    target = tiny_target()
+    whole = NoveltyFilter(0.01).filter(model.descriptor_, target, np.arange(len(target)), initial, [])
+    assert len(whole) >= 2
+    novelty = NoveltyFilter(0.01)
+    kept = novelty.filter(model.descriptor_, target, np.arange(len(target)), initial, [], limit=2)
+    assert kept.tolist() == whole[:2].tolist()
+    assert novelty.n_screened_ == whole[1] + 1 and novelty.n_skipped_ == whole[1] + 1 - 2
+    rest = novelty.filter(model.descriptor_, target, np.arange(len(target)), initial, [])
+    assert rest.tolist() == whole[2:].tolist()
 
 
 @pytest.mark.slow

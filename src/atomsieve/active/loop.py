@@ -7,10 +7,11 @@ One iteration ``k`` (Zeng, Chen & Peterson, J. Chem. Phys. 156, 064104 (2022)):
 2. predict the target: per-atom uncertainty δ_i = 2.58 σ_f, structure uncertainty max_i δ_i;
 3. stop when it is below ``stop_delta``, when it has not beaten the best for
    ``steps_not_improved`` iterations, or at ``max_iterations``;
-4. otherwise take the ``chunks_per_iteration`` most uncertain atoms (or every atom above the
-   ``percentile``-th percentile of δ), drop those whose environment is already labelled (the
-   novelty filter, :mod:`atomsieve.active.novelty`), cut a chunk around each, label the chunks with
-   the parent in parallel and add them.
+4. otherwise take the ``chunks_per_iteration`` most uncertain atoms (among those above the
+   ``percentile``-th percentile of δ, when one is set) whose environment is not labelled yet (the
+   novelty filter, :mod:`atomsieve.active.novelty`: a known environment is passed over for the next
+   most uncertain atom), cut a chunk around each, label the chunks with the parent in parallel and
+   add them.
 
 Every finished iteration is recorded in the run directory (:mod:`atomsieve.active.rundir`): an
 interrupted run picks up after its last record. The best iteration (lowest structure uncertainty)
@@ -280,17 +281,20 @@ class NearsightedForceTraining:
         return None
 
     def _choose_atoms(self, delta: np.ndarray) -> np.ndarray:
+        """Every eligible atom (above the percentile, when one is set), most uncertain first."""
         order = np.argsort(-delta, kind="stable")
-        n = int(self.chunks_per_iteration)
         if self.percentile is not None:
             above = np.flatnonzero(delta > np.percentile(delta, self.percentile))
             order = order[np.isin(order, above)]
-        return order[:n]
+        return order
 
     def _buy_chunks(self, k: int, model, delta, progress) -> tuple[list[Atoms], int, dict]:
-        atoms = self._choose_atoms(delta)
-        novel = self.novelty_.filter(model.descriptor_, self.target_, atoms, self.initial_, self.chunks_)
-        skipped = len(atoms) - len(novel)
+        # The ``chunks_per_iteration`` most uncertain novel atoms: a known environment is skipped
+        # and the next most uncertain atom takes its place.
+        skipped_before = self.novelty_.n_skipped_
+        novel = self.novelty_.filter(model.descriptor_, self.target_, self._choose_atoms(delta),
+                                     self.initial_, self.chunks_, limit=int(self.chunks_per_iteration))
+        skipped = self.novelty_.n_skipped_ - skipped_before
         chunks = cut_chunks(self.target_, novel, self.cutoff, periodic=self.periodic_chunks)
         for c in chunks:
             c.info["iteration"] = k

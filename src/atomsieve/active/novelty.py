@@ -69,15 +69,18 @@ class NoveltyFilter:
         self.descriptor_ = descriptor
 
     def filter(self, descriptor, target: Atoms, atoms: Sequence[int], initial: Sequence[Atoms],
-               chunks: Sequence[Atoms]) -> np.ndarray:
+               chunks: Sequence[Atoms], limit: int | None = None) -> np.ndarray:
         """The entries of ``atoms`` (indices into ``target``, most uncertain first) worth labelling.
 
         ``descriptor`` computes fingerprints (``compute(structures, scaler=...)``); the bank is built
         on the first call from ``initial`` and ``chunks`` and grows with every accepted centre.
+        ``limit``: keep at most this many, the first novel ones in order; candidates after the last
+        one kept are neither screened nor added to the bank (so a skipped candidate is replaced by
+        the next most uncertain one).
         """
         atoms = np.asarray(atoms, dtype=np.int64).reshape(-1)
         if self.threshold is None or atoms.size == 0:
-            return atoms
+            return atoms[:limit]
         if self.threshold < 0:
             raise ParameterError(f"novelty threshold must be non-negative; got {self.threshold}")
         if getattr(self, "descriptor_", None) is not descriptor:
@@ -85,14 +88,27 @@ class NoveltyFilter:
         from atomsieve.selectors import LEBank
 
         target_features = self._features(descriptor, [target])
-        candidates = AtomicFeatures(values=target_features.values[atoms], species=target.numbers[atoms],
-                                    structure=np.arange(len(atoms)), params=target_features.params,
-                                    scaler=self.scaler_)
         elements = sorted(set(target.get_chemical_symbols()))
         selector = LEBank(thresholds={e: float(self.threshold) for e in elements}, init="empty")
-        selector.fit(candidates, bank=self.bank_)
-        keep = np.sort(np.asarray(selector.selected_, dtype=np.int64))
-        self.bank_ = selector.bank_
-        self.n_screened_ += len(atoms)
-        self.n_skipped_ += len(atoms) - len(keep)
+
+        def screen(n: int) -> np.ndarray:
+            """Screen the first ``n`` candidates in order; their novel positions, increasing."""
+            candidates = AtomicFeatures(values=target_features.values[atoms[:n]],
+                                        species=target.numbers[atoms[:n]], structure=np.arange(n),
+                                        params=target_features.params, scaler=self.scaler_)
+            selector.fit(candidates, bank=self.bank_)
+            return np.sort(np.asarray(selector.selected_, dtype=np.int64))
+
+        keep = screen(len(atoms))
+        screened = len(atoms)
+        if limit is not None and len(keep) > limit:
+            # Selection is sequential, so the first ``limit`` novel candidates are the same when
+            # screening stops after the last of them; screening again that far gives the bank
+            # without the candidates that will not be bought.
+            screened = int(keep[limit - 1]) + 1 if limit > 0 else 0
+            keep = screen(screened) if screened else keep[:0]
+        if screened:
+            self.bank_ = selector.bank_
+        self.n_screened_ += screened
+        self.n_skipped_ += screened - len(keep)
         return atoms[keep]
