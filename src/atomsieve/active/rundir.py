@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -29,20 +28,7 @@ from ase.io import read, write
 
 from atomsieve.data import atomic_path
 from atomsieve.errors import DataError, ParameterError
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
+from atomsieve.jsonable import jsonable
 
 
 class RunDirectory:
@@ -73,7 +59,7 @@ class RunDirectory:
 
     def _write_json(self, name: str, data: dict) -> None:
         with atomic_path(self.path / name, overwrite=True) as tmp:
-            tmp.write_text(json.dumps(_jsonable(data), indent=1))
+            tmp.write_text(json.dumps(jsonable(data, finite=True), indent=1))
 
     def _read_json(self, path: Path) -> dict:
         try:
@@ -109,7 +95,7 @@ class RunDirectory:
     def check_config(self, config: dict, ignore: tuple[str, ...] = ()) -> None:
         """Refuse to resume a run made with different settings (names every differing one)."""
         old = self.read_config()
-        new = _jsonable(config)
+        new = jsonable(config, finite=True)
         keys = (set(old) | set(new)) - set(ignore)
         diff = sorted(k for k in keys if old.get(k) != new.get(k))
         if diff:

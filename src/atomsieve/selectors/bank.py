@@ -21,6 +21,7 @@ from ase.data import chemical_symbols
 
 from atomsieve.descriptors.features import AtomicFeatures, as_atomic_numbers
 from atomsieve.errors import CacheError, ParameterError
+from atomsieve.jsonable import jsonable
 
 #: Version of the bank file layout.
 BANK_FORMAT = 1
@@ -28,22 +29,9 @@ BANK_FORMAT = 1
 _ARRAYS = ("vectors", "species", "source_structure", "source_atom", "batch")
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types from numpy scalars/arrays, tuples and nested containers."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def params_equal(a: dict | None, b: dict | None) -> bool:
     """Descriptor parameters compared as canonical JSON (tuples equal lists, numpy equals Python)."""
-    return json.dumps(_jsonable(a), sort_keys=True) == json.dumps(_jsonable(b), sort_keys=True)
+    return json.dumps(jsonable(a), sort_keys=True) == json.dumps(jsonable(b), sort_keys=True)
 
 
 def encode_scaler(scaler: Any) -> dict | None:
@@ -59,7 +47,7 @@ def encode_scaler(scaler: Any) -> dict | None:
     state = scaler.to_dict() if hasattr(scaler, "to_dict") else {
         k: v for k, v in vars(scaler).items() if not k.startswith("_")
     }
-    return {"class": f"{cls.__module__}:{cls.__qualname__}", "state": _jsonable(state)}
+    return {"class": f"{cls.__module__}:{cls.__qualname__}", "state": jsonable(state)}
 
 
 def decode_scaler(data: dict | None) -> Any:
@@ -193,7 +181,7 @@ class EnvironmentBank:
         ):
             raise CacheError(
                 f"the bank was made with other descriptor parameters than the {what}; "
-                f"bank: {json.dumps(_jsonable(self.params), sort_keys=True)[:300]}"
+                f"bank: {json.dumps(jsonable(self.params), sort_keys=True)[:300]}"
             )
         if self.scaler is not None and features.scaler is not None:
             if encode_scaler(self.scaler) != encode_scaler(features.scaler):
@@ -253,7 +241,7 @@ class EnvironmentBank:
         meta = json.dumps(
             {
                 "format": BANK_FORMAT,
-                "params": _jsonable(self.params),
+                "params": jsonable(self.params),
                 "scaler": encode_scaler(self.scaler),
                 "thresholds": self.thresholds,
             },
