@@ -97,6 +97,8 @@ def linear_part(args, pool, test, sf, methods, sizes, figures) -> list:
         featurize_module._CACHE.clear()
         (data, feats), figures["prepare_warm_disk_s"] = timed(prepare, pool, sf)
         model, figures["linear_fit_first_s"] = timed(LinearPotential().fit, data)  # design rows built here
+        figures["linear_condition_number"] = float(model.condition_number_)
+        figures["linear_solver"] = model.solver_
         fits = [timed(LinearPotential().fit, data)[1] for _ in range(5)]
         figures["linear_fit_s"] = float(np.median(fits))
         figures["ridge_peer_s"] = float(np.median([ridge_peer(data) for _ in range(3)]))

@@ -8,7 +8,9 @@ Tosi–Fumi reference run on the same box with the same seed (so a perfect poten
 distance of 0).
 
 Run: ``.venv/bin/python benchmarks/bench_nacl_study.py [--pool 120] [--md-ions 128] [--md-steps 120]``
-(``--json PATH`` writes the rows and RDFs).
+(``--json PATH`` writes the rows and RDFs; ``--ridge`` sets the linear model's ridge). The error
+table also lists each model's fitted energy offsets (eV per atom of Na and Cl) and the condition
+number of its normal matrix (``LinearPotential.condition_number_``).
 """
 
 from __future__ import annotations
@@ -78,11 +80,16 @@ def main() -> None:
             curve = table[(table.method == method) & (table["size"] == size)].iloc[0]
             rows.append({"method": method, "size": size, "n_selected": int(curve.n_selected),
                          "rmse_e_pred": float(curve.rmse_e_pred), "rmse_f_pred": float(curve.rmse_f_pred),
-                         "max_f_err": 1000 * max_force_error(potential, context)})
-    print("\nmethod         size  n_sel  RMSE E (meV/atom)  RMSE F (meV/Å)  max |ΔF| (meV/Å)")
+                         "max_f_err": 1000 * max_force_error(potential, context),
+                         "offsets": [float(b) for b in potential.model.offsets_],
+                         "condition": float(potential.model.condition_number_),
+                         "solver": potential.model.solver_})
+    print("\nmethod         size  n_sel  RMSE E (meV/atom)  RMSE F (meV/Å)  max |ΔF| (meV/Å)  "
+          "offsets Na, Cl (eV)  condition")
     for r in rows:
         print(f"{r['method']:<14} {r['size']:>4} {r['n_selected']:>6} {r['rmse_e_pred']:>18.2f} "
-              f"{r['rmse_f_pred']:>15.1f} {r['max_f_err']:>17.0f}")
+              f"{r['rmse_f_pred']:>15.1f} {r['max_f_err']:>17.0f}  "
+              f"{r['offsets'][0]:>8.4f} {r['offsets'][1]:>8.4f}  {r['condition']:.1e} ({r['solver']})")
 
     if args.skip_md:
         return
