@@ -64,6 +64,19 @@ class Batch:
         return self.species >= 0
 
 
+def check_cell(index: int, cell: np.ndarray, pbc: np.ndarray) -> None:
+    """Raise when structure ``index`` is periodic along a direction whose cell vectors are zero or
+    linearly dependent."""
+    if pbc.any():
+        lengths = np.linalg.norm(cell, axis=1)
+        per = np.flatnonzero(pbc)
+        if np.any(lengths[per] < 1e-8) or np.linalg.matrix_rank(cell[per], tol=1e-8) < len(per):
+            raise ParameterError(
+                f"structure {index}: periodic along {pbc.tolist()} but its cell vectors there are "
+                f"zero or linearly dependent ({cell.tolist()}); set a cell or pbc=False"
+            )
+
+
 def pack(sf, atoms_list: list[Atoms], members: list[int], dtype, device) -> Batch:
     """Padded tensors of the structures ``members`` of ``atoms_list``."""
     A = max(1, max(len(atoms_list[m]) for m in members))
@@ -79,14 +92,7 @@ def pack(sf, atoms_list: list[Atoms], members: list[int], dtype, device) -> Batc
         pos[b, :n] = at.positions
         cells[b] = at.cell.array
         pbc[b] = at.pbc
-        if pbc[b].any():
-            lengths = np.linalg.norm(cells[b], axis=1)
-            per = np.flatnonzero(pbc[b])
-            if np.any(lengths[per] < 1e-8) or np.linalg.matrix_rank(cells[b][per], tol=1e-8) < len(per):
-                raise ParameterError(
-                    f"structure {m}: periodic along {pbc[b].tolist()} but its cell vectors there are "
-                    f"zero or linearly dependent ({cells[b].tolist()}); set a cell or pbc=False"
-                )
+        check_cell(m, cells[b], pbc[b])
     species = sf.species_index(torch.as_tensor(numbers, device=sf.species_index_of_z.device)).to(device)
     return Batch(
         members=list(members),
@@ -132,9 +138,25 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=None) -> np.ndarray:
-    """Unscaled features (n_atoms, n_features), atoms in input order."""
+ENGINES = ("auto", "kernel", "torch")
+
+
+def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=None, engine: str = "auto",
+                 num_threads: int | None = None) -> np.ndarray:
+    """Unscaled features (n_atoms, n_features), atoms in input order.
+
+    ``engine="auto"`` uses the compiled CPU kernels (:mod:`atomsieve.descriptors.kernels`) when the
+    device is the CPU and the torch module otherwise; ``"kernel"`` or ``"torch"`` force one.
+    """
+    if engine not in ENGINES:
+        raise ParameterError(f"engine must be one of {ENGINES}; got {engine!r}")
     device = resolve_device(device)
+    if engine == "kernel" and device.type != "cpu":
+        raise ParameterError(f"engine='kernel' runs on the CPU only; got device={device}; use engine='torch'")
+    if engine != "torch" and device.type == "cpu":
+        from atomsieve.descriptors.kernels import raw_features_cpu
+
+        return raw_features_cpu(sf, atoms_list, progress=progress, num_threads=num_threads)
     counts = np.array([len(a) for a in atoms_list], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     out = np.zeros((int(offsets[-1]), sf.n_features), dtype=np.float64)
@@ -154,7 +176,7 @@ def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=Non
 
 def compute_features(sf, dataset, *, scaler="minmax", batch_size: int = 4096, device="auto",
                      dtype=torch.float64, progress=None, cache=None,
-                     num_threads: int | None = None) -> AtomicFeatures:
+                     num_threads: int | None = None, engine: str = "auto") -> AtomicFeatures:
     """Symmetry functions of every atom of ``dataset``, scaled.
 
     Parameters
@@ -168,15 +190,20 @@ def compute_features(sf, dataset, *, scaler="minmax", batch_size: int = 4096, de
         Padded atoms per batch (memory grows with it; triples dominate).
     device : "auto", "cpu", "cuda" or a torch.device
     dtype : torch.float64 or torch.float32
-        Precision of the computation; ``values`` are always returned as float64.
+        Precision of the torch computation; ``values`` are always returned as float64. The
+        compiled CPU kernels always compute in float64 (as fast as float32 there).
     progress : callable ``progress(done, total, label)``, optional
         Called after every batch with structures done.
     cache : None, True or a folder path
         ``True`` uses :func:`atomsieve.descriptors.cache.default_cache_dir`; entries are keyed by
         ``dataset.content_hash()``, the descriptor params, the scaler and the dtype.
     num_threads : int, optional
-        Torch intra-op threads for this call (restored afterwards); None keeps torch's setting.
+        Threads for this call (torch intra-op threads, or numba threads for the compiled kernels;
+        restored afterwards); None keeps torch's setting (``torch.get_num_threads()``).
         On a machine shared with other busy processes, 1 can be several times faster.
+    engine : "auto" (default), "kernel" or "torch"
+        "auto": the compiled numba kernels (:mod:`atomsieve.descriptors.kernels`) on the CPU, the
+        torch module on CUDA. "torch" forces the torch module (the reference implementation).
 
     Returns
     -------
@@ -205,7 +232,7 @@ def compute_features(sf, dataset, *, scaler="minmax", batch_size: int = 4096, de
             return hit
     with torch_threads(num_threads):
         raw = raw_features(sf, atoms_list, batch_size=batch_size, device=device, dtype=dtype,
-                           progress=progress)
+                           progress=progress, engine=engine, num_threads=num_threads)
     numbers = np.concatenate([a.numbers for a in atoms_list]) if atoms_list else np.zeros(0, dtype=np.int64)
     structure = np.repeat(np.arange(len(atoms_list)), [len(a) for a in atoms_list])
     values = scaler_obj.fit_transform(raw, numbers) if needs_fit else scaler_obj.transform(raw, numbers)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import torch
+from numba import prange
 
 #: Largest number of (i, j, shift) candidate distances evaluated at once by the dense search.
 DENSE_CHUNK = 4_000_000
@@ -220,3 +222,127 @@ def triples_from_pairs(center: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     block_start = torch.cumsum(later, 0) - later
     q = p + 1 + (torch.arange(len(p), device=device) - torch.repeat_interleave(block_start, later))
     return p, q
+
+
+# ---------------------------------------------------------------------------------------------------
+# Compiled CSR neighbour list (numba) for the no-gradient CPU path.
+
+
+class PairList(NamedTuple):
+    """Neighbour pairs of concatenated structures in CSR form (numpy, float64).
+
+    The neighbours of atom ``i`` are entries ``starts[i]:starts[i + 1]`` of ``neighbor`` (index of
+    the neighbouring atom in the concatenation) and ``d`` (its displacement r_j + S·cell − r_i, Å).
+    """
+
+    starts: np.ndarray
+    neighbor: np.ndarray
+    d: np.ndarray
+
+
+def neighbor_pairs(positions: np.ndarray, cells: np.ndarray, pbc: np.ndarray, counts: np.ndarray,
+                   r_cut: float) -> PairList:
+    """All pairs within ``r_cut`` (Å) of concatenated structures, as :class:`PairList`.
+
+    ``positions`` (N, 3) Å, structures of ``counts`` (B,) atoms one after another; ``cells``
+    (B, 3, 3) with lattice vectors as rows; ``pbc`` (B, 3). Same pairs as :class:`NeighborList`
+    (brute force over the atoms and the lattice images each structure needs, pruned by the
+    distance to each image of the cell, in numba); a structure with more than :data:`DENSE_LIMIT`
+    candidates uses ASE's cell list. Call inside :func:`atomsieve.descriptors.kernels.numba_threads`
+    to choose the thread count.
+
+    >>> import numpy as np
+    >>> pl = neighbor_pairs(np.array([[0.0, 0, 0], [1.5, 0, 0], [9.0, 0, 0]]), np.zeros((1, 3, 3)),
+    ...                     np.zeros((1, 3), bool), np.array([3]), 2.0)
+    >>> pl.starts.tolist(), pl.neighbor.tolist(), pl.d[:, 0].tolist()
+    ([0, 1, 2, 2], [1, 0], [1.5, -1.5])
+    """
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64)
+    pbc = np.asarray(pbc, dtype=bool)
+    n_atoms, B = len(positions), len(counts)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    safe = search_cells(np.asarray(cells, dtype=np.float64), pbc)
+    inv = np.linalg.inv(safe)
+    structure = np.repeat(np.arange(B), counts)
+    frac = np.einsum("ni,nij->nj", positions, inv[structure])
+    k = np.where(pbc[structure], np.floor(frac), 0.0)
+    wrapped = positions - np.einsum("ni,nij->nj", k, safe[structure])
+    frac -= k
+    spacing = 1.0 / np.linalg.norm(inv, axis=1)  # plane spacing per lattice direction (Å)
+    ranges = np.where(pbc, np.ceil(r_cut / spacing + 1e-9), 0).astype(np.int64)
+    big = counts.astype(np.float64) ** 2 * np.prod(2 * ranges + 1, axis=1) > DENSE_LIMIT
+    n_found = np.zeros(n_atoms, dtype=np.int64)
+    neighbor = np.zeros(0, dtype=np.int64)
+    d = np.zeros((0, 3))
+    args = (wrapped, frac, structure, offsets, safe, ranges, spacing, float(r_cut), ~big[structure])
+    _scan_pairs(*args, n_found, neighbor, d, False)
+    ase_pairs = {}
+    for b in np.flatnonzero(big):
+        lo = offsets[b]
+        i, j, S = _ase_pairs(wrapped[lo : offsets[b + 1]], safe[b], pbc[b], r_cut)
+        ase_pairs[b] = (i + lo, j + lo, (wrapped[lo + j] + S @ safe[b]) - wrapped[lo + i])
+        n_found[lo : offsets[b + 1]] = np.bincount(i, minlength=counts[b])
+    starts = np.concatenate([[0], np.cumsum(n_found)]).astype(np.int64)
+    neighbor = np.empty(int(starts[-1]), dtype=np.int64)
+    d = np.empty((int(starts[-1]), 3))
+    _scan_pairs(*args, starts, neighbor, d, True)
+    for i, j, dij in ase_pairs.values():
+        order = np.argsort(i, kind="stable")
+        where = starts[i[order]] + (np.arange(len(i)) - np.searchsorted(i[order], i[order]))
+        neighbor[where] = j[order]
+        d[where] = dij[order]
+    return PairList(starts, neighbor, d)
+
+
+def _ase_pairs(pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray, r_cut: float):
+    from ase.neighborlist import primitive_neighbor_list
+
+    i, j, S = primitive_neighbor_list("ijS", pbc, cell, pos, r_cut, self_interaction=False)
+    return i.astype(np.int64), j.astype(np.int64), S.astype(np.float64)
+
+
+@numba.njit(cache=True, parallel=True)
+def _scan_pairs(wrapped, frac, structure, offsets, cells, ranges, spacing, r_cut, active, starts, neighbor,
+                d, fill):  # pragma: no cover - compiled
+    """Count (``fill`` False: into ``starts[i]``) or write (``fill`` True: from ``starts[i]``) the
+    neighbours of every ``active`` atom."""
+    rc2 = r_cut * r_cut
+    reach = r_cut * (1.0 + 1e-9) + 1e-9
+    for i in prange(len(wrapped)):
+        if not active[i]:
+            continue
+        b = structure[i]
+        lo_s = np.zeros(3, dtype=np.int64)
+        hi_s = np.zeros(3, dtype=np.int64)
+        for ax in range(3):
+            r = ranges[b, ax]
+            lo_s[ax], hi_s[ax] = -r, r
+            f = frac[i, ax]
+            # Image s of the cell along ax holds fractional coordinates [s, s + 1).
+            while lo_s[ax] < 0 and spacing[b, ax] * (f - lo_s[ax] - 1.0) > reach:
+                lo_s[ax] += 1
+            while hi_s[ax] > 0 and spacing[b, ax] * (hi_s[ax] - f) > reach:
+                hi_s[ax] -= 1
+        xi, yi, zi = wrapped[i, 0], wrapped[i, 1], wrapped[i, 2]
+        n = starts[i] if fill else 0
+        for s0 in range(lo_s[0], hi_s[0] + 1):
+            for s1 in range(lo_s[1], hi_s[1] + 1):
+                for s2 in range(lo_s[2], hi_s[2] + 1):
+                    ox = s0 * cells[b, 0, 0] + s1 * cells[b, 1, 0] + s2 * cells[b, 2, 0] - xi
+                    oy = s0 * cells[b, 0, 1] + s1 * cells[b, 1, 1] + s2 * cells[b, 2, 1] - yi
+                    oz = s0 * cells[b, 0, 2] + s1 * cells[b, 1, 2] + s2 * cells[b, 2, 2] - zi
+                    home = s0 == 0 and s1 == 0 and s2 == 0
+                    for j in range(offsets[b], offsets[b + 1]):
+                        dx = wrapped[j, 0] + ox
+                        dy = wrapped[j, 1] + oy
+                        dz = wrapped[j, 2] + oz
+                        if dx * dx + dy * dy + dz * dz <= rc2 and not (home and j == i):
+                            if fill:
+                                neighbor[n] = j
+                                d[n, 0] = dx
+                                d[n, 1] = dy
+                                d[n, 2] = dz
+                            n += 1
+        if not fill:
+            starts[i] = n

@@ -278,14 +278,16 @@ class SymmetryFunctions(torch.nn.Module):
         return hi * (hi + 1) // 2 + lo
 
     def compute(self, dataset, *, scaler="minmax", batch_size: int = 4096, device: str = "auto",
-                dtype=torch.float64, progress=None, cache=None, num_threads: int | None = None):
+                dtype=torch.float64, progress=None, cache=None, num_threads: int | None = None,
+                engine: str = "auto"):
         """Features of every atom of ``dataset`` as :class:`AtomicFeatures`.
 
         See :func:`atomsieve.descriptors.compute.compute_features` for the arguments."""
         from atomsieve.descriptors.compute import compute_features
 
         return compute_features(self, dataset, scaler=scaler, batch_size=batch_size, device=device,
-                                dtype=dtype, progress=progress, cache=cache, num_threads=num_threads)
+                                dtype=dtype, progress=progress, cache=cache, num_threads=num_threads,
+                                engine=engine)
 
     def jacobian(self, data, *, batch_size: int = 1024, device: str = "auto", dtype=torch.float64,
                  progress=None):

@@ -1,0 +1,442 @@
+"""Compiled CPU kernels (numba) for symmetry functions when no gradient is needed.
+
+The torch path (:meth:`SymmetryFunctions.forward`) stays the reference and the only path with
+autograd, CUDA and the Jacobian. Without autograd on the CPU, features are computed here instead:
+
+1. :func:`atomsieve.descriptors.neighbors.neighbor_pairs` builds the neighbour list of a group of
+   structures as CSR (``starts``, ``neighbor``, displacement vectors ``d``), in numba;
+2. :func:`pair_features` evaluates every radial and angular function of every centre in one fused
+   loop per centre, ``numba.prange`` over centres.
+
+Per neighbour pair the kernel computes R, f_c(R) and ``u_a = exp(−η_a R²) f_c(R)`` once per distinct
+angular η; per unordered neighbour pair (j < k) only what must be: cos θ, R_jk (a pair with
+R_jk > R_c is skipped when every angular function has the R_jk cutoff), f_c(R_jk), exp(−η R_jk²) per
+distinct η, the powers (1 + λ cos(θ − θ_s))^ζ (repeated squaring for integer ζ, ``pow`` otherwise),
+then the products are accumulated. No fast-math: results agree with the torch path to rounding
+(≤ 1e-12 relative, tested). The kernel works in float64 whatever dtype the caller asked for.
+
+The features are laid out exactly as :class:`SymmetryFunctions` documents (radial blocks per
+neighbour element, then angular blocks per unordered neighbour-element pair).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+from numba import prange
+
+#: Parallel kernels are launched one at a time per process (numba's workqueue layer is not
+#: thread-safe, and two concurrent launches would only oversubscribe the cores anyway).
+LAUNCH_LOCK = threading.RLock()
+
+
+@contextmanager
+def numba_threads(n: int | None):
+    """Hold :data:`LAUNCH_LOCK` and run numba's parallel loops on ``n`` threads (None: torch's
+    setting), capped at ``numba.config.NUMBA_NUM_THREADS``; the previous setting is restored."""
+    import torch
+
+    want = torch.get_num_threads() if n is None else int(n)
+    want = max(1, min(want, numba.config.NUMBA_NUM_THREADS))
+    with LAUNCH_LOCK:
+        before = numba.get_num_threads()
+        numba.set_num_threads(want)
+        try:
+            yield
+        finally:
+            numba.set_num_threads(before)
+
+
+#: Largest integer multiple n of a base η for which exp(−n η₀ x) is taken as exp(−η₀ x)^n
+#: (relative error ≤ ~n ulp, so ≤ 3e-14).
+MAX_POWER = 128
+
+
+def power_bits(n: int) -> list[int]:
+    """Exponents t of the powers 2^t that multiply to ``n`` (``[-2]`` for n = 0: the value 1).
+
+    >>> power_bits(20), power_bits(0)
+    ([2, 4], [-2])
+    """
+    return [t for t in range(8) if n >> t & 1] or [-2]
+
+
+def power_family(etas: list[float]) -> tuple[float, np.ndarray, int]:
+    """Write every η as an integer multiple n ≤ :data:`MAX_POWER` of the smallest positive one
+    (to within an ulp of η), so exp(−η x) = exp(−η₀ x)^n costs one exponential and a few products.
+
+    Returns ``(η₀, bits, n_bits)``: ``bits`` (len(etas), 8) lists the powers of two of each n
+    (−1 ends a row, −2 means n = 0); η₀ = −1 when the etas are not such a family.
+
+    >>> eta0, bits, n_bits = power_family([0.005, 0.02, 0.05, 0.1])
+    >>> eta0, bits[:, :2].tolist(), n_bits
+    (0.005, [[0, -1], [2, -1], [1, 3], [2, 4]], 5)
+    """
+    bits = np.full((len(etas), 8), -1, dtype=np.int64)
+    positive = [e for e in etas if e > 0]
+    if not positive:
+        bits[:, 0] = -2
+        return 0.0, bits, 1
+    eta0 = min(positive)
+    n_bits = 1
+    for row, eta in enumerate(etas):
+        n = round(eta / eta0)
+        if n > MAX_POWER or abs(eta - n * eta0) > 2.5e-16 * eta:
+            return -1.0, bits, 1
+        b = power_bits(n)
+        bits[row, : len(b)] = b
+        n_bits = max(n_bits, b[-1] + 1)
+    return eta0, bits, n_bits
+
+
+class KernelPlan:
+    """The descriptor's parameters as flat arrays for :func:`pair_features`.
+
+    Examples
+    --------
+    >>> from atomsieve.descriptors import preset
+    >>> plan = KernelPlan(preset("acsf_standard", ["Ge"]))
+    >>> len(plan.rad_eta), len(plan.ang_rad), plan.jk_eta.tolist(), plan.rad_eta0
+    (9, 32, [0.005, 0.02, 0.05, 0.1], 0.01)
+    """
+
+    def __init__(self, sf):
+        plan = sf.angular_plan
+        self.n_species = sf.n_species
+        self.r_cut = float(sf.r_cut)
+        self.rad_eta = sf.radial_eta.detach().cpu().numpy().astype(np.float64)
+        self.rad_rs = sf.radial_rs.detach().cpu().numpy().astype(np.float64)
+        self.rad_eta0, self.rad_bits, self.rad_nb = -1.0, np.full((len(self.rad_eta), 8), -1), 1
+        if np.all(self.rad_rs == 0.0):
+            self.rad_eta0, self.rad_bits, self.rad_nb = power_family(self.rad_eta.tolist())
+        # Distinct η of the per-neighbour factors u_a = exp(−η R²) f_c(R) of the angular functions.
+        rad_unique = list(plan.rad_unique)  # (η, w) pairs
+        etas = sorted({eta for eta, _ in rad_unique})
+        self.u_eta = np.array(etas, dtype=np.float64)
+        self.x_u = np.array([etas.index(eta) for eta, _ in rad_unique], dtype=np.int64)
+        # Distinct η of exp(−η R_jk²), for the (η, w = 1) columns.
+        jk = sorted({eta for eta, w in rad_unique if w})
+        self.jk_eta = np.array(jk, dtype=np.float64)
+        self.jk_eta0, self.jk_bits, self.jk_nb = power_family(jk)
+        self.x_jk = np.array([jk.index(eta) if w else -1 for eta, w in rad_unique], dtype=np.int64)
+        self.all_jk = bool(rad_unique) and all(w for _, w in rad_unique)
+        # Angle bases 1 + λ cos(θ − θ_s) per distinct (λ, θ_s) and the powers-of-two table each needs.
+        bases = sorted({(lam, theta_s) for _, lam, theta_s in plan.ang_unique})
+        self.base_lam = np.array([b[0] for b in bases], dtype=np.float64)
+        self.base_cos = np.array([math.cos(b[1]) for b in bases], dtype=np.float64)
+        self.base_sin = np.array([math.sin(b[1]) for b in bases], dtype=np.float64)
+        self.base_shifted = np.array([b[1] != 0.0 for b in bases], dtype=np.bool_)
+        self.needs_sin = bool(plan.needs_sin)
+        n_au = len(plan.ang_unique)
+        self.a_base = np.zeros(n_au, dtype=np.int64)
+        self.a_zeta = np.zeros(n_au, dtype=np.float64)
+        self.a_bits = np.full((n_au, 8), -1, dtype=np.int64)  # −1 everywhere: non-integer ζ, use pow
+        self.a_nb = 1
+        for b, (zeta, lam, theta_s) in enumerate(plan.ang_unique):
+            self.a_base[b] = bases.index((lam, theta_s))
+            self.a_zeta[b] = zeta
+            if zeta == int(zeta) and 1 <= zeta <= MAX_POWER:
+                bits = power_bits(int(zeta))
+                self.a_bits[b, : len(bits)] = bits
+                self.a_nb = max(self.a_nb, bits[-1] + 1)
+        # Functions: products of an (η, w) column and an angle column, in the descriptor's order.
+        self.ang_rad = np.array(plan.rad_index, dtype=np.int64)
+        self.ang_ang = np.array(plan.ang_index, dtype=np.int64)
+        self.ang_pref = np.array(plan.prefactor, dtype=np.float64)
+
+    def arrays(self) -> tuple:
+        """Positional arguments of :func:`pair_features` after the neighbour list."""
+        return (self.n_species, self.r_cut, self.rad_eta, self.rad_rs, self.rad_eta0, self.rad_bits,
+                self.rad_nb, self.u_eta, self.x_u, self.jk_eta, self.jk_eta0, self.jk_bits, self.jk_nb,
+                self.x_jk, self.all_jk, self.base_lam, self.base_cos, self.base_sin, self.base_shifted,
+                self.needs_sin, self.a_base, self.a_zeta, self.a_bits, self.a_nb, self.ang_rad,
+                self.ang_ang, self.ang_pref)
+
+
+#: Atoms per neighbour-list group (bounds the memory of the pair list: ~40 bytes per pair).
+CHUNK_ATOMS = 16_384
+
+
+def structure_groups(counts: np.ndarray, max_atoms: int = CHUNK_ATOMS):
+    """Consecutive structure ranges ``(first, stop)`` of at most ``max_atoms`` atoms (a larger
+    structure forms a group of its own)."""
+    first, atoms = 0, 0
+    for m, n in enumerate(counts.tolist()):
+        if m > first and atoms + n > max_atoms:
+            yield first, m
+            first, atoms = m, 0
+        atoms += n
+    if first < len(counts):
+        yield first, len(counts)
+
+
+def raw_features_cpu(sf, atoms_list, *, progress=None, num_threads: int | None = None) -> np.ndarray:
+    """Unscaled features (n_atoms, n_features) of ``atoms_list`` with the compiled kernels.
+
+    Same numbers as the torch path of :func:`atomsieve.descriptors.compute.raw_features` (to
+    rounding), computed in float64 on ``num_threads`` threads (None: ``torch.get_num_threads()``).
+
+    >>> from ase.build import bulk
+    >>> from atomsieve.descriptors import preset
+    >>> raw_features_cpu(preset("acsf_standard", ["Si"]), [bulk("Si")]).shape
+    (2, 41)
+    """
+    from atomsieve.descriptors.compute import check_cell
+    from atomsieve.descriptors.neighbors import neighbor_pairs
+    from atomsieve.errors import ParameterError
+    from atomsieve.progress import report
+
+    plan = KernelPlan(sf)
+    counts = np.array([len(a) for a in atoms_list], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    out = np.zeros((int(offsets[-1]), sf.n_features), dtype=np.float64)
+    table = sf.species_index_of_z.detach().cpu().numpy()
+    report(progress, 0, len(atoms_list), "symmetry functions")
+    for first, stop in structure_groups(counts):
+        group = atoms_list[first:stop]
+        if not offsets[stop] - offsets[first]:
+            report(progress, stop, len(atoms_list), "symmetry functions")
+            continue
+        numbers = np.concatenate([a.numbers for a in group])
+        species = table[np.clip(numbers, 0, len(table) - 1)]
+        if np.any(species < 0):
+            from ase.data import chemical_symbols
+
+            z = int(numbers[species < 0][0])
+            raise ParameterError(
+                f"element {chemical_symbols[z] if 0 < z < len(chemical_symbols) else z} is not among this "
+                f"descriptor's species {sf.species}")
+        cells = np.array([a.cell.array for a in group], dtype=np.float64).reshape(-1, 3, 3)
+        pbc = np.array([a.pbc for a in group], dtype=bool).reshape(-1, 3)
+        for m in np.flatnonzero(pbc.any(axis=1)):
+            check_cell(first + int(m), cells[m], pbc[m])
+        positions = np.concatenate([a.positions for a in group])
+        with numba_threads(num_threads):
+            pairs = neighbor_pairs(positions, cells, pbc, counts[first:stop], sf.r_cut)
+            out[offsets[first] : offsets[stop]] = features_from_csr(plan, species, *pairs)
+        report(progress, stop, len(atoms_list), "symmetry functions")
+    return out
+
+
+def features_from_csr(plan: KernelPlan, species: np.ndarray, starts: np.ndarray, neighbor: np.ndarray,
+                      d: np.ndarray) -> np.ndarray:
+    """Unscaled features (N, F) of N atoms from their CSR neighbour list (float64).
+
+    ``species`` (N,) holds indices into the descriptor's species; the neighbours of atom i are
+    entries ``starts[i]:starts[i + 1]`` of ``neighbor`` (atom index) and ``d`` (r_neighbor − r_i, Å).
+    Call inside :func:`numba_threads` to choose the thread count.
+    """
+    n = len(species)
+    n_r, n_a = len(plan.rad_eta), len(plan.ang_pref)
+    n_pb = plan.n_species * (plan.n_species + 1) // 2
+    out = np.zeros((n, plan.n_species * n_r + n_pb * n_a), dtype=np.float64)
+    if n:
+        pair_features(np.ascontiguousarray(species, dtype=np.int64), np.ascontiguousarray(starts, np.int64),
+                      np.ascontiguousarray(neighbor, np.int64), np.ascontiguousarray(d, np.float64),
+                      *plan.arrays(), min(n, TASKS_PER_THREAD * numba.get_num_threads()), out)
+    return out
+
+
+#: Taylor coefficients (−1)^n / (2n)! of cos y, n = 0..11 (truncation error < 1e-19 for y ≤ π/2).
+_COS_TAYLOR = tuple((-1.0) ** n / math.factorial(2 * n) for n in range(12))
+
+
+@numba.njit(cache=True)
+def cutoff(r, r_cut):  # pragma: no cover - compiled
+    """f_c(R) = ½(cos(πR/R_c) + 1) = cos²(πR/(2R_c)) for R ≤ R_c, else 0.
+
+    The cosine of y = πR/(2R_c) ∈ [0, π/2] is a 12-term Taylor polynomial in y² (no libm call, so
+    loops over it vectorise): absolute error ≤ 3e-16, relative ≤ 1e-15 except where f_c itself is
+    below ~1e-6 (close to R_c, where ½(cos + 1) has the same absolute rounding error).
+    """
+    if r > r_cut:
+        return 0.0
+    y = r * (0.5 * math.pi / r_cut)
+    z = y * y
+    c = _COS_TAYLOR[11]
+    for n in range(10, -1, -1):
+        c = c * z + _COS_TAYLOR[n]
+    return c * c
+
+
+#: Parallel tasks per thread: each task takes a contiguous range of centres and allocates its
+#: scratch arrays once (allocating them per centre costs more than the arithmetic).
+TASKS_PER_THREAD = 4
+
+
+@numba.njit(cache=True, inline="always")
+def _powers_into(out, col, table, bits, row, n):  # pragma: no cover - compiled
+    """``out[t, col] = Π_q table[bits[row, q], t]`` for t < n (``bits`` as in :func:`power_bits`)."""
+    if bits[row, 0] == -2:
+        for t in range(n):
+            out[t, col] = 1.0
+        return
+    b0 = bits[row, 0]
+    for t in range(n):
+        out[t, col] = table[b0, t]
+    c = 1
+    while c < 8 and bits[row, c] >= 0:
+        bc = bits[row, c]
+        for t in range(n):
+            out[t, col] *= table[bc, t]
+        c += 1
+
+
+@numba.njit(cache=True, parallel=True)
+def pair_features(species, starts, neighbor, d, n_species, r_cut, rad_eta, rad_rs, rad_eta0, rad_bits,
+                  rad_nb, u_eta, x_u, jk_eta, jk_eta0, jk_bits, jk_nb, x_jk, all_jk, base_lam, base_cos,
+                  base_sin, base_shifted, needs_sin, a_base, a_zeta, a_bits, a_nb, ang_rad, ang_ang,
+                  ang_pref, n_tasks, out):  # pragma: no cover - compiled
+    """Fill ``out`` (N, F) with the features of every centre (see :func:`features_from_csr`);
+    centres are split into ``n_tasks`` contiguous ranges run in parallel."""
+    n_atoms = len(species)
+    n_r, n_a, n_u, n_x = len(rad_eta), len(ang_pref), len(u_eta), len(x_u)
+    n_jk, n_base, n_au = len(jk_eta), len(base_lam), len(a_base)
+    n_pb = n_species * (n_species + 1) // 2
+    radial_width = n_species * n_r
+    rc2 = r_cut * r_cut
+    for task in prange(n_tasks):
+        first = task * n_atoms // n_tasks
+        stop = (task + 1) * n_atoms // n_tasks
+        K_max = 2
+        for i in range(first, stop):
+            K_max = max(K_max, starts[i + 1] - starts[i])
+        T_max = K_max * (K_max - 1) // 2
+        fc = np.empty(K_max)
+        unit = np.empty((K_max, 3))
+        sp = np.empty(K_max, dtype=np.int64)
+        u = np.empty((K_max, max(n_u, 1)))
+        rtab = np.empty(rad_nb)
+        jj = np.empty(T_max, dtype=np.int64)
+        kk = np.empty(T_max, dtype=np.int64)
+        rr = np.empty(T_max)
+        cs = np.empty(T_max)
+        g = np.empty(T_max)
+        sn = np.empty(T_max)
+        e0 = np.empty((max(jk_nb, 1), T_max))
+        ejk = np.empty((T_max, max(n_jk, 1)))
+        X = np.empty((T_max, max(n_x, 1)))
+        ptab = np.empty((max(a_nb, 1), T_max))
+        A = np.empty((T_max, max(n_au, 1)))
+        acc = np.empty((n_pb, max(n_x, 1), max(n_au, 1)))
+        for i in range(first, stop):
+            s = starts[i]
+            K = starts[i + 1] - s
+            if K == 0:
+                continue
+            # Per neighbour: R, f_c, unit vector, radial functions, angular factors u.
+            for p in range(K):
+                dx, dy, dz = d[s + p, 0], d[s + p, 1], d[s + p, 2]
+                r = math.sqrt(max(dx * dx + dy * dy + dz * dz, 1e-20))
+                unit[p, 0], unit[p, 1], unit[p, 2] = dx / r, dy / r, dz / r
+                f = cutoff(r, r_cut)
+                fc[p] = f
+                sp[p] = species[neighbor[s + p]]
+                col = sp[p] * n_r
+                if rad_eta0 >= 0.0:
+                    rtab[0] = math.exp(-rad_eta0 * (r * r))
+                    for t in range(1, rad_nb):
+                        rtab[t] = rtab[t - 1] * rtab[t - 1]
+                    for q in range(n_r):
+                        v = 1.0
+                        if rad_bits[q, 0] != -2:
+                            v = rtab[rad_bits[q, 0]]
+                            for c in range(1, 8):
+                                if rad_bits[q, c] < 0:
+                                    break
+                                v *= rtab[rad_bits[q, c]]
+                        out[i, col + q] += v * f
+                else:
+                    for q in range(n_r):
+                        x = r - rad_rs[q]
+                        out[i, col + q] += math.exp(-rad_eta[q] * x * x) * f
+                for a in range(n_u):
+                    u[p, a] = math.exp(-u_eta[a] * (r * r)) * f
+            if n_a == 0 or K < 2:
+                continue
+            # Neighbour pairs j < k that can contribute (R_jk ≤ R_c when every function has f_c(R_jk)).
+            T = 0
+            for j in range(K - 1):
+                if fc[j] == 0.0:
+                    continue
+                xj, yj, zj = d[s + j, 0], d[s + j, 1], d[s + j, 2]
+                for k in range(j + 1, K):
+                    ex, ey, ez = d[s + k, 0] - xj, d[s + k, 1] - yj, d[s + k, 2] - zj
+                    r2 = ex * ex + ey * ey + ez * ez
+                    jj[T] = j
+                    kk[T] = k
+                    rr[T] = r2
+                    if (r2 <= rc2 or not all_jk) and fc[k] != 0.0:
+                        T += 1
+            if T == 0:
+                continue
+            for t in range(T):
+                j, k = jj[t], kk[t]
+                c = unit[j, 0] * unit[k, 0] + unit[j, 1] * unit[k, 1] + unit[j, 2] * unit[k, 2]
+                cs[t] = min(1.0, max(-1.0, c))
+            if n_jk:
+                for t in range(T):
+                    g[t] = cutoff(math.sqrt(rr[t]), r_cut)
+                if jk_eta0 >= 0.0:
+                    for t in range(T):
+                        e0[0, t] = math.exp(-jk_eta0 * rr[t])
+                    for b in range(1, jk_nb):
+                        for t in range(T):
+                            e0[b, t] = e0[b - 1, t] * e0[b - 1, t]
+                    for e in range(n_jk):
+                        _powers_into(ejk, e, e0, jk_bits, e, T)
+                else:
+                    for e in range(n_jk):
+                        for t in range(T):
+                            ejk[t, e] = math.exp(-jk_eta[e] * rr[t])
+                for e in range(n_jk):
+                    for t in range(T):
+                        ejk[t, e] *= g[t]
+            for a in range(n_x):
+                ua, ea = x_u[a], x_jk[a]
+                for t in range(T):
+                    v = u[jj[t], ua] * u[kk[t], ua]
+                    X[t, a] = v * ejk[t, ea] if ea >= 0 else v
+            # Angle factors (1 + λ cos(θ − θ_s))^ζ, the powers of each base shared.
+            if needs_sin:
+                for t in range(T):
+                    sn[t] = math.sqrt(max(1.0 - cs[t] * cs[t], 1e-12))
+            for b in range(n_base):
+                lam = base_lam[b]
+                if base_shifted[b]:
+                    cb, sb = lam * base_cos[b], lam * base_sin[b]
+                    for t in range(T):
+                        ptab[0, t] = max(cs[t] * cb + sn[t] * sb + 1.0, 0.0)
+                elif lam > 0:
+                    for t in range(T):
+                        ptab[0, t] = 1.0 + cs[t]
+                else:
+                    for t in range(T):
+                        ptab[0, t] = 1.0 - cs[t]
+                for q in range(1, a_nb):
+                    for t in range(T):
+                        ptab[q, t] = ptab[q - 1, t] * ptab[q - 1, t]
+                for c in range(n_au):
+                    if a_base[c] != b:
+                        continue
+                    if a_bits[c, 0] < 0:
+                        for t in range(T):
+                            A[t, c] = ptab[0, t] ** a_zeta[c]
+                    else:
+                        _powers_into(A, c, ptab, a_bits, c, T)
+            acc[:] = 0.0
+            for t in range(T):
+                j, k = jj[t], kk[t]
+                hi, lo = max(sp[j], sp[k]), min(sp[j], sp[k])
+                blk = hi * (hi + 1) // 2 + lo
+                for a in range(n_x):
+                    xa = X[t, a]
+                    for c in range(n_au):
+                        acc[blk, a, c] += xa * A[t, c]
+            for blk in range(n_pb):
+                for f in range(n_a):
+                    out[i, radial_width + blk * n_a + f] = acc[blk, ang_rad[f], ang_ang[f]] * ang_pref[f]
