@@ -13,7 +13,8 @@ memory by ``SymmetryFunctions.compute`` (one thread, and torch's default threads
 and of CPU time.
 
 Prints wall and CPU seconds of every stage, the load average, and the peak resident memory of this
-process and of its children (``ru_maxrss``); ``--json`` also writes them to a file.
+process and of its children (``ru_maxrss``: after the imports, after featurising, after screening;
+the comparison runs last so it does not raise those peaks); ``--json`` also writes them to a file.
 """
 
 from __future__ import annotations
@@ -144,6 +145,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     report: dict = {"args": vars(args), "cpus": os.cpu_count(), "start": time.strftime("%Y-%m-%d %H:%M UTC",
                                                                                          time.gmtime())}
+    report["baseline_rss_mib"] = round(peak_mib())
+    print(f"peak RSS after imports: {report['baseline_rss_mib']} MiB", flush=True)
     source = work / f"ge_{args.atoms}_sigma{args.sigma}.extxyz"
     if not source.exists():
         with Stage() as st:
@@ -152,9 +155,6 @@ def main() -> None:
         print(f"wrote {n:,} atoms ({report['write']['mb']} MB) to {source}: {st.wall:.1f} s wall, "
               f"{st.cpu:.1f} s CPU, load {st.load:.1f}", flush=True)
     sf = SymmetryFunctions.li_single_element(["Ge"])
-    if args.compare_atoms:
-        print(f"peer comparison on the first {args.compare_atoms:,} atoms:", flush=True)
-        report["compare"] = compare(source, sf, args.compare_atoms, args.partition)
     last = [0.0]
 
     def progress(done: int, total: int, label: str) -> None:
@@ -182,8 +182,11 @@ def main() -> None:
           f"{st.wall:.1f} s wall, {st.cpu:.1f} s CPU, load {st.load:.1f}", flush=True)
     report["peak_rss_mib"] = {"self": round(peak_mib()),
                               "children": round(peak_mib(resource.RUSAGE_CHILDREN))}
-    print(f"peak RSS: this process {peak_mib():,.0f} MiB, largest child "
+    print(f"peak RSS of the streaming stages: this process {peak_mib():,.0f} MiB, largest child "
           f"{peak_mib(resource.RUSAGE_CHILDREN):,.0f} MiB", flush=True)
+    if args.compare_atoms:  # last, so that the peaks above are the streaming stages' own
+        print(f"peer comparison on the first {args.compare_atoms:,} atoms:", flush=True)
+        report["compare"] = compare(source, sf, args.compare_atoms, args.partition)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
 

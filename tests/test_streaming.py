@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
-from atomsieve import CacheError, DataError, load, save
-from atomsieve.data.stream import iter_partitions
+from atomsieve import CacheError, DataError, ParameterError, load, save
+from atomsieve.data.stream import iter_partitions, read_ahead
 from atomsieve.datasets import default_path
 from atomsieve.descriptors import SymmetryFunctions
 from atomsieve.descriptors.store import FeatureStore
@@ -82,3 +84,38 @@ def test_damaged_store_is_detected(store, tmp_path, sf):
         FeatureStore(copy.folder)
     with pytest.raises(DataError, match="already exists"):
         FeatureStore.build(GE_TEST, copy.folder, sf)
+
+
+def test_read_ahead_yields_in_order_and_raises_the_readers_error(tmp_path):
+    whole = [len(p) for p in iter_partitions(GE_TEST, 4)]
+    assert [len(p) for p in read_ahead(iter_partitions(GE_TEST, 4), depth=2)] == whole
+    bad = tmp_path / "bad.extxyz"
+    text = GE_TEST.read_text()
+    bad.write_text(text + text.replace("Ge", "Ge nan", 1))  # garbled in the second copy
+    seen = []
+    with pytest.raises(DataError, match="bad.extxyz"):
+        for part in read_ahead(iter_partitions(bad, 5)):
+            seen.append(len(part))
+    assert sum(seen) >= 25  # the good first copy came through before the error
+    stream = read_ahead(iter_partitions(GE_TEST, 5))
+    assert len(next(stream)) == 5
+    stream.close()  # stopping early ends the reader thread
+    assert not any(t.name == "atomsieve-read-ahead" and t.is_alive() for t in threading.enumerate())
+    with pytest.raises(ParameterError, match="depth"):
+        next(read_ahead(iter_partitions(GE_TEST, 5), depth=0))
+
+
+def test_store_build_threads_and_partition_size_do_not_change_the_store(store, tmp_path, sf):
+    other = FeatureStore.build(GE_TEST, tmp_path / "other", sf, partition_size=25, num_threads=None)
+    np.testing.assert_allclose(other.values, store.values, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(other.species, store.species)
+    np.testing.assert_array_equal(other.structure, store.structure)
+    np.testing.assert_allclose(other.scaler.to_dict()["min"], store.scaler.to_dict()["min"], atol=1e-12)
+    np.testing.assert_allclose(other.scaler.to_dict()["max"], store.scaler.to_dict()["max"], atol=1e-12)
+    np.testing.assert_array_equal(store.read("values", 3, 90), store.values[3:90])
+    np.testing.assert_array_equal(store.read("structure", 1500, 10**9), store.structure[1500:])
+    with pytest.raises(ParameterError, match="name must be one of"):
+        store.read("forces", 0, 1)
+    with pytest.raises(ParameterError, match="num_threads"):
+        FeatureStore.build(GE_TEST, tmp_path / "bad", sf, num_threads=0)
+    assert not (tmp_path / "bad").exists()

@@ -239,6 +239,20 @@ class FeatureStore:
             shutil.rmtree(tmp, ignore_errors=True)
         return cls(folder, verify=False)
 
+    def read(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of ``"values"`` (unscaled), ``"species"`` or ``"structure"``, read into
+        memory with one positioned read: unlike slicing the memory maps, the pages read do not stay
+        mapped in this process, so its resident memory holds what it keeps and no more."""
+        if name not in _FILES:
+            raise ParameterError(f"name must be one of {sorted(_FILES)}; got {name!r}")
+        start, stop = max(0, int(start)), min(int(stop), self.n_atoms)
+        filename, dtype = _FILES[name]
+        width = self.n_features if name == "values" else 1
+        with open(self.folder / filename, "rb") as fh:
+            fh.seek(start * width * np.dtype(dtype).itemsize)
+            rows = np.fromfile(fh, dtype=dtype, count=max(stop - start, 0) * width)
+        return rows.reshape(-1, width) if name == "values" else rows
+
     def chunks(self, max_atoms: int = 200_000) -> Iterator[AtomicFeatures]:
         """Min–max scaled features in chunks of at most ``max_atoms`` atoms (or one whole structure),
         each ending on a structure boundary, structure indices global."""
@@ -252,11 +266,11 @@ class FeatureStore:
                                                self.structure[stop], side="left"))
                 stop = start + boundary if boundary > 0 else int(
                     start + np.searchsorted(self.structure[start:], self.structure[start], side="right"))
-            species = np.asarray(self.species[start:stop])
+            species = self.read("species", start, stop)
             yield AtomicFeatures(
-                values=self.scaler.transform(np.asarray(self.values[start:stop]), species),
+                values=self.scaler.transform(self.read("values", start, stop), species),
                 species=species,
-                structure=np.asarray(self.structure[start:stop]),
+                structure=self.read("structure", start, stop),
                 params=self.params,
                 scaler=self.scaler,
                 feature_names=self.meta.get("feature_names"),
