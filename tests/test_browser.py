@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import ase.io
+import numpy as np
 import pytest
+from PIL import Image
 
 from atomsieve.datasets import default_path
 
 pytestmark = [pytest.mark.browser]
 
-#: The README's picture of the running dashboard, refreshed by every browser test run.
+#: The README's picture of the running dashboard; rewritten only with ATOMSIEVE_UPDATE_SCREENSHOT=1.
 SCREENSHOT = Path(__file__).resolve().parents[1] / "assets" / "dashboard.png"
+VIEWPORT = (1500, 1000)
+HEADER_RGB = (0x2F, 0x6F, 0x9F)  # atomsieve.app.serve.ACCENT
+
+
+def screenshot_target(tmp_path: Path) -> Path:
+    """Where the test run writes the dashboard screenshot: a temporary file unless asked to refresh."""
+    if os.environ.get("ATOMSIEVE_UPDATE_SCREENSHOT") == "1":
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        return SCREENSHOT
+    return tmp_path / "dashboard.png"
+
+
+def check_dashboard_picture(path: Path) -> None:
+    """A loose check of a dashboard screenshot: the viewport's size, the accent header, a populated page."""
+    image = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    assert image.shape[:2] == (VIEWPORT[1], VIEWPORT[0])
+    header = image[5:40, 400:1400].reshape(-1, 3)
+    assert np.abs(np.median(header, axis=0) - HEADER_RGB).max() < 12  # the template's header bar
+    body = image[80:, 380:]  # the main area right of the sidebar: cards and plots, not a blank page
+    assert body.std() > 20
+    assert len(np.unique(body.reshape(-1, 3), axis=0)) > 500
+    # Plot lines in the selection colour (#2f6f9f) appear below the header: the histogram drew.
+    blue = np.all(np.abs(body - HEADER_RGB) < 25, axis=-1)
+    assert blue.sum() > 500
 
 
 def notification_text(page, contains: str, timeout: float = 30_000) -> str:
@@ -69,7 +96,7 @@ def wait_for_selection(page) -> int:
     return card_value(page, "structures")
 
 
-def test_threshold_slider_changes_count_and_histogram(dashboard_page):
+def test_threshold_slider_changes_count_and_histogram(dashboard_page, tmp_path):
     page = dashboard_page
     before = wait_for_selection(page)
     histogram_before = page.locator(".histogram").first.screenshot()
@@ -88,8 +115,9 @@ def test_threshold_slider_changes_count_and_histogram(dashboard_page):
     page.locator(".threshold-curve").first.scroll_into_view_if_needed()
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(1000)
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=False)
+    target = screenshot_target(tmp_path)
+    page.screenshot(path=str(target), full_page=False)
+    check_dashboard_picture(target)
 
 
 def upload(page, path, name: str) -> None:

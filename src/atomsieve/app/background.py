@@ -67,8 +67,10 @@ class Background:
         if doc is not None and doc.session_context is not None:
             from panel.io.state import set_curdoc
 
+            from atomsieve.app.live import batched
+
             def run():
-                with set_curdoc(doc):
+                with set_curdoc(doc), batched(doc):
                     callback()
 
             try:

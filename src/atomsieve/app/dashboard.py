@@ -79,13 +79,17 @@ class Dashboard(Viewer):
 
     def main(self) -> pn.Tabs:
         """The views, one tab each."""
-        return pn.Tabs(
+        tabs = pn.Tabs(
             ("Selection", self.explorer),
             ("Environment map", self.environment_map),
             ("Compare methods", self.curves),
             ("Export", self.export),
             dynamic=False, sizing_mode="stretch_width",
         )
+        # The map redraws only while its tab is open (the browser pays ~1 s per redraw of 20k points).
+        self.environment_map.showing = tabs.active == 1
+        tabs.param.watch(lambda e: setattr(self.environment_map, "showing", e.new == 1), "active")
+        return tabs
 
     def wait(self, timeout: float = 600.0) -> bool:
         """Wait for the background work started so far (fingerprints, selection); True when done."""

@@ -12,6 +12,7 @@ from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper, TapTool
 from bokeh.plotting import figure
 from panel.viewable import Viewer
 
+from atomsieve.app.live import LiveMarkdown
 from atomsieve.app.notify import UiScheduler
 from atomsieve.app.selection_plots import SELECTED_COLOR
 from atomsieve.app.selection_state import SelectionState, params_digest
@@ -23,6 +24,23 @@ RASTER_BINS = 300
 
 _PROJECTIONS: OrderedDict[tuple, dict] = OrderedDict()
 _LOCK = threading.Lock()
+
+
+_FORMULAS: OrderedDict[str, list[str]] = OrderedDict()
+
+
+def structure_formulas(dataset) -> list[str]:
+    """Chemical formula of every structure, cached process-wide on the dataset's content hash."""
+    key = dataset.content_hash()
+    with _LOCK:
+        hit = _FORMULAS.get(key)
+    if hit is None:
+        hit = [a.get_chemical_formula() for a in dataset.atoms]
+        with _LOCK:
+            _FORMULAS[key] = hit
+            while len(_FORMULAS) > 4:
+                _FORMULAS.popitem(last=False)
+    return hit
 
 
 def pca_projection(features, key: tuple) -> dict:
@@ -70,6 +88,7 @@ class EnvironmentMap(Viewer):
 
     selection = param.ClassSelector(class_=SelectionState)
     structure = param.ClassSelector(class_=StructureViewer, allow_None=True)
+    showing = param.Boolean(default=True, doc="the map is on screen; when False, updates wait until it is")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -97,12 +116,14 @@ class EnvironmentMap(Viewer):
         fig.css_classes = ["environment-map"]
         self.figure = fig
         self.pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
-        self.caption = pn.pane.Markdown("", margin=(0, 10))
+        self.caption = LiveMarkdown("", margin=(0, 10))
         self.schedule = UiScheduler(self.pane)
         self.structure_source.selected.on_change("indices", self._on_tap)
         sel = self.selection
         sel.param.watch(lambda *_e: self.schedule(self.refresh), ["outcome"])
+        self.param.watch(lambda e: self.schedule(self.refresh) if e.new else None, ["showing"])
         self._drawn_key = None
+        self._projecting = None
         self.refresh()
 
     def _on_tap(self, _attr, _old, new) -> None:
@@ -115,9 +136,20 @@ class EnvironmentMap(Viewer):
         if feats is None or not sel.outcome_is_current():
             return
         key = (sel.dataset.content_hash(), params_digest(feats.params))
-        proj = pca_projection(feats, key)
+        proj = self._projection(feats, key)
+        if proj is None:
+            return  # being computed off the UI thread; this runs again when it is ready
+        if not self.showing:
+            return  # a hidden tab: redrawing 20,000 points per slider move costs the browser ~1 s
+        chosen = np.zeros(feats.n_structures, dtype=bool)
+        chosen[sel.selected_indices()] = True
+        marks = {"selected": ["yes" if c else "no" for c in chosen],
+                 "color": [SELECTED_COLOR if c else "#555555" for c in chosen]}
         if key != self._drawn_key:
             self._drawn_key = key
+            xy = proj["structures"]
+            self.structure_source.data = {"x": xy[:, 0], "y": xy[:, 1], "index": np.arange(len(xy)),
+                                          "formula": structure_formulas(sel.dataset), **marks}
             atoms = proj["atoms"]
             if len(atoms) > RASTER_ABOVE:
                 self.atoms_source.data = {"x": [], "y": []}
@@ -132,19 +164,25 @@ class EnvironmentMap(Viewer):
         bank = sel.outcome.bank
         bank_xy = proj["pca"].transform(bank.vectors) if bank is not None and len(bank) else np.zeros((0, 2))
         self.bank_source.data = {"x": bank_xy[:, 0], "y": bank_xy[:, 1]}
-        chosen = np.zeros(feats.n_structures, dtype=bool)
-        chosen[sel.selected_indices()] = True
-        xy = proj["structures"]
-        formulas = [a.get_chemical_formula() for a in sel.dataset.atoms]
-        self.structure_source.data = {
-            "x": xy[:, 0], "y": xy[:, 1], "index": np.arange(len(xy)), "formula": formulas,
-            "selected": ["yes" if c else "no" for c in chosen],
-            "color": [SELECTED_COLOR if c else "#555555" for c in chosen],
-        }
+        if marks["selected"] != list(self.structure_source.data["selected"]):
+            self.structure_source.data.update(marks)  # only the changed columns travel
         drawn = "a density image" if len(proj["atoms"]) > RASTER_ABOVE else "one point each"
         self.caption.object = (f"{feats.n_atoms:,} atoms ({drawn}); {len(bank_xy):,} bank environments; "
                                f"{chosen.sum()} of {len(chosen)} structures selected (blue rings). "
                                "Click a ring to open that structure.")
+
+    def _projection(self, features, key: tuple) -> dict | None:
+        """The cached projection; else computed now (synchronous use) or started in the background."""
+        with _LOCK:
+            hit = _PROJECTIONS.get(key)
+        if hit is not None or self.selection.synchronous:
+            return hit or pca_projection(features, key)
+        if self._projecting != key:
+            self._projecting = key
+            self.selection.background.submit(
+                "environment map", lambda cancelled, emit: pca_projection(features, key),
+                on_result=lambda _proj: self.schedule(self.refresh))
+        return None
 
     def __panel__(self):
         parts = [self.caption, self.pane]

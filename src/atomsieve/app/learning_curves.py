@@ -14,6 +14,7 @@ from panel.viewable import Viewer
 
 from atomsieve.app.compare_state import CompareState, available_methods, parse_sizes
 from atomsieve.app.export import rows_csv
+from atomsieve.app.live import LiveMarkdown
 from atomsieve.app.notify import UiScheduler, describe, guarded, notify
 
 PANELS = (("rmse_e", "energy RMSE (meV/atom)"), ("rmse_f", "force RMSE (meV/Å)"))
@@ -52,8 +53,8 @@ class LearningCurves(Viewer):
         self.cancel_button = pn.widgets.Button(name="Cancel", align="end", disabled=True,
                                                css_classes=["compare-cancel"])
         self.progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width", visible=False)
-        self.status = pn.pane.Markdown("", margin=(0, 10), css_classes=["compare-status"])
-        self.timing = pn.pane.Markdown("", margin=(0, 10), css_classes=["compare-timing"])
+        self.status = LiveMarkdown("", margin=(0, 10), css_classes=["compare-status"])
+        self.timing = LiveMarkdown("", margin=(0, 10), css_classes=["compare-timing"])
         self.download = pn.widgets.FileDownload(callback=self._csv, filename="atomsieve_learning_curves.csv",
                                                 label="Download curves (CSV)", button_type="light")
         self.start_button.on_click(lambda *_e: self.start())

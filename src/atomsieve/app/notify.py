@@ -60,7 +60,13 @@ class UiScheduler:
         doc = self.doc
         served = doc is not None and doc.session_context is not None
         if served and threading.current_thread() is not self.loop_thread:
-            doc.add_next_tick_callback(fn)
+            from atomsieve.app.live import batched
+
+            def run():
+                with batched(doc):
+                    fn()
+
+            doc.add_next_tick_callback(run)
             return
         fn()
         if not served and self.panes:

@@ -6,6 +6,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from atomsieve.app.live import LiveMarkdown, batched
 from atomsieve.app.notify import guarded
 from atomsieve.app.selection_state import THRESHOLD_BOUNDS, THRESHOLD_STEP, SelectionState
 from atomsieve.app.studies_state import StudiesState
@@ -60,10 +61,11 @@ class SelectionControls(Viewer):
     def _set_threshold(self, element: str, value: float) -> None:
         if value is None:
             return
-        self.selection.focus = element
         self._from_slider = True
         try:
-            self.selection.thresholds = {**self.selection.thresholds, element: round(float(value), 6)}
+            with batched():  # the cards, histogram, marker and map of one move travel as one message
+                self.selection.focus = element
+                self.selection.thresholds = {**self.selection.thresholds, element: round(float(value), 6)}
         finally:
             self._from_slider = False
 
@@ -93,7 +95,7 @@ class SelectionCards(Viewer):
                                             format="{value:.1f} %", css_classes=["card-percent"], **style)
         self.bank = pn.indicators.Number(name="Bank size (environments)", value=0, format="{value:,}",
                                          css_classes=["card-bank"], **style)
-        self.note = pn.pane.Markdown("", styles={"color": "#555", "font-size": "0.85em"}, margin=(0, 10),
+        self.note = LiveMarkdown("", styles={"color": "#555", "font-size": "0.85em"}, margin=(0, 10),
                                      css_classes=["selection-note"])
         self.selection.param.watch(lambda *_e: self._refresh(), ["outcome", "busy"])
         self.selection.features_state.param.watch(lambda *_e: self._refresh(), ["busy", "status", "progress"])

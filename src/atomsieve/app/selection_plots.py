@@ -9,6 +9,7 @@ from bokeh.models import ColumnDataSource, LinearAxis, LinearColorMapper, Range1
 from bokeh.plotting import figure
 from panel.viewable import Viewer
 
+from atomsieve.app.live import LiveMarkdown
 from atomsieve.app.notify import UiScheduler, guarded
 from atomsieve.app.selection_state import SelectionState
 from atomsieve.app.studies_state import StudiesState
@@ -118,6 +119,7 @@ class ThresholdCurve(Viewer):
         st.selection.param.watch(lambda *_e: self.schedule(self.move_marker), ["thresholds", "focus"])
         st.selection.param.watch(lambda *_e: self.schedule(self._maybe_start), ["outcome"])
         self._last_inputs = None
+        self._drawn = None
 
     def _curve_inputs(self) -> tuple:
         sel = self.studies.selection
@@ -145,6 +147,13 @@ class ThresholdCurve(Viewer):
     def refresh(self) -> None:
         st = self.studies
         data = st.curve
+        running = "curve" in st.running
+        self.progress.visible = running
+        self.progress.value = int(100 * st.progress.get("curve", 0.0))
+        if data is self._drawn:
+            self.move_marker()
+            return  # another study's progress: nothing to redraw
+        self._drawn = data
         order = np.argsort(data.get("threshold", []), kind="stable")
         self.source.data = {k: [data[k][i] for i in order] if k in data else []
                             for k in ("threshold", "structures", "atoms")}
@@ -153,9 +162,6 @@ class ThresholdCurve(Viewer):
             self.structures_range.end = 1.05 * max(data["structures"])
         self.figure.title.text = (f"Threshold of {st.curve_element} varied, others fixed "
                                   f"({len(data.get('threshold', []))} LE-bank fits)")
-        running = "curve" in st.running
-        self.progress.visible = running
-        self.progress.value = int(100 * st.progress.get("curve", 0.0))
         self.move_marker()
 
     def __panel__(self):
@@ -187,10 +193,10 @@ class ThresholdGrid(Viewer):
         self.figure_pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
         self.pane = pn.Column(self.figure_pane, sizing_mode="stretch_width", css_classes=["threshold-grid"])
         self.schedule = UiScheduler(self.figure_pane)
-        self.message = pn.pane.Markdown("", margin=(0, 10))
+        self.message = LiveMarkdown("", margin=(0, 10))
         st = self.studies
         st.param.watch(lambda *_e: self.schedule(self.refresh), ["grid"])
-        st.selection.param.watch(lambda *_e: self.schedule(self.refresh), ["thresholds"])
+        st.selection.param.watch(lambda *_e: self.schedule(self.move_marker), ["thresholds"])
         st.selection.features_state.param.watch(lambda *_e: self.schedule(self._options), ["features"])
         self._options()
 
@@ -217,8 +223,9 @@ class ThresholdGrid(Viewer):
         st = self.studies
         grid = st.grid
         if not grid or len(st.grid_elements) != 2:
-            self.source.data = {"x": [], "y": [], "structures": [], "label": [], "w": [], "h": []}
-            self.current.data = {"x": [], "y": []}
+            if len(self.source.data["x"]):
+                self.source.data = {"x": [], "y": [], "structures": [], "label": [], "w": [], "h": []}
+                self.current.data = {"x": [], "y": []}
             return
         a, b = st.grid_elements
         xs, ys, counts = grid[f"T_{a}"], grid[f"T_{b}"], grid["structures"]
@@ -227,10 +234,18 @@ class ThresholdGrid(Viewer):
         self.mapper.low, self.mapper.high = min(counts), max(max(counts), min(counts) + 1)
         self.source.data = {"x": xs, "y": ys, "structures": counts, "label": [str(c) for c in counts],
                             "w": [step_x] * len(xs), "h": [step_y] * len(ys)}
-        t = st.selection.thresholds
-        self.current.data = {"x": [t.get(a, 0.0)], "y": [t.get(b, 0.0)]}
+        self.move_marker()
         self.figure.xaxis.axis_label, self.figure.yaxis.axis_label = f"threshold {a}", f"threshold {b}"
         self.figure.title.text = f"Selected structures over the thresholds of {a} and {b}"
+
+    def move_marker(self) -> None:
+        """Mark the current thresholds on the grid (nothing to do before a grid exists)."""
+        st = self.studies
+        if not st.grid or len(st.grid_elements) != 2:
+            return
+        a, b = st.grid_elements
+        t = st.selection.thresholds
+        self.current.data = {"x": [t.get(a, 0.0)], "y": [t.get(b, 0.0)]}
 
     def __panel__(self):
         return pn.Column(pn.Row(self.first, self.second, self.run_button), self.message, self.pane,
@@ -239,11 +254,11 @@ class ThresholdGrid(Viewer):
 
 def violin_outline(values, n: int = 60) -> tuple[list[float], list[float]]:
     """Half-widths (normalised to 0.4) of a Gaussian KDE of ``values`` over their range, and the grid."""
-    from scipy.stats import gaussian_kde
-
     values = np.asarray(values, dtype=float)
     if len(values) < 3 or np.ptp(values) == 0:
         return [], []
+    from scipy.stats import gaussian_kde
+
     grid = np.linspace(values.min(), values.max(), n)
     density = gaussian_kde(values)(grid)
     return (0.4 * density / density.max()).tolist(), grid.tolist()
@@ -275,14 +290,21 @@ class ShuffleViolins(Viewer):
         self.figure_panes = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in figs]
         self.pane = pn.Row(*self.figure_panes, sizing_mode="stretch_width", css_classes=["shuffle-violins"])
         self.schedule = UiScheduler(*self.figure_panes)
-        self.caption = pn.pane.Markdown("Counts of the LE-bank selection over seeded shuffles of the order "
+        self.caption = LiveMarkdown("Counts of the LE-bank selection over seeded shuffles of the order "
                                         "in which structures are visited.", margin=(0, 10))
         self.pane.visible = False
+        self._drawn = None
         self.studies.param.watch(lambda *_e: self.schedule(self.refresh), ["shuffles", "progress", "running"])
 
     def refresh(self) -> None:
         st = self.studies
         data = st.shuffles
+        running = "shuffles" in st.running
+        self.progress.visible = running
+        self.progress.value = int(100 * st.progress.get("shuffles", 0.0))
+        if data is self._drawn:
+            return  # another study's progress: nothing to redraw
+        self._drawn = data
         rng = np.random.default_rng(0)
         for col in self.columns:
             values = data.get(col, [])
@@ -291,10 +313,7 @@ class ShuffleViolins(Viewer):
             half, grid = violin_outline(values)
             outline_x = [*half, *[-h for h in reversed(half)]]
             self.outlines[col].data = {"x": outline_x, "y": [*grid, *reversed(grid)]}
-        running = "shuffles" in st.running
         self.pane.visible = bool(data.get("structures"))
-        self.progress.visible = running
-        self.progress.value = int(100 * st.progress.get("shuffles", 0.0))
         n = len(data.get("structures", []))
         if n:
             s = np.asarray(data["structures"])

@@ -9,6 +9,7 @@ from ase.data import covalent_radii
 from ase.data.colors import jmol_colors
 from panel.viewable import Viewer
 
+from atomsieve.app.live import LiveMarkdown
 from atomsieve.app.state import DatasetState
 
 
@@ -94,7 +95,7 @@ class StructureViewer(Viewer):
         super().__init__(**params)
         self._plot = pn.pane.Plotly(self._figure(), height=380, sizing_mode="stretch_width",
                                     config={"displaylogo": False, "responsive": True})
-        self._details = pn.pane.Markdown(self.details(), sizing_mode="stretch_width")
+        self._details = LiveMarkdown(self.details(), sizing_mode="stretch_width")
         self._layout = pn.Column(self._details, self._plot, sizing_mode="stretch_width", name="Structure")
 
     def _figure(self) -> dict:

@@ -7,6 +7,7 @@ import param
 from panel.viewable import Viewer
 
 from atomsieve.app.features_state import FeaturesState, preset_names
+from atomsieve.app.live import LiveMarkdown
 from atomsieve.app.selection_panel import SelectionCards, SelectionControls
 from atomsieve.app.selection_plots import FeatureHistogram, ShuffleViolins, ThresholdCurve, ThresholdGrid
 from atomsieve.app.selection_state import SelectionState
@@ -27,7 +28,7 @@ class DescriptorControls(Viewer):
         self.r_cut = pn.widgets.FloatInput(name="Cut-off (Å)", value=fs.r_cut, start=2.0, end=12.0, step=0.5,
                                            sizing_mode="stretch_width", css_classes=["descriptor-cutoff"])
         self.progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width", visible=False)
-        self.status = pn.pane.Markdown(fs.status, styles={"font-size": "0.85em", "color": "#555"},
+        self.status = LiveMarkdown(fs.status, styles={"font-size": "0.85em", "color": "#555"},
                                        margin=(0, 10), css_classes=["features-status"])
         self.preset.param.watch(lambda e: setattr(fs, "preset", e.new), "value")
         self.r_cut.param.watch(lambda e: setattr(fs, "r_cut", float(e.new)) if e.new else None, "value")
