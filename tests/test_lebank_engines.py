@@ -163,21 +163,24 @@ def test_every_cpu_backend_equals_reference(ge_features, backend):
         np.testing.assert_array_equal(fast, ref)
 
 
-def test_kernel_hands_ties_back_to_the_exact_check(monkeypatch):
-    # Lattice points far from the origin: many pairs lie exactly T apart, which the rotated sums
-    # cannot decide; every such atom must be decided by exact_distances.
-    from atomsieve.selectors import lebank_kernel
+def test_kernel_exact_distance_is_bit_identical_to_the_reference_expression():
+    # Ties and duplicates are decided in the compiled loop with this one function.
+    from atomsieve.selectors.lebank_kernel import exact_distance
 
-    calls = []
+    rng = np.random.default_rng(11)
+    for f in (*range(1, 40), 63, 64, 127, 128, 129, 200, 256, 300, 513):
+        for _ in range(20):
+            scale = 10.0 ** rng.uniform(-4, 4)
+            a, b = rng.standard_normal(f) * scale, rng.standard_normal(f) * scale
+            assert exact_distance(a, b, np.empty(f)) == exact_distances(a[None, :], b)[0]
 
-    def counting(points, x):
-        calls.append(len(points))
-        return exact_distances(points, x)
 
-    grid = np.random.default_rng(7).integers(0, 4, size=(300, 5)) * 0.125 + 1000.0
-    joined = lebank_kernel.kernel_element(grid, 0.125, np.zeros((0, 5)), counting)
-    np.testing.assert_array_equal(joined, reference_engine(grid, np.ones(300), {1: 0.125}, {}))
-    assert calls, "no atom was handed back although many pairs lie exactly T apart"
+def test_duplicates_at_zero_threshold_in_many_structures(ge_features):
+    # Crystalline structures repeat environments: at T = 0 every exact duplicate must be caught.
+    x = np.concatenate([ge_features.values[:2000], ge_features.values[:500]])
+    z = np.full(len(x), 32)
+    np.testing.assert_array_equal(fast_engine(x, z, {32: 0.0}, {}, device="cpu"),
+                                  reference_engine(x, z, {32: 0.0}, {}))
 
 
 def test_exact_distances_do_not_depend_on_the_other_rows():

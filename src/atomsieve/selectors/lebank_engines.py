@@ -337,7 +337,7 @@ def fast_engine(
             )
             x = np.ascontiguousarray(values[rows], dtype=np.float64)
             if backend == "numba" or (backend is None and dev.type == "cpu"):
-                joined = kernel_element(x, thresholds[int(z)], init, exact_distances)
+                joined = kernel_element(x, thresholds[int(z)], init)
             else:
                 joined = fast_element(x, thresholds[int(z)], init, dev, backend=backend)
             out.append(rows[joined])
