@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.02, help="position noise of the replicas, Å")
     parser.add_argument("--threshold", type=float, default=0.275)
     parser.add_argument("--partition", type=int, default=500, help="structures per partition")
+    parser.add_argument("--chunk-atoms", type=int, default=50_000, help="atoms per screened chunk")
     parser.add_argument("--threads", type=int, default=1, help="threads of each partition's compute")
     parser.add_argument("--scheduler", default=None, help="None (this process), 'local' or a Dask address")
     parser.add_argument("--workers", type=int, default=None, help="Dask workers for --scheduler local")
@@ -176,7 +177,8 @@ def main() -> None:
           f"{st.cpu:.1f} s CPU = {store.n_atoms / st.wall:,.0f} atoms/s ({store.n_atoms / st.cpu:,.0f} per "
           f"CPU-s), load {st.load:.1f}; peak RSS so far {peak_mib():,.0f} MiB", flush=True)
     with Stage() as st:
-        selected, bank = lebank_stream(store, {"Ge": args.threshold}, progress=progress)
+        selected, bank = lebank_stream(store, {"Ge": args.threshold}, max_atoms=args.chunk_atoms,
+                                       progress=progress)
     report["screen"] = st.record(selected=len(selected), bank=len(bank), peak_rss_mib=round(peak_mib()))
     print(f"LE-bank (T={args.threshold}) streamed: {len(selected):,} structures, bank {len(bank):,} vectors: "
           f"{st.wall:.1f} s wall, {st.cpu:.1f} s CPU, load {st.load:.1f}", flush=True)
