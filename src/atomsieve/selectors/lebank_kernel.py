@@ -36,36 +36,69 @@ LEAD = 8
 
 
 @numba.njit(cache=True, nogil=True)
-def _pairwise_sum(a, lo, n):
-    """``a[lo:lo+n].sum()`` exactly as NumPy adds float64 along a contiguous axis (8 accumulators in
-    blocks of at most 128, halved recursively above that)."""
+def _block_sum(a, lo, n):
+    """NumPy's sum of at most 128 float64s: 8 accumulators, combined pairwise, then the tail."""
     if n < 8:
         res = 0.0
         for i in range(n):
             res += a[lo + i]
         return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_sum(a, lo, n):
+    """``a[lo:lo+n].sum()`` exactly as NumPy adds float64 along a contiguous axis: blocks of at most
+    128 (:func:`_block_sum`), longer runs halved (at a multiple of 8) and the halves added.
+
+    NumPy recurses; this walks the same tree with an explicit stack (numba cannot cache recursion).
+    """
     if n <= 128:
-        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-        i = 8
-        while i < n - n % 8:
-            r0 += a[lo + i]
-            r1 += a[lo + i + 1]
-            r2 += a[lo + i + 2]
-            r3 += a[lo + i + 3]
-            r4 += a[lo + i + 4]
-            r5 += a[lo + i + 5]
-            r6 += a[lo + i + 6]
-            r7 += a[lo + i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[lo + i]
-            i += 1
-        return res
-    half = n // 2
-    half -= half % 8
-    return _pairwise_sum(a, lo, half) + _pairwise_sum(a, lo + half, n - half)
+        return _block_sum(a, lo, n)
+    starts = np.empty(64, dtype=np.int64)
+    sizes = np.empty(64, dtype=np.int64)
+    stage = np.empty(64, dtype=np.int64)
+    sums = np.empty(64)
+    top, done = 0, 0
+    starts[0], sizes[0], stage[0] = lo, n, 0
+    while top >= 0:
+        start, size = starts[top], sizes[top]
+        if size <= 128:
+            sums[done] = _block_sum(a, start, size)
+            done += 1
+            top -= 1
+            continue
+        half = size // 2
+        half -= half % 8
+        if stage[top] < 2:  # push the left half, then the right half
+            first = stage[top] == 0
+            stage[top] += 1
+            top += 1
+            starts[top] = start if first else start + half
+            sizes[top] = half if first else size - half
+            stage[top] = 0
+        else:  # both halves summed
+            sums[done - 2] = sums[done - 2] + sums[done - 1]
+            done -= 1
+            top -= 1
+    return sums[0]
 
 
 @numba.njit(cache=True, nogil=True)
