@@ -8,7 +8,8 @@ LE-bank over the store (:func:`lebank_stream`).
     .venv/bin/python benchmarks/bench_streaming.py --atoms 1000000 --workdir /tmp/atomsieve-stream
 
 Peer, in the same run (``--compare-atoms``, 0 to skip): the first atoms of the file featurised in
-memory by ``SymmetryFunctions.compute`` (one thread, and torch's default threads) against
+memory by ``SymmetryFunctions.compute`` (one thread, and the library's default threads; and parsed
+with ``ase.io.iread`` then computed, the in-memory equivalent of what the store does) against
 ``FeatureStore.build`` of a file holding the same frames, interleaved, as atoms per second of wall
 and of CPU time.
 
@@ -107,7 +108,7 @@ def compare(source: Path, sf, n_atoms: int, partition: int, repeats: int = 2) ->
         head = Path(tmp) / "head.extxyz"
         write(str(head), frames, format="extxyz")
         runs: dict[str, list] = {"compute, 1 thread": [], "compute, torch default threads": [],
-                                 "FeatureStore.build": []}
+                                 "iread + compute, 1 thread": [], "FeatureStore.build": []}
         sf.compute(frames[:5], scaler="none", device="cpu", num_threads=1)  # warm-up
         for _ in range(repeats):
             for label in runs:
@@ -115,13 +116,16 @@ def compare(source: Path, sf, n_atoms: int, partition: int, repeats: int = 2) ->
                     if label == "FeatureStore.build":
                         FeatureStore.build(head, Path(tmp) / "store", sf, partition_size=partition,
                                            overwrite=True)
+                    elif label.startswith("iread"):  # what the store must do too: parse the file
+                        sf.compute(list(iread(str(head), index=":")), scaler="none", device="cpu",
+                                   num_threads=1)
                     else:
                         sf.compute(frames, scaler="none", device="cpu",
                                    num_threads=1 if "1 thread" in label else None)
                 runs[label].append(st.record(atoms_per_s=round(n / st.wall),
                                              atoms_per_cpu_s=round(n / st.cpu)))
     for label, rows in runs.items():
-        print(f"  {label:32s} " + "; ".join(f"{r['atoms_per_s']:,} atoms/s wall, {r['atoms_per_cpu_s']:,} "
+        print(f"  {label:30s} " + "; ".join(f"{r['atoms_per_s']:,} atoms/s wall, {r['atoms_per_cpu_s']:,} "
                                              f"per CPU-s (load {r['load1']})" for r in rows))
     return {"atoms": n, "runs": runs}
 
