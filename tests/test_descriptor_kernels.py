@@ -201,3 +201,32 @@ def test_unknown_element_is_an_error():
     with pytest.raises(ParameterError, match="engine"):
         sf.compute([Atoms("H")], engine="fast")
     assert math.isfinite(kernel_path(sf, [Atoms("H")])[0, 0])
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_jacobian_kernel_equals_torch_jacobian(name, ge_frames):
+    species = ["Ge"] if name != "li_two_element" else ["C", "H", "O", "Ge"]
+    sf = preset(name, species, r_cut=4.5)
+    frames = [ge_frames[0], molecule("CH3CH2OH"), Atoms("Ge")] if name == "li_two_element" else ge_frames[:1]
+    ours = sf.jacobian(frames)
+    ref = sf.jacobian(frames, engine="torch")
+    assert torch.equal(ours.center, ref.center) and torch.equal(ours.neighbor, ref.neighbor)
+    assert_same(ours.values.numpy(), ref.values.numpy())
+    assert_same(ours.grad.numpy(), ref.grad.numpy(), rel=1e-9)
+
+
+def test_jacobian_kernel_matches_finite_differences():
+    sf = SymmetryFunctions(["Si"], 4.0, [{"form": "g2", "eta": 0.5, "r_s": 2.0}],
+                           [{"form": "g4", "eta": 0.02, "zeta": 2.0, "lambda": -1.0},
+                            {"form": "g5", "eta": 0.03, "zeta": 1.5, "lambda": 1.0},
+                            {"form": "li", "eta": 1.0, "zeta": 4.0, "lambda": 1.0, "theta_s": 0.7}])
+    at = bulk("Si", "diamond", a=5.43, cubic=True)
+    at.rattle(0.05, seed=1)
+    jac = sf.jacobian(at).dense().numpy()  # (N, F, N, 3)
+    h = 1e-5
+    for j, c in [(0, 0), (3, 2), (5, 1)]:
+        plus, minus = at.copy(), at.copy()
+        plus.positions[j, c] += h
+        minus.positions[j, c] -= h
+        fd = (kernel_path(sf, plus) - kernel_path(sf, minus)) / (2 * h)
+        np.testing.assert_allclose(jac[:, :, j, c], fd, rtol=1e-5, atol=1e-7)

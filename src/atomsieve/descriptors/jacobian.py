@@ -11,10 +11,13 @@ differences and against autograd through :meth:`SymmetryFunctions.forward`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
+from numba import prange
 
 from atomsieve.descriptors.compute import as_atoms_list, batches, on_device, pack, resolve_device
 from atomsieve.descriptors.neighbors import triples_from_pairs
@@ -25,6 +28,7 @@ from atomsieve.descriptors.terms import (
     triple_radial_factors,
     triple_radial_slopes,
 )
+from atomsieve.errors import ParameterError
 from atomsieve.progress import report
 
 #: Triples processed at once when building derivatives (bounds memory: ~ T × n_angular × 3 × 2).
@@ -134,7 +138,7 @@ def _pair_derivatives(sf, species, d, center, neighbor):
 
 
 def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.float64,
-             progress=None) -> DescriptorJacobian:
+             progress=None, engine: str = "auto", num_threads: int | None = None) -> DescriptorJacobian:
     """Unscaled features and ``∂G_i/∂r_j`` of every structure in ``data``.
 
     Parameters
@@ -143,8 +147,9 @@ def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.flo
     data : Dataset, ase.Atoms or list of Atoms
     batch_size : int
         Padded atoms per batch.
-    device, dtype, progress
-        As in :meth:`SymmetryFunctions.compute`.
+    device, dtype, progress, engine, num_threads
+        As in :meth:`SymmetryFunctions.compute`: on the CPU the per-pair blocks come from a
+        compiled kernel (float64, then cast to ``dtype``) unless ``engine="torch"``.
 
     Returns
     -------
@@ -159,8 +164,13 @@ def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.flo
     >>> jac.values.shape, jac.grad.shape[1:]
     (torch.Size([6, 78]), torch.Size([78, 3]))
     """
+    from atomsieve.descriptors.compute import ENGINES
+
+    if engine not in ENGINES:
+        raise ParameterError(f"engine must be one of {ENGINES}; got {engine!r}")
     atoms_list, _ = as_atoms_list(data)
     device = resolve_device(device)
+    compiled = engine != "torch" and device.type == "cpu"
     counts = np.array([len(a) for a in atoms_list], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     N, F = int(offsets[-1]), sf.n_features
@@ -178,8 +188,18 @@ def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.flo
             d = flat_pos[nb.neighbor] - flat_pos[nb.center] + torch.einsum(
                 "pk,pkj->pj", nb.shift, b.cells[nb.center // A])
             sp = b.species.reshape(-1)
-            feats = model.features_from_pairs(sp, d, nb.center, nb.neighbor)
-            J = _pair_derivatives(model, sp, d, nb.center, nb.neighbor)
+            if compiled:
+                from atomsieve.descriptors.kernels import KernelPlan, features_from_csr, numba_threads
+
+                args = (sp.numpy(), d.double().numpy(), nb.center.numpy(), nb.neighbor.numpy())
+                J = torch.as_tensor(_pair_derivatives_cpu(model, *args, num_threads=num_threads), dtype=dtype)
+                starts = np.concatenate([[0], np.cumsum(np.bincount(args[2], minlength=len(args[0])))])
+                with numba_threads(num_threads):
+                    feats = torch.as_tensor(features_from_csr(KernelPlan(model), args[0], starts, args[3],
+                                                              args[1]), dtype=dtype)
+            else:
+                feats = model.features_from_pairs(sp, d, nb.center, nb.neighbor)
+                J = _pair_derivatives(model, sp, d, nb.center, nb.neighbor)
             # Padded flat index -> global atom index.
             glob = torch.full((B * A,), -1, dtype=torch.long)
             for k, m in enumerate(members):
@@ -208,3 +228,123 @@ def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.flo
         neighbor=torch.cat(neighbors) if neighbors else empty_long,
         grad=torch.cat(grads) if grads else torch.zeros(0, F, 3, dtype=dtype),
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Compiled CPU path (numba): the same per-pair blocks as _pair_derivatives, one fused loop per centre.
+
+
+def _pair_derivatives_cpu(sf, species: np.ndarray, d: np.ndarray, center: np.ndarray,
+                          neighbor: np.ndarray, num_threads: int | None = None) -> np.ndarray:
+    """Per-pair derivative blocks J (P, F, 3) = ∂G_center / ∂d_pair (float64), as
+    :func:`_pair_derivatives` computes them, with a compiled kernel (``center`` sorted)."""
+    from atomsieve.descriptors.kernels import numba_threads
+
+    plan = sf.angular_plan
+    cols = np.array([[rec[k] for k in ("eta", "zeta", "lambda", "theta_s", "use_jk", "prefactor")]
+                     for rec in _angular_columns(sf)], dtype=np.float64).reshape(-1, 6)
+    starts = np.concatenate([[0], np.cumsum(np.bincount(center, minlength=len(species)))]).astype(np.int64)
+    out = np.zeros((len(center), sf.n_features, 3), dtype=np.float64)
+    if len(center):
+        with numba_threads(num_threads):
+            _jacobian_kernel(np.ascontiguousarray(species, dtype=np.int64), starts,
+                             np.ascontiguousarray(neighbor, dtype=np.int64),
+                             np.ascontiguousarray(d, dtype=np.float64),
+                             sf.n_species, float(sf.r_cut), sf.radial_eta.cpu().numpy().astype(np.float64),
+                             sf.radial_rs.cpu().numpy().astype(np.float64), cols, bool(plan.needs_sin), out)
+    return out
+
+
+def _angular_columns(sf) -> list[dict]:
+    from atomsieve.descriptors.terms import effective_angular
+
+    cols = effective_angular(sf.angular, sf.r_cut)
+    return [{k: cols[k][f] for k in cols} for f in range(len(sf.angular))]
+
+
+@numba.njit(cache=True)
+def _cut_slope(r, r_cut):  # pragma: no cover - compiled
+    """(f_c(R), df_c/dR), both 0 beyond R_c."""
+    if r > r_cut:
+        return 0.0, 0.0
+    x = r * (math.pi / r_cut)
+    return 0.5 * (math.cos(x) + 1.0), (-0.5 * math.pi / r_cut) * math.sin(x)
+
+
+@numba.njit(cache=True, parallel=True)
+def _jacobian_kernel(species, starts, neighbor, d, n_species, r_cut, rad_eta, rad_rs, ang, needs_sin,
+                     out):  # pragma: no cover - compiled
+    n_r, n_a = len(rad_eta), ang.shape[0]
+    radial_width = n_species * n_r
+    rc2 = r_cut * r_cut
+    all_jk = n_a > 0
+    for f in range(n_a):
+        if ang[f, 4] == 0.0:
+            all_jk = False
+    for i in prange(len(species)):
+        s, e = starts[i], starts[i + 1]
+        for p in range(s, e):
+            r = math.sqrt(max(d[p, 0] ** 2 + d[p, 1] ** 2 + d[p, 2] ** 2, 1e-20))
+            fc, dfc = _cut_slope(r, r_cut)
+            col = species[neighbor[p]] * n_r
+            for q in range(n_r):
+                x = r - rad_rs[q]
+                slope = math.exp(-rad_eta[q] * x * x) * (dfc - 2.0 * rad_eta[q] * x * fc) / r
+                for c in range(3):
+                    out[p, col + q, c] += slope * d[p, c]
+        if n_a == 0:
+            continue
+        for p in range(s, e - 1):
+            rj = math.sqrt(max(d[p, 0] ** 2 + d[p, 1] ** 2 + d[p, 2] ** 2, 1e-20))
+            f_j, df_j = _cut_slope(rj, r_cut)
+            if f_j == 0.0:
+                continue
+            for q in range(p + 1, e):
+                ux, uy, uz = d[q, 0] - d[p, 0], d[q, 1] - d[p, 1], d[q, 2] - d[p, 2]
+                rjk2 = ux * ux + uy * uy + uz * uz
+                if all_jk and rjk2 > rc2:
+                    continue
+                rk = math.sqrt(max(d[q, 0] ** 2 + d[q, 1] ** 2 + d[q, 2] ** 2, 1e-20))
+                f_k, df_k = _cut_slope(rk, r_cut)
+                if f_k == 0.0:
+                    continue
+                rjk = math.sqrt(max(rjk2, 1e-20))
+                f_jk, df_jk = _cut_slope(rjk, r_cut)
+                dot = d[p, 0] * d[q, 0] + d[p, 1] * d[q, 1] + d[p, 2] * d[q, 2]
+                cos = min(1.0, max(-1.0, dot / (rj * rk)))
+                sin = math.sqrt(max(1.0 - cos * cos, 1e-12)) if needs_sin else 0.0
+                a, b = species[neighbor[p]], species[neighbor[q]]
+                hi, lo = max(a, b), min(a, b)
+                base_col = radial_width + (hi * (hi + 1) // 2 + lo) * n_a
+                for f in range(n_a):
+                    eta, zeta, lam, theta_s = ang[f, 0], ang[f, 1], ang[f, 2], ang[f, 3]
+                    w, pref = ang[f, 4], ang[f, 5]
+                    if w != 0.0:
+                        ex = math.exp(-eta * (rj * rj + rk * rk + rjk2))
+                        W = f_jk
+                        h_jk = ex * f_j * f_k * (df_jk - 2.0 * eta * rjk * f_jk)
+                    else:
+                        ex = math.exp(-eta * (rj * rj + rk * rk))
+                        W = 1.0
+                        h_jk = 0.0
+                    if theta_s == 0.0:
+                        cc, dc = cos, 1.0
+                    else:
+                        cs, ss = math.cos(theta_s), math.sin(theta_s)
+                        cc, dc = cos * cs + sin * ss, cs - ss * cos / sin
+                    base = max(1.0 + lam * cc, 0.0)
+                    A = base**zeta
+                    dA = zeta * lam * dc * (base ** (zeta - 1.0) if zeta > 1.0 else 1.0)
+                    R = ex * f_j * f_k * W
+                    h_rj = ex * W * f_k * (df_j - 2.0 * eta * rj * f_j) * A * pref
+                    h_rk = ex * W * f_j * (df_k - 2.0 * eta * rk * f_k) * A * pref
+                    h_rjk = h_jk * A * pref
+                    h_cos = R * dA * pref
+                    jk = h_rjk / rjk
+                    bb = h_cos / (rj * rk) - jk
+                    a_j = h_rj / rj - h_cos * cos / (rj * rj) + jk
+                    a_k = h_rk / rk - h_cos * cos / (rk * rk) + jk
+                    col = base_col + f
+                    for c in range(3):
+                        out[p, col, c] += a_j * d[p, c] + bb * d[q, c]
+                        out[q, col, c] += a_k * d[q, c] + bb * d[p, c]

@@ -290,13 +290,14 @@ class SymmetryFunctions(torch.nn.Module):
                                 engine=engine)
 
     def jacobian(self, data, *, batch_size: int = 1024, device: str = "auto", dtype=torch.float64,
-                 progress=None):
+                 progress=None, engine: str = "auto", num_threads: int | None = None):
         """Features and their sparse position derivatives.
 
         See :func:`atomsieve.descriptors.jacobian.jacobian` for the arguments and the layout."""
         from atomsieve.descriptors.jacobian import jacobian
 
-        return jacobian(self, data, batch_size=batch_size, device=device, dtype=dtype, progress=progress)
+        return jacobian(self, data, batch_size=batch_size, device=device, dtype=dtype, progress=progress,
+                        engine=engine, num_threads=num_threads)
 
 
 def _record_args(rec: dict) -> dict:
