@@ -6,15 +6,19 @@ so each client is a real server session with its own Dashboard. Each client thre
 ``Threshold <element>`` slider (``value`` and ``value_throttled``, as a slider release sends) to
 a random value on the slider's grid and waits until the server's selection note shows that
 threshold with a finished count; the time from the move to that reply is one update latency.
-Loops are bounded by ``--seconds`` and every wait by ``--timeout``.
+Then the client "looks" for ``uniform(--think MIN MAX)`` seconds (default 0.5–1.5 s) before its
+next release; ``--back-to-back`` also runs both phases with no pause. Loops are bounded by
+``--seconds`` and every wait by ``--timeout``.
 
-    .venv/bin/python benchmarks/bench_load.py --sessions 20 --seconds 45
+    .venv/bin/python benchmarks/bench_load.py --sessions 20 --seconds 30 --back-to-back
 
-Runs one session alone first (the reference p95), then ``--sessions`` at once. Prints p50/p95
-latencies of both, their ratio, server errors (tracebacks / ERROR lines in the server's
-output) and the server's resident memory (VmRSS) at baseline, at peak and after the sessions
-closed and the server discarded them (bokeh drops a closed session after
-``unused_session_lifetime``, 15 s, checked every 17 s).
+The server precomputes the slider positions of a single-element dataset at startup; the driver
+waits for that (its log line is reported), then runs a warm-up session, takes the RSS baseline
+once that session was discarded, and runs one session alone (the reference p95) and then
+``--sessions`` at once, for each pacing. It prints p50/p95/max latencies, their ratio, server
+errors (tracebacks / ERROR lines in the server's output) and the server's resident memory
+(VmRSS) before, at peak and after the sessions closed and the server discarded them (bokeh drops
+a closed session after ``unused_session_lifetime``, 15 s, checked every 17 s).
 """
 
 from __future__ import annotations
@@ -36,11 +40,23 @@ from pathlib import Path
 
 #: Runs ``atomsieve dashboard ARGS`` with Python logging on stderr: warnings and errors from every
 #: logger, plus bokeh's debug line for each session it discards (per-session cleanup is counted).
+#: The first argument sets how long a closed session lingers before the server discards it
+#: (``serve(session_lifetime_s=...)``; 0 keeps Bokeh's default of 15 s, checked every 17 s).
 SERVER_SCRIPT = (
-    "import logging, sys; logging.basicConfig(level=logging.WARNING, stream=sys.stderr); "
+    "import functools, logging, sys; logging.basicConfig(level=logging.WARNING, stream=sys.stderr); "
     "logging.getLogger('bokeh.server.contexts').setLevel(logging.DEBUG); "
-    "from atomsieve.cli import main; sys.exit(main(['dashboard', *sys.argv[1:]]))"
+    "import atomsieve.app.serve as served; lifetime = float(sys.argv[1]); "
+    "served.serve = (functools.partial(served.serve, session_lifetime_s=lifetime) if lifetime "
+    "else served.serve); "
+    "from atomsieve.cli import main; sys.exit(main(['dashboard', *sys.argv[2:]]))"
 )
+#: Seconds between the client's wake-up requests while it waits for an update.
+HEARTBEAT_S = 0.25
+#: A person's pause between seeing an update and the next slider release (uniform, seconds).
+THINK_S = (0.5, 1.5)
+#: Seconds to wait for the server's slider precomputation at startup, and for its memory release.
+PRECOMPUTE_WAIT_S = 300.0
+RELEASE_WAIT_S = 4.0
 #: Server output that counts as an error (tornado's closed-websocket notices do not).
 ERROR_PATTERN = re.compile(r"Traceback|^ERROR|\bERROR:|src/atomsieve/", re.MULTILINE)
 
@@ -64,7 +80,8 @@ def rss_mib(pid: int) -> float:
 class Server:
     """``atomsieve dashboard`` in a subprocess on a free loopback port, its output in a log file."""
 
-    def __init__(self, extra_args: list[str] | None = None, start_timeout: float = 300.0):
+    def __init__(self, extra_args: list[str] | None = None, start_timeout: float = 300.0,
+                 session_lifetime_s: float = 0.0):
         from atomsieve.app.serve import free_port
 
         self.port = free_port()
@@ -72,7 +89,8 @@ class Server:
         self.log = Path(tempfile.mkdtemp(prefix="atomsieve-load-")) / "server.log"
         with open(self.log, "w") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", SERVER_SCRIPT, "--port", str(self.port), "--no-show",
+                [sys.executable, "-c", SERVER_SCRIPT, str(session_lifetime_s), "--port", str(self.port),
+                 "--no-show",
                  *(extra_args or [])],
                 stdout=out, stderr=subprocess.STDOUT,
             )
@@ -112,6 +130,16 @@ class Server:
     def errors(self) -> list[str]:
         text = self.log.read_text()
         return [m.group(0) + ": " + text[m.start():m.start() + 300] for m in ERROR_PATTERN.finditer(text)]
+
+    def wait_precomputed(self, seconds: float) -> str | None:
+        """Wait for the server's "precomputed N slider positions" line; that line, or None."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for line in self.log.read_text().splitlines():
+                if "slider precomputation" in line or "precomputed" in line:
+                    return line.strip()
+            time.sleep(0.5)
+        return None
 
     def discarded_sessions(self) -> int:
         """Sessions the server has discarded so far (bokeh's debug line for each)."""
@@ -156,7 +184,15 @@ def _shows(text: str, element: str, value: float) -> bool:
 
 
 class Client:
-    """One dashboard session over the websocket: find the threshold slider, move it, wait for the count."""
+    """One dashboard session over the websocket: find the threshold slider, move it, wait for the count.
+
+    Waiting runs the client's own event loop until the server's PATCH-DOC carries the expected
+    selection note (as a browser tab receives it); a SERVER-INFO request every
+    :data:`HEARTBEAT_S` seconds only wakes the loop so a deadline is noticed. Once the session is
+    ready, incoming patches are read (the note is recorded from them) but no longer applied to the
+    client's copy of the document: the client's CPU is the server's CPU on this machine, and a
+    browser would do that work elsewhere.
+    """
 
     def __init__(self, url: str, timeout: float):
         from bokeh.client import pull_session
@@ -167,9 +203,6 @@ class Client:
         self.timeout = timeout
         self.doc = self.session.document
         self.note = _note_text(self.doc)
-        # Record the selection note from every PATCH-DOC the server sends. The client applies
-        # patches only between round trips (it drops those arriving while it waits for a reply),
-        # so the note is read off the incoming messages themselves.
         connection = self.session._connection
         pop = connection._pop_message
 
@@ -183,30 +216,57 @@ class Client:
             return message
 
         connection._pop_message = pop_and_record
+        self.apply_patches = True
+        apply = self.session._handle_patch
+        self.session._handle_patch = lambda message: apply(message) if self.apply_patches else None
+
+    def wait_until(self, predicate, seconds: float) -> bool:
+        """Run the client loop until ``predicate()`` or ``seconds`` pass; whether it became true."""
+        connection = self.session._connection
+        loop = connection._loop
+        deadline = time.monotonic() + seconds
+        handle = None
+
+        def heartbeat():
+            nonlocal handle
+            loop.add_callback(connection.send_message, connection._protocol.create("SERVER-INFO-REQ"))
+            handle = loop.call_later(HEARTBEAT_S, heartbeat)
+
+        handle = loop.call_later(HEARTBEAT_S, heartbeat)
+        try:
+            connection._loop_until(lambda: predicate() or time.monotonic() > deadline
+                                   or type(connection._state).__name__ == "DISCONNECTED")
+        finally:
+            loop.remove_timeout(handle)
+        if type(connection._state).__name__ == "DISCONNECTED":
+            raise ConnectionError("the server closed the session")
+        return predicate()
 
     def wait_ready(self) -> tuple[object, str]:
-        """Poll until the slider exists and the first selection finished; return (slider, element)."""
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            self.session.force_roundtrip()  # processes the server's pending patches
-            sliders = _find(self.doc, lambda m: type(m).__name__ == "Slider"
-                            and str(getattr(m, "title", "")).startswith("Threshold "))
-            if sliders and "LE-bank fit" in self.note and "computing" not in self.note:
-                return sliders[0], sliders[0].title.split()[-1]
-            time.sleep(0.2)
-        raise TimeoutError(f"no threshold slider with a finished selection within {self.timeout} s")
+        """Wait until the slider exists and the first selection finished; return (slider, element).
+
+        Patches are applied until then (the slider may arrive in one), and not after.
+        """
+        found: list = []
+
+        def ready() -> bool:
+            if not found:
+                found.extend(_find(self.doc, lambda m: type(m).__name__ == "Slider"
+                                   and str(getattr(m, "title", "")).startswith("Threshold ")))
+            return bool(found) and "LE-bank fit" in self.note and "computing" not in self.note
+
+        if not self.wait_until(ready, self.timeout):
+            raise TimeoutError(f"no threshold slider with a finished selection within {self.timeout} s")
+        self.apply_patches = False
+        return found[0], found[0].title.split()[-1]
 
     def move(self, slider, element: str, value: float) -> float | None:
         """Set the slider as a release does; seconds until the server shows the count (None: timeout)."""
         t = time.monotonic()
         slider.value = value
         set_throttled(slider, value)
-        deadline = t + self.timeout
-        while time.monotonic() < deadline:
-            self.session.force_roundtrip()
-            if _shows(self.note, element, value):
-                return time.monotonic() - t
-            time.sleep(0.01)
+        if self.wait_until(lambda: _shows(self.note, element, value), self.timeout):
+            return time.monotonic() - t
         return None
 
     def close(self) -> None:
@@ -222,8 +282,13 @@ def _slider_values(slider, rng: random.Random, current: float) -> float:
             return value
 
 
-def drive(clients: list[Client], seconds: float, seed: int = 0) -> list[ClientResult]:
-    """Every client in its own thread moves its slider until ``seconds`` have passed."""
+def drive(clients: list[Client], seconds: float, seed: int = 0,
+          think: tuple[float, float] = THINK_S) -> list[ClientResult]:
+    """Every client in its own thread moves its slider until ``seconds`` have passed.
+
+    After each update a client pauses ``uniform(*think)`` seconds (a person looking at the
+    result) before the next release; ``think=(0, 0)`` is back-to-back.
+    """
     results = [ClientResult(connect_seconds=c.connect_seconds) for c in clients]
     start = threading.Barrier(len(clients))
 
@@ -242,7 +307,7 @@ def drive(clients: list[Client], seconds: float, seed: int = 0) -> list[ClientRe
                     res.timeouts += 1
                 else:
                     res.latencies.append(latency)
-                time.sleep(rng.uniform(0.05, 0.3))  # a person's pause between slider releases
+                time.sleep(rng.uniform(*think))  # a person looks at the update before the next release
         except Exception as exc:  # noqa: BLE001 - reported per client
             res.error = f"{type(exc).__name__}: {exc}"
             start.abort()
@@ -275,19 +340,27 @@ def wait_discarded(server: Server, expected: int | None, seconds: float = 45.0) 
     return server.discarded_sessions()
 
 
-def run_phase(server: Server, n_sessions: int, seconds: float, timeout: float, seed: int) -> dict:
+def loadavg() -> list[float]:
+    """The 1, 5 and 15 minute load averages of this machine."""
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def run_phase(server: Server, n_sessions: int, seconds: float, timeout: float, seed: int,
+              think: tuple[float, float] = THINK_S) -> dict:
     """Open ``n_sessions`` clients, drive them for ``seconds``, close them; latencies and outcomes."""
     clients = []
+    load_before = loadavg()
     try:
         for _ in range(n_sessions):
             clients.append(Client(server.url, timeout))
-        results = drive(clients, seconds, seed)
+        results = drive(clients, seconds, seed, think)
     finally:
         for c in clients:
             c.close()
     latencies = [x for r in results for x in r.latencies]
     return {
         "sessions": n_sessions,
+        "think_s": list(think),
         "updates": len(latencies),
         "updates_per_session": [len(r.latencies) for r in results],
         "timeouts": sum(r.timeouts for r in results),
@@ -295,47 +368,82 @@ def run_phase(server: Server, n_sessions: int, seconds: float, timeout: float, s
         "connect_s_max": max(r.connect_seconds for r in results),
         "p50_s": percentile(latencies, 50),
         "p95_s": percentile(latencies, 95),
+        "max_s": max(latencies) if latencies else float("nan"),
+        "loadavg_before": load_before,
+        "loadavg_after": loadavg(),
     }
+
+
+def pacing_pair(server: Server, args, think: tuple[float, float], seed: int,
+                discarded: int) -> tuple[dict, int]:
+    """One session alone, then ``args.sessions`` at once, with the same pacing; RSS around them."""
+    single = run_phase(server, 1, args.seconds, args.timeout, seed, think)
+    discarded = wait_discarded(server, discarded + 1)
+    before = server.rss()
+    server.peak = before
+    many = run_phase(server, args.sessions, args.seconds, args.timeout, seed + 1, think)
+    peak = server.peak
+    discarded_now = wait_discarded(server, discarded + args.sessions, 90)
+    time.sleep(RELEASE_WAIT_S)  # the server's memory release runs shortly after the last discard
+    after = server.rss()
+    return {
+        "think_s": list(think), "single": single, "concurrent": many,
+        "p95_ratio": many["p95_s"] / single["p95_s"],
+        "rss_before_mib": before, "rss_peak_mib": peak, "rss_after_close_mib": after,
+        "sessions_discarded_after_close": discarded_now - discarded,
+    }, discarded_now
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=45.0, help="how long the sessions move sliders")
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long the sessions move sliders")
     parser.add_argument("--timeout", type=float, default=120.0, help="longest wait for one update, s")
+    parser.add_argument("--think", type=float, nargs=2, default=list(THINK_S), metavar=("MIN", "MAX"),
+                        help="pause after each update before the next release, uniform in [MIN, MAX] s")
+    parser.add_argument("--back-to-back", action="store_true",
+                        help="also run both phases again with no pause between releases")
+    parser.add_argument("--session-lifetime", type=float, default=0.0, metavar="S",
+                        help="seconds a closed session lingers before the server discards it "
+                             "(0: Bokeh's default, 15 s checked every 17 s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     _import_panel_models()
-    server = Server()
+    server = Server(session_lifetime_s=args.session_lifetime)
     try:
-        # Warm-up: the first session computes the shared fingerprints; baseline is after it is gone.
+        precompute = server.wait_precomputed(PRECOMPUTE_WAIT_S)
+        # Warm-up: the first session builds what every session shares; baseline is after it is gone.
         warm = run_phase(server, 1, min(5.0, args.seconds), args.timeout, args.seed + 99)
-        wait_discarded(server, 1)
+        discarded = wait_discarded(server, 1)
+        time.sleep(RELEASE_WAIT_S)
         baseline = server.rss()
-        single = run_phase(server, 1, args.seconds, args.timeout, args.seed)
-        wait_discarded(server, 2)
-        after_single = server.rss()
-        server.peak = after_single
-        many = run_phase(server, args.sessions, args.seconds, args.timeout, args.seed + 1)
-        peak = server.peak
-        discarded = wait_discarded(server, 2 + args.sessions, 90) - 2
-        after = server.rss()
+        pacings = [tuple(args.think)] + ([(0.0, 0.0)] if args.back_to_back else [])
+        runs = []
+        for k, think in enumerate(pacings):
+            run, discarded = pacing_pair(server, args, think, args.seed + 10 * k, discarded)
+            runs.append(run)
         report = {
-            "warmup": warm, "single": single, "concurrent": many,
-            "p95_ratio": many["p95_s"] / single["p95_s"],
-            "rss_baseline_mib": baseline, "rss_after_single_mib": after_single,
-            "rss_peak_mib": peak, "rss_after_close_mib": after,
-            "sessions_discarded_after_close": discarded,
+            "precompute": precompute, "warmup": warm, "runs": runs,
+            "rss_baseline_mib": baseline, "rss_peak_mib": max(r["rss_peak_mib"] for r in runs),
+            "rss_after_close_mib": runs[-1]["rss_after_close_mib"],
             "server_errors": server.errors(),
         }
     finally:
         server.stop()
     print(json.dumps(report, indent=1))
-    print(f"p95 {args.sessions} sessions {many['p95_s']:.3f} s vs 1 session {single['p95_s']:.3f} s "
-          f"= {report['p95_ratio']:.2f}x; RSS baseline {baseline:.0f} MiB, peak {peak:.0f} MiB, "
-          f"after close {after:.0f} MiB; server errors: {len(report['server_errors'])}")
+    for run in runs:
+        one, many = run["single"], run["concurrent"]
+        print(f"think {run['think_s'][0]:g}-{run['think_s'][1]:g} s: p50/p95/max 1 session "
+              f"{one['p50_s']:.3f}/{one['p95_s']:.3f}/{one['max_s']:.3f} s ({one['updates']} updates), "
+              f"{args.sessions} sessions {many['p50_s']:.3f}/{many['p95_s']:.3f}/{many['max_s']:.3f} s "
+              f"({many['updates']} updates, {many['timeouts']} timeouts): p95 ratio {run['p95_ratio']:.2f}x; "
+              f"RSS before {run['rss_before_mib']:.0f}, peak {run['rss_peak_mib']:.0f}, after close "
+              f"{run['rss_after_close_mib']:.0f} MiB ({run['sessions_discarded_after_close']} discarded); "
+              f"load {many['loadavg_before'][0]:.1f}->{many['loadavg_after'][0]:.1f}")
+    print(f"RSS baseline {baseline:.0f} MiB; server errors: {len(report['server_errors'])}; "
+          f"precompute: {precompute}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return report

@@ -1,113 +1,33 @@
 """LE-bank selection driven by per-element thresholds: counts, bank and histogram data. No widgets.
 
 Every number comes from :class:`atomsieve.selectors.LEBank` (its fast engine). Results are cached
-process-wide on an explicit key — dataset content hash, descriptor parameters, thresholds, seed,
-shuffle — so returning to a threshold, or another session asking for it, costs nothing.
+process-wide (:data:`atomsieve.app.outcomes.OUTCOMES`, small and bounded by bytes) on an explicit key
+— dataset content hash, descriptor parameters, thresholds, seed, shuffle — so returning to a
+threshold, or another session asking for it, costs nothing.
 """
 
 from __future__ import annotations
-
-import hashlib
-import json
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import numpy as np
 import param
 
 from atomsieve.app.background import Background
 from atomsieve.app.features_state import FeaturesState
+from atomsieve.app.outcomes import (  # noqa: F401 - re-exported: the selection's cache and its names
+    DEFAULT_THRESHOLD,
+    OUTCOMES,
+    THRESHOLD_BOUNDS,
+    THRESHOLD_STEP,
+    OutcomeCache,
+    SelectionOutcome,
+    params_digest,
+    run_selection,
+    selection_key,
+)
 from atomsieve.descriptors.features import AtomicFeatures
 
-#: Threshold slider range (dimensionless: fingerprints are min-max scaled per element).
-THRESHOLD_BOUNDS = (0.02, 1.0)
-THRESHOLD_STEP = 0.005
-DEFAULT_THRESHOLD = 0.275
 #: Fixed histogram bins over the min-max range of a symmetry function.
 HISTOGRAM_BINS = 40
-
-
-@dataclass
-class SelectionOutcome:
-    """What one LE-bank fit gave: the selection, its counts and the bank."""
-
-    key: tuple
-    selected: np.ndarray
-    n_structures: int
-    n_atoms: int
-    bank_size: int
-    bank_per_element: dict[str, int]
-    seconds: float
-    bank: object = field(repr=False, default=None)
-
-    def percent_structures(self, total: int) -> float:
-        return 100.0 * self.n_structures / max(total, 1)
-
-    def percent_atoms(self, total: int) -> float:
-        return 100.0 * self.n_atoms / max(total, 1)
-
-
-class OutcomeCache:
-    """A thread-safe LRU of selection outcomes keyed on explicit keys."""
-
-    def __init__(self, max_entries: int = 256):
-        self.max_entries = max_entries
-        self._entries: OrderedDict[tuple, SelectionOutcome] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> SelectionOutcome | None:
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None:
-                self._entries.move_to_end(key)
-            return hit
-
-    def put(self, outcome: SelectionOutcome) -> None:
-        with self._lock:
-            self._entries[outcome.key] = outcome
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-#: Outcomes shared by all sessions of this process.
-OUTCOMES = OutcomeCache()
-
-
-def params_digest(params) -> str:
-    """SHA-256 of the canonical JSON of descriptor parameters (a short, explicit cache-key part)."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def selection_key(features: AtomicFeatures, dataset_hash: str, thresholds: dict[str, float], seed: int,
-                  shuffle: bool) -> tuple:
-    """The explicit cache key of one selection."""
-    params = params_digest(features.params)
-    rounded = tuple(sorted((e, round(float(t), 6)) for e, t in thresholds.items()))
-    return dataset_hash, params, rounded, int(seed), bool(shuffle)
-
-
-def run_selection(features: AtomicFeatures, key: tuple, thresholds: dict[str, float], seed: int,
-                  shuffle: bool) -> SelectionOutcome:
-    """Fit :class:`~atomsieve.selectors.LEBank` (fast engine) and cache the outcome under ``key``."""
-    hit = OUTCOMES.get(key)
-    if hit is not None:
-        return hit
-    from atomsieve.selectors import LEBank
-
-    sel = LEBank(thresholds=dict(thresholds), seed=seed, shuffle=shuffle, engine="fast", device="cpu")
-    sel.fit(features)
-    outcome = SelectionOutcome(
-        key=key, selected=np.asarray(sel.selected_, dtype=np.int64), n_structures=len(sel.selected_),
-        n_atoms=int(sel.n_selected_atoms_), bank_size=len(sel.bank_),
-        bank_per_element=dict(sel.bank_.counts_per_element()), seconds=float(sel.seconds_), bank=sel.bank_,
-    )
-    OUTCOMES.put(outcome)
-    return outcome
 
 
 class SelectionState(param.Parameterized):
@@ -205,7 +125,8 @@ class SelectionState(param.Parameterized):
         self._wanted = key
         hit = OUTCOMES.get(key)
         if hit is not None or self.synchronous:
-            self._apply(hit or run_selection(feats, key, self.thresholds, self.seed, self.shuffle))
+            self._apply(hit or run_selection(feats, key, self.thresholds, self.seed, self.shuffle,
+                                             interactive=True))
             return
         self.busy = True
         if self._running:
@@ -213,7 +134,8 @@ class SelectionState(param.Parameterized):
         self._running = True
         thresholds, seed, shuffle = dict(self.thresholds), self.seed, self.shuffle
         self.background.submit(
-            "selection", lambda cancelled, emit: run_selection(feats, key, thresholds, seed, shuffle),
+            "selection",
+            lambda cancelled, emit: run_selection(feats, key, thresholds, seed, shuffle, interactive=True),
             on_result=self._apply, on_finally=self._fit_done,
         )
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import socket
+import threading
 
 from atomsieve.app.security import check_bind, set_upload_limit, upload_limit
 
@@ -34,23 +37,121 @@ def make_app(dataset=None, title: str = "", data_dir: str | None = None, source_
         sidebar_width=370,
     )
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-        pn.state.on_session_destroyed(lambda _ctx: dashboard.close())
+        pn.state.on_session_destroyed(lambda _ctx: _session_destroyed(dashboard))
     return template
 
 
 def _prewarm(dataset) -> None:
-    """Start computing the default fingerprints before the first browser session asks for them."""
-    import threading
+    """Before the first session asks: compute the default fingerprints, then (single element) fit
+    every threshold-slider position into the shared outcome cache, so slider moves are cache hits.
 
+    Runs in a daemon thread; fits pause while a session's own fit runs. The outcome of each
+    position is small (indices only), so the whole grid costs a few MiB.
+    """
     from atomsieve.app.features_state import features_for
+    from atomsieve.app.outcomes import precompute_in_background
+    from atomsieve.app.studies_state import CURVE_THRESHOLDS
 
     def run():
         try:
-            features_for(dataset)
+            feats = features_for(dataset)
         except Exception:  # noqa: BLE001 - the session that asks will report it
-            pass
+            return
+        precompute_in_background(feats, dataset.content_hash(), first=CURVE_THRESHOLDS,
+                                 log=lambda line: print(line, flush=True))
 
     threading.Thread(target=run, name="atomsieve-prewarm", daemon=True).start()
+
+
+#: Imported once before any session or worker thread starts: two threads importing these at once
+#: can see a partially initialised module (pandas through plotly, for instance).
+PREIMPORTS = ("pandas", "plotly.graph_objects", "sklearn.decomposition", "atomsieve.selectors")
+
+
+def _preimport() -> None:
+    import importlib
+
+    for name in PREIMPORTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+#: glibc ``mallopt`` parameters: at most this many malloc arenas (one per thread by default, each
+#: keeping its own freed pages), and a fixed mmap threshold, so large arrays (plot data, bank
+#: vectors) are mapped and unmapped rather than left in the heap once freed.
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
+MALLOC_ARENAS = 2
+MMAP_THRESHOLD_BYTES = 256 * 1024
+
+
+def tune_malloc() -> bool:
+    """Ask glibc's allocator to return freed memory more readily (see the constants above).
+
+    Called once when serving; returns False where glibc is not the allocator.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+def release_memory() -> bool:
+    """Collect garbage and hand freed heap pages back to the OS (glibc ``malloc_trim``).
+
+    Returns whether ``malloc_trim`` was available (False on non-glibc systems).
+    """
+    gc.collect()
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+class MemoryReleaser:
+    """Runs :func:`release_memory` once, ``delay`` seconds after the last of a burst of requests.
+
+    Bokeh discards closed sessions in sweeps; one collection per sweep is enough, and it runs off
+    the event loop's call stack (a timer thread).
+    """
+
+    def __init__(self, delay: float = 2.0):
+        self.delay = delay
+        self.runs = 0
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def request(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.delay, self._run)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _run(self) -> None:
+        with self._lock:
+            self._timer = None
+        release_memory()
+        self.runs += 1
+
+
+#: Shared by the sessions of this process.
+RELEASER = MemoryReleaser()
+
+
+def _session_destroyed(dashboard) -> None:
+    """Per-session cleanup: stop the session's background work, then return its memory."""
+    try:
+        dashboard.close()
+    finally:
+        RELEASER.request()
 
 
 def free_port() -> int:
@@ -62,7 +163,8 @@ def free_port() -> int:
 
 def serve(path=None, *, energy_key=None, forces_key=None, port: int = 5006, address: str = "127.0.0.1",
           allow_websocket_origin: list[str] | None = None, show: bool = False,
-          data_dir: str | None = None, max_upload_mb: float | None = None) -> None:
+          data_dir: str | None = None, max_upload_mb: float | None = None,
+          session_lifetime_s: float | None = None) -> None:
     """Serve the dashboard until interrupted.
 
     The dataset is loaded once, before the server starts, so a bad file fails
@@ -71,7 +173,8 @@ def serve(path=None, *, energy_key=None, forces_key=None, port: int = 5006, addr
     Uploads are limited to ``max_upload_mb`` (default
     :data:`~atomsieve.app.security.UPLOAD_LIMIT_BYTES`; the websocket message limit is set just
     above it, as uploads travel base64-encoded). With ``data_dir``, open-by-path only reaches
-    files inside that folder.
+    files inside that folder. A closed session is discarded (and its memory released) once unused
+    for ``session_lifetime_s`` seconds (Bokeh's default, 15 s, checked every 17 s, when None).
     """
     import panel as pn
 
@@ -85,12 +188,19 @@ def serve(path=None, *, energy_key=None, forces_key=None, port: int = 5006, addr
     pn.extension("plotly", notifications=True)
     pn.config.notifications = True
 
+    tune_malloc()
+    _preimport()
     _prewarm(loaded.dataset)
 
     def factory():
         return make_app(loaded.dataset, loaded.title, data_dir=data_dir, source_path=loaded.source_path)
 
     print(f"atomsieve dashboard: http://{address}:{port}/", flush=True)
+    lifetime = {}
+    if session_lifetime_s is not None:
+        ms = max(int(1000 * session_lifetime_s), 100)
+        lifetime = {"unused_session_lifetime_milliseconds": ms,
+                    "check_unused_sessions_milliseconds": max(ms // 2, 100)}
     pn.serve(factory, port=port, address=address, show=show, websocket_origin=origins,
              title="atomsieve", threaded=False, start=True,
-             websocket_max_message_size=int(upload_limit() * 4 / 3) + 1024 * 1024)
+             websocket_max_message_size=int(upload_limit() * 4 / 3) + 1024 * 1024, **lifetime)

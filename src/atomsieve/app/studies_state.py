@@ -17,7 +17,7 @@ import numpy as np
 import param
 
 from atomsieve.app.background import Background, Job
-from atomsieve.app.selection_state import SelectionState
+from atomsieve.app.selection_state import SelectionState, run_selection, selection_key
 
 #: Thresholds of the curve of the element in focus.
 CURVE_THRESHOLDS = tuple(np.round(np.linspace(0.1, 1.0, 10), 4))
@@ -107,17 +107,19 @@ class StudiesState(param.Parameterized):
     # -- Fig. 2a ------------------------------------------------------------------------------------
     def run_curve(self, element: str | None = None, thresholds=CURVE_THRESHOLDS) -> Job:
         """Structures and atoms selected as ``element``'s threshold runs over ``thresholds``."""
-        from atomsieve.selectors import threshold_sweep
-
         sel = self.selection
         element = element or sel.focus
         fixed = {e: t for e, t in sel.thresholds.items() if e != element} or None
         seed, shuffle = sel.seed, sel.shuffle
 
-        def point(feats, t):
-            out = threshold_sweep(feats, [float(t)], element=element if fixed else None, fixed=fixed,
-                                  seed=seed, shuffle=shuffle, device="cpu")
-            return {k: out[k][0] for k in ("threshold", "structures", "atoms", "bank_size")}
+        digest = sel.dataset.content_hash()
+
+        def point(feats, t):  # the same fit as the slider's: shared through the outcome cache
+            full = {**(fixed or {}), element: float(t)}
+            out = run_selection(feats, selection_key(feats, digest, full, seed, shuffle), full,
+                                seed, shuffle)
+            return {"threshold": float(t), "structures": out.n_structures, "atoms": out.n_atoms,
+                    "bank_size": out.bank_size}
 
         def reset():
             self.curve_element = element
