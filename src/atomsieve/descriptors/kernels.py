@@ -303,157 +303,168 @@ def pair_features(species, starts, neighbor, d, n_species, r_cut, rad_eta, rad_r
                   base_sin, base_shifted, needs_sin, a_base, a_zeta, a_bits, a_nb, ang_rad, ang_ang,
                   ang_pref, n_tasks, out):  # pragma: no cover - compiled
     """Fill ``out`` (N, F) with the features of every centre (see :func:`features_from_csr`);
-    centres are split into ``n_tasks`` contiguous ranges run in parallel."""
+    centres are split into ``n_tasks`` contiguous ranges run in parallel. (The parallel loop only
+    calls :func:`_centre_range`: numba's parallel passes on the large body took minutes to compile.)"""
     n_atoms = len(species)
+    for task in prange(n_tasks):
+        _centre_range(task * n_atoms // n_tasks, (task + 1) * n_atoms // n_tasks, species, starts, neighbor,
+                      d, n_species, r_cut, rad_eta, rad_rs, rad_eta0, rad_bits, rad_nb, u_eta, x_u, jk_eta,
+                      jk_eta0, jk_bits, jk_nb, x_jk, all_jk, base_lam, base_cos, base_sin, base_shifted,
+                      needs_sin, a_base, a_zeta, a_bits, a_nb, ang_rad, ang_ang, ang_pref, out)
+
+
+@numba.njit(cache=True)
+def _centre_range(first, stop, species, starts, neighbor, d, n_species, r_cut, rad_eta, rad_rs, rad_eta0,
+                  rad_bits, rad_nb, u_eta, x_u, jk_eta, jk_eta0, jk_bits, jk_nb, x_jk, all_jk, base_lam,
+                  base_cos, base_sin, base_shifted, needs_sin, a_base, a_zeta, a_bits, a_nb, ang_rad, ang_ang,
+                  ang_pref, out):  # pragma: no cover - compiled
+    """Features of centres ``first`` to ``stop − 1`` (one parallel task)."""
     n_r, n_a, n_u, n_x = len(rad_eta), len(ang_pref), len(u_eta), len(x_u)
     n_jk, n_base, n_au = len(jk_eta), len(base_lam), len(a_base)
     n_pb = n_species * (n_species + 1) // 2
     radial_width = n_species * n_r
     rc2 = r_cut * r_cut
     keep = rc2 if all_jk else np.inf
-    for task in prange(n_tasks):
-        first = task * n_atoms // n_tasks
-        stop = (task + 1) * n_atoms // n_tasks
-        K_max = 2
-        for i in range(first, stop):
-            K_max = max(K_max, starts[i + 1] - starts[i])
-        T_max = K_max * (K_max - 1) // 2
-        fc = np.empty(K_max)
-        unit = np.empty((K_max, 3))
-        sp = np.empty(K_max, dtype=np.int64)
-        u = np.empty((K_max, max(n_u, 1)))
-        rtab = np.empty(rad_nb)
-        jj = np.empty(T_max, dtype=np.int64)
-        kk = np.empty(T_max, dtype=np.int64)
-        rr = np.empty(T_max)
-        cs = np.empty(T_max)
-        g = np.empty(T_max)
-        sn = np.empty(T_max)
-        e0 = np.empty((max(jk_nb, 1), T_max))
-        ejk = np.empty((max(n_jk, 1), T_max))
-        X = np.empty((max(n_x, 1), T_max))
-        ptab = np.empty((max(a_nb, 1), T_max))
-        A = np.empty((max(n_au, 1), T_max))
-        acc = np.empty((n_pb, max(n_x, 1), max(n_au, 1)))
-        for i in range(first, stop):
-            s = starts[i]
-            K = starts[i + 1] - s
-            if K == 0:
-                continue
-            # Per neighbour: R, f_c, unit vector, radial functions, angular factors u.
-            for p in range(K):
-                dx, dy, dz = d[s + p, 0], d[s + p, 1], d[s + p, 2]
-                r = math.sqrt(max(dx * dx + dy * dy + dz * dz, 1e-20))
-                unit[p, 0], unit[p, 1], unit[p, 2] = dx / r, dy / r, dz / r
-                f = cutoff(r, r_cut)
-                fc[p] = f
-                sp[p] = species[neighbor[s + p]]
-                col = sp[p] * n_r
-                if rad_eta0 >= 0.0:
-                    rtab[0] = math.exp(-rad_eta0 * (r * r))
-                    for t in range(1, rad_nb):
-                        rtab[t] = rtab[t - 1] * rtab[t - 1]
-                    for q in range(n_r):
-                        v = 1.0
-                        if rad_bits[q, 0] != -2:
-                            v = rtab[rad_bits[q, 0]]
-                            for c in range(1, 8):
-                                if rad_bits[q, c] < 0:
-                                    break
-                                v *= rtab[rad_bits[q, c]]
-                        out[i, col + q] += v * f
-                else:
-                    for q in range(n_r):
-                        x = r - rad_rs[q]
-                        out[i, col + q] += math.exp(-rad_eta[q] * x * x) * f
-                for a in range(n_u):
-                    u[p, a] = math.exp(-u_eta[a] * (r * r)) * f
-            if n_a == 0 or K < 2:
-                continue
-            # Neighbour pairs j < k that can contribute (R_jk ≤ R_c when every function has f_c(R_jk)).
-            # (Written without branches: whether a pair is kept is unpredictable.)
-            T = 0
-            for j in range(K - 1):
-                xj, yj, zj = d[s + j, 0], d[s + j, 1], d[s + j, 2]
-                for k in range(j + 1, K):
-                    ex, ey, ez = d[s + k, 0] - xj, d[s + k, 1] - yj, d[s + k, 2] - zj
-                    r2 = ex * ex + ey * ey + ez * ez
-                    jj[T] = j
-                    kk[T] = k
-                    rr[T] = r2
-                    T += np.int64(r2 <= keep)
-            if T == 0:
-                continue
+    K_max = 2
+    for i in range(first, stop):
+        K_max = max(K_max, starts[i + 1] - starts[i])
+    T_max = K_max * (K_max - 1) // 2
+    fc = np.empty(K_max)
+    unit = np.empty((K_max, 3))
+    sp = np.empty(K_max, dtype=np.int64)
+    u = np.empty((K_max, max(n_u, 1)))
+    rtab = np.empty(rad_nb)
+    jj = np.empty(T_max, dtype=np.int64)
+    kk = np.empty(T_max, dtype=np.int64)
+    rr = np.empty(T_max)
+    cs = np.empty(T_max)
+    g = np.empty(T_max)
+    sn = np.empty(T_max)
+    e0 = np.empty((max(jk_nb, 1), T_max))
+    ejk = np.empty((max(n_jk, 1), T_max))
+    X = np.empty((max(n_x, 1), T_max))
+    ptab = np.empty((max(a_nb, 1), T_max))
+    A = np.empty((max(n_au, 1), T_max))
+    acc = np.empty((n_pb, max(n_x, 1), max(n_au, 1)))
+    for i in range(first, stop):
+        s = starts[i]
+        K = starts[i + 1] - s
+        if K == 0:
+            continue
+        # Per neighbour: R, f_c, unit vector, radial functions, angular factors u.
+        for p in range(K):
+            dx, dy, dz = d[s + p, 0], d[s + p, 1], d[s + p, 2]
+            r = math.sqrt(max(dx * dx + dy * dy + dz * dz, 1e-20))
+            unit[p, 0], unit[p, 1], unit[p, 2] = dx / r, dy / r, dz / r
+            f = cutoff(r, r_cut)
+            fc[p] = f
+            sp[p] = species[neighbor[s + p]]
+            col = sp[p] * n_r
+            if rad_eta0 >= 0.0:
+                rtab[0] = math.exp(-rad_eta0 * (r * r))
+                for t in range(1, rad_nb):
+                    rtab[t] = rtab[t - 1] * rtab[t - 1]
+                for q in range(n_r):
+                    v = 1.0
+                    if rad_bits[q, 0] != -2:
+                        v = rtab[rad_bits[q, 0]]
+                        for c in range(1, 8):
+                            if rad_bits[q, c] < 0:
+                                break
+                            v *= rtab[rad_bits[q, c]]
+                    out[i, col + q] += v * f
+            else:
+                for q in range(n_r):
+                    x = r - rad_rs[q]
+                    out[i, col + q] += math.exp(-rad_eta[q] * x * x) * f
+            for a in range(n_u):
+                u[p, a] = math.exp(-u_eta[a] * (r * r)) * f
+        if n_a == 0 or K < 2:
+            continue
+        # Neighbour pairs j < k that can contribute (R_jk ≤ R_c when every function has f_c(R_jk)).
+        # (Written without branches: whether a pair is kept is unpredictable.)
+        T = 0
+        for j in range(K - 1):
+            xj, yj, zj = d[s + j, 0], d[s + j, 1], d[s + j, 2]
+            for k in range(j + 1, K):
+                ex, ey, ez = d[s + k, 0] - xj, d[s + k, 1] - yj, d[s + k, 2] - zj
+                r2 = ex * ex + ey * ey + ez * ez
+                jj[T] = j
+                kk[T] = k
+                rr[T] = r2
+                T += np.int64(r2 <= keep)
+        if T == 0:
+            continue
+        for t in range(T):
+            j, k = jj[t], kk[t]
+            c = unit[j, 0] * unit[k, 0] + unit[j, 1] * unit[k, 1] + unit[j, 2] * unit[k, 2]
+            cs[t] = min(1.0, max(-1.0, c))
+        if n_jk:
             for t in range(T):
-                j, k = jj[t], kk[t]
-                c = unit[j, 0] * unit[k, 0] + unit[j, 1] * unit[k, 1] + unit[j, 2] * unit[k, 2]
-                cs[t] = min(1.0, max(-1.0, c))
-            if n_jk:
+                g[t] = cutoff(math.sqrt(rr[t]), r_cut)
+            if jk_eta0 >= 0.0:
                 for t in range(T):
-                    g[t] = cutoff(math.sqrt(rr[t]), r_cut)
-                if jk_eta0 >= 0.0:
+                    e0[0, t] = math.exp(-jk_eta0 * rr[t])
+                for b in range(1, jk_nb):
                     for t in range(T):
-                        e0[0, t] = math.exp(-jk_eta0 * rr[t])
-                    for b in range(1, jk_nb):
-                        for t in range(T):
-                            e0[b, t] = e0[b - 1, t] * e0[b - 1, t]
-                    for e in range(n_jk):
-                        _powers_into(ejk, e, e0, jk_bits, e, T)
-                else:
-                    for e in range(n_jk):
-                        for t in range(T):
-                            ejk[e, t] = math.exp(-jk_eta[e] * rr[t])
+                        e0[b, t] = e0[b - 1, t] * e0[b - 1, t]
+                for e in range(n_jk):
+                    _powers_into(ejk, e, e0, jk_bits, e, T)
+            else:
                 for e in range(n_jk):
                     for t in range(T):
-                        ejk[e, t] *= g[t]
-            for a in range(n_x):
-                ua, ea = x_u[a], x_jk[a]
+                        ejk[e, t] = math.exp(-jk_eta[e] * rr[t])
+            for e in range(n_jk):
                 for t in range(T):
-                    X[a, t] = u[jj[t], ua] * u[kk[t], ua]
-                if ea >= 0:
-                    for t in range(T):
-                        X[a, t] *= ejk[ea, t]
-            # Angle factors (1 + λ cos(θ − θ_s))^ζ, the powers of each base shared.
-            if needs_sin:
+                    ejk[e, t] *= g[t]
+        for a in range(n_x):
+            ua, ea = x_u[a], x_jk[a]
+            for t in range(T):
+                X[a, t] = u[jj[t], ua] * u[kk[t], ua]
+            if ea >= 0:
                 for t in range(T):
-                    sn[t] = math.sqrt(max(1.0 - cs[t] * cs[t], 1e-12))
-            for b in range(n_base):
-                lam = base_lam[b]
-                if base_shifted[b]:
-                    cb, sb = lam * base_cos[b], lam * base_sin[b]
-                    for t in range(T):
-                        ptab[0, t] = max(cs[t] * cb + sn[t] * sb + 1.0, 0.0)
-                elif lam > 0:
-                    for t in range(T):
-                        ptab[0, t] = 1.0 + cs[t]
-                else:
-                    for t in range(T):
-                        ptab[0, t] = 1.0 - cs[t]
-                for q in range(1, a_nb):
-                    for t in range(T):
-                        ptab[q, t] = ptab[q - 1, t] * ptab[q - 1, t]
-                for c in range(n_au):
-                    if a_base[c] != b:
-                        continue
-                    if a_bits[c, 0] < 0:
-                        for t in range(T):
-                            A[c, t] = ptab[0, t] ** a_zeta[c]
-                    else:
-                        _powers_into(A, c, ptab, a_bits, c, T)
-            acc[:] = 0.0
-            if n_pb == 1:
-                for a in range(n_x):
-                    for c in range(n_au):
-                        acc[0, a, c] = _dot(X[a], A[c], T)
+                    X[a, t] *= ejk[ea, t]
+        # Angle factors (1 + λ cos(θ − θ_s))^ζ, the powers of each base shared.
+        if needs_sin:
+            for t in range(T):
+                sn[t] = math.sqrt(max(1.0 - cs[t] * cs[t], 1e-12))
+        for b in range(n_base):
+            lam = base_lam[b]
+            if base_shifted[b]:
+                cb, sb = lam * base_cos[b], lam * base_sin[b]
+                for t in range(T):
+                    ptab[0, t] = max(cs[t] * cb + sn[t] * sb + 1.0, 0.0)
+            elif lam > 0:
+                for t in range(T):
+                    ptab[0, t] = 1.0 + cs[t]
             else:
                 for t in range(T):
-                    j, k = jj[t], kk[t]
-                    hi, lo = max(sp[j], sp[k]), min(sp[j], sp[k])
-                    blk = hi * (hi + 1) // 2 + lo
-                    for a in range(n_x):
-                        xa = X[a, t]
-                        for c in range(n_au):
-                            acc[blk, a, c] += xa * A[c, t]
-            for blk in range(n_pb):
-                for f in range(n_a):
-                    out[i, radial_width + blk * n_a + f] = acc[blk, ang_rad[f], ang_ang[f]] * ang_pref[f]
+                    ptab[0, t] = 1.0 - cs[t]
+            for q in range(1, a_nb):
+                for t in range(T):
+                    ptab[q, t] = ptab[q - 1, t] * ptab[q - 1, t]
+            for c in range(n_au):
+                if a_base[c] != b:
+                    continue
+                if a_bits[c, 0] < 0:
+                    for t in range(T):
+                        A[c, t] = ptab[0, t] ** a_zeta[c]
+                else:
+                    _powers_into(A, c, ptab, a_bits, c, T)
+        acc[:] = 0.0
+        if n_pb == 1:
+            for a in range(n_x):
+                for c in range(n_au):
+                    acc[0, a, c] = _dot(X[a], A[c], T)
+        else:
+            for t in range(T):
+                j, k = jj[t], kk[t]
+                hi, lo = max(sp[j], sp[k]), min(sp[j], sp[k])
+                blk = hi * (hi + 1) // 2 + lo
+                for a in range(n_x):
+                    xa = X[a, t]
+                    for c in range(n_au):
+                        acc[blk, a, c] += xa * A[c, t]
+        for blk in range(n_pb):
+            for f in range(n_a):
+                out[i, radial_width + blk * n_a + f] = acc[blk, ang_rad[f], ang_ang[f]] * ang_pref[f]
