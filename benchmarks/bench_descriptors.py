@@ -1,9 +1,12 @@
-"""Symmetry-function throughput: atomsieve (PyTorch) against DScribe's ACSF, in one run.
+"""Symmetry-function throughput: atomsieve against DScribe's ACSF, in one run.
 
 Same structures, same function set (the ``acsf_standard`` preset: G1 + 8 G2 + 32 G4, R_c = 6 Å, 41
 features for Ge), both on the same cores: DScribe with ``n_jobs=THREADS`` processes, atomsieve with
-``torch.set_num_threads(THREADS)``. Runs are interleaved (A, B, A, B, ...) and the median is reported,
-so a change in machine load hits both sides. The values are checked to agree before timing.
+``num_threads=THREADS``. atomsieve is timed on the path users get: ``SymmetryFunctions.compute`` with
+the defaults, i.e. the compiled numba kernels on the CPU (:mod:`atomsieve.descriptors.kernels`); the
+torch module (``engine="torch"``, the reference and the autograd/CUDA path) is timed beside it. Runs
+are interleaved (A, B, C, A, B, C, ...) and the median is reported, so a change in machine load hits
+every side. Every timed result is checked against DScribe's (max relative error ≤ 1e-6).
 
 Also timed: the derivative path (atomsieve's sparse Jacobian vs DScribe's ``derivatives``), and the
 whole embedded germanium set with the default ``li_single_element`` preset (what the dashboard loads).
@@ -26,6 +29,7 @@ import platform
 import statistics  # noqa: E402
 import time  # noqa: E402
 
+import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -51,7 +55,10 @@ def main() -> None:
     parser.add_argument("--molecules", default="/work/shared/data/3bpa_train_300K.xyz",
                         help="C/H/N/O molecule file for the multi-element timing ('' to skip)")
     parser.add_argument("--n-molecules", type=int, default=100)
+    parser.add_argument("--no-compile-time", action="store_true",
+                        help="skip timing the kernels' first compilation (fresh numba cache, subprocess)")
     args = parser.parse_args()
+    compile_s = None if args.no_compile_time else first_call_seconds()
 
     from dscribe.descriptors import ACSF
 
@@ -64,19 +71,22 @@ def main() -> None:
     acsf = ACSF(r_cut=sf.r_cut, g2_params=ACSF_STANDARD_G2, g4_params=ACSF_STANDARD_G4, species=["Ge"],
                 periodic=True)
 
-    ref = np.concatenate([acsf.create(a) for a in frames[:3]])
-    ours = sf.compute(frames[:3], scaler="none", dtype=dtype).values
-    err = float(np.max(np.abs(ours - ref) / np.maximum(np.abs(ref), 1e-8)))
-    print(f"agreement on 3 structures: max relative error {err:.2e}")
-
-    t_ds, t_ours = [], []
+    sf.compute(frames[:1], scaler="none")  # load the compiled kernels before timing
+    load_before = os.getloadavg()[0]
+    t_ds, t_ours, t_torch, errors = [], [], [], []
     for _ in range(args.repeats):
-        t_ds.append(timed(lambda: acsf.create(frames, n_jobs=args.threads))[0])
-        t_ours.append(timed(lambda: sf.compute(frames, scaler="none", dtype=dtype))[0])
-    md, mo = statistics.median(t_ds), statistics.median(t_ours)
+        t, ref = timed(lambda: np.concatenate(acsf.create(frames, n_jobs=args.threads)))
+        t_ds.append(t)
+        t, ours = timed(lambda: users_path(sf, frames, dtype, args.threads))
+        t_ours.append(t)
+        t, torch_values = timed(lambda: users_path(sf, frames, dtype, args.threads, engine="torch"))
+        t_torch.append(t)
+        errors += [rel_err(ours, ref), rel_err(torch_values, ref)]
+    md, mo, mt = statistics.median(t_ds), statistics.median(t_ours), statistics.median(t_torch)
 
     dframes = frames[: args.derivative_structures]
     d_atoms = sum(map(len, dframes))
+    sf.jacobian(dframes[:1], dtype=dtype)  # load the compiled Jacobian kernel before timing
     jd, jo = [], []
     for _ in range(max(1, args.repeats - 1)):
         jd.append(timed(lambda: acsf.derivatives(dframes, attach=True, n_jobs=args.threads))[0])
@@ -89,37 +99,104 @@ def main() -> None:
         msf = preset("acsf_standard", mols.elements)
         macsf = ACSF(r_cut=msf.r_cut, g2_params=ACSF_STANDARD_G2, g4_params=ACSF_STANDARD_G4,
                      species=mols.elements, periodic=False)
-        m_ds, m_ours = [], []
+        m_ds, m_ours, m_torch = [], [], []
         for _ in range(args.repeats):
-            m_ds.append(timed(lambda: macsf.create(mols.atoms, n_jobs=args.threads))[0])
-            m_ours.append(timed(lambda: msf.compute(mols, scaler="none", dtype=dtype))[0])
-        a, b = statistics.median(m_ds), statistics.median(m_ours)
+            t, ref = timed(lambda: np.concatenate(macsf.create(mols.atoms, n_jobs=args.threads)))
+            m_ds.append(t)
+            t, ours = timed(lambda: users_path(msf, mols, dtype, args.threads))
+            m_ours.append(t)
+            t, torch_values = timed(lambda: users_path(msf, mols, dtype, args.threads, engine="torch"))
+            m_torch.append(t)
+            errors += [rel_err(ours, ref), rel_err(torch_values, ref)]
+        a, b, c = statistics.median(m_ds), statistics.median(m_ours), statistics.median(m_torch)
         n = mols.n_atoms
         mol_row = (f"| features, {len(mols)} 3BPA molecules, {n} atoms, C/H/N/O, {msf.n_features} features | "
-                   f"{a:.2f} s ({n / a:,.0f} atoms/s) | {b:.2f} s ({n / b:,.0f} atoms/s) | "
-                   f"**{a / b:.1f}×** |")
+                   f"{a:.2f} s ({n / a:,.0f} atoms/s) | {b:.3f} s ({n / b:,.0f} atoms/s) | "
+                   f"**{a / b:.1f}×** | {c:.2f} s ({a / c:.1f}×) |")
+
+    # Load-independent view: CPU seconds per atom on one core (DScribe n_jobs=1 runs in this process).
+    cpu_rows = []
+    for label, desc, ref_desc, data in [("germanium", sf, acsf, frames)] + ([("3BPA", msf, macsf, mols.atoms)]
+                                                                           if mol_row else []):
+        c_ds, c_ours = [], []
+        for _ in range(args.repeats):
+            c_ds.append(cpu_timed(ref_desc.create, data, n_jobs=1))
+            c_ours.append(cpu_timed(users_path, desc, data, dtype, 1))
+        n = sum(map(len, data))
+        a, b = min(c_ds) / n * 1e6, min(c_ours) / n * 1e6
+        cpu_rows.append(f"| {label}, {n} atoms, {desc.n_features} features | {a:.0f} µs | {b:.1f} µs | "
+                        f"**{a / b:.0f}×** |")
 
     li = preset("li_single_element", ["Ge"])
-    full = [timed(lambda: li.compute(ds, dtype=dtype))[0] for _ in range(max(1, args.repeats - 1))]
+    full = [timed(lambda: li.compute(ds, dtype=dtype, num_threads=args.threads))[0]
+            for _ in range(max(1, args.repeats - 1))]
     mfull = statistics.median(full)
+    worst = max(errors)
+    if worst > 1e-6:
+        raise SystemExit(f"atomsieve and DScribe disagree: max relative error {worst:.2e} > 1e-6")
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, {time.strftime('%Y-%m-%d %H:%M')}, "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{len(frames)} structures, {n_atoms} atoms, {sf.n_features} features, {args.dtype}\n")
-    print("| what | DScribe ACSF | atomsieve | ratio |")
-    print("|---|---|---|---|")
-    print(f"| features, {n_atoms} atoms | {md:.2f} s ({n_atoms / md:,.0f} atoms/s) | {mo:.2f} s "
-          f"({n_atoms / mo:,.0f} atoms/s) | **{md / mo:.1f}×** |")
-    print(f"| features + derivatives, {d_atoms} atoms | {mjd:.2f} s ({d_atoms / mjd:,.0f} atoms/s) | "
-          f"{mjo:.2f} s ({d_atoms / mjo:,.0f} atoms/s) | **{mjd / mjo:.1f}×** |")
+          f"{args.threads} threads, torch {torch.__version__}, numba {numba.__version__} "
+          f"({numba.threading_layer()} threading layer), "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, {time.strftime('%Y-%m-%d %H:%M %Z')}, "
+          f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    print(f"{len(frames)} structures, {n_atoms} atoms, {sf.n_features} features, {args.dtype}; "
+          f"max relative error against DScribe over every timed result: {worst:.1e}")
+    if compile_s is not None:
+        print(f"first call with an empty numba cache (compiling the kernels): {compile_s:.1f} s")
+    print()
+    print("| what | DScribe ACSF | atomsieve (default: compiled kernels) | ratio | atomsieve torch path "
+          "(ratio) |")
+    print("|---|---|---|---|---|")
+    print(f"| features, {len(frames)} germanium structures, {n_atoms} atoms, periodic | {md:.2f} s "
+          f"({n_atoms / md:,.0f} atoms/s) | {mo:.3f} s ({n_atoms / mo:,.0f} atoms/s) | **{md / mo:.1f}×** | "
+          f"{mt:.2f} s ({md / mt:.1f}×) |")
     if mol_row:
         print(mol_row)
+    print(f"| features + derivatives, {d_atoms} atoms | {mjd:.2f} s ({d_atoms / mjd:,.0f} atoms/s) | "
+          f"{mjo:.2f} s ({d_atoms / mjo:,.0f} atoms/s), compiled Jacobian | **{mjd / mjo:.1f}×** | – |")
     print(f"| li_single_element, whole germanium set ({ds.n_atoms} atoms, min–max scaled) | – | "
-          f"{mfull:.2f} s ({ds.n_atoms / mfull:,.0f} atoms/s) | – |")
-    print(f"\nraw times: DScribe {t_ds}, atomsieve {t_ours}; derivatives DScribe {jd}, atomsieve {jo}; "
-          f"whole set {full}")
+          f"{mfull:.2f} s ({ds.n_atoms / mfull:,.0f} atoms/s) | – | – |")
+    print("\nCPU time per atom on one core (`time.process_time()`, best of the repeats; DScribe `n_jobs=1`, "
+          "atomsieve `num_threads=1`):\n")
+    print("| structures | DScribe ACSF | atomsieve | ratio |")
+    print("|---|---|---|---|")
+    print("\n".join(cpu_rows))
+    print(f"\nraw times: DScribe {fmt(t_ds)}, atomsieve {fmt(t_ours)}, torch path {fmt(t_torch)}; "
+          f"derivatives DScribe {fmt(jd)}, atomsieve {fmt(jo)}; whole set {fmt(full)}")
+
+
+def users_path(sf, data, dtype, threads, engine="auto"):
+    return sf.compute(data, scaler="none", dtype=dtype, num_threads=threads, engine=engine).values
+
+
+def cpu_timed(fn, *args, **kwargs) -> float:
+    start = time.process_time()
+    fn(*args, **kwargs)
+    return time.process_time() - start
+
+
+def rel_err(ours, ref) -> float:
+    return float(np.max(np.abs(ours - ref) / np.maximum(np.abs(ref), 1e-8)))
+
+
+def fmt(times) -> str:
+    return "[" + ", ".join(f"{t:.3f}" for t in times) + "]"
+
+
+def first_call_seconds() -> float:
+    """Seconds of the first ``compute`` in a fresh process with an empty numba cache."""
+    import subprocess
+    import sys
+    import tempfile
+
+    code = ("import time; from ase.build import bulk; from atomsieve.descriptors import preset; "
+            "sf = preset('acsf_standard', ['Ge']); t = time.perf_counter(); "
+            "sf.compute([bulk('Ge')], scaler='none'); print(time.perf_counter() - t)")
+    with tempfile.TemporaryDirectory() as cache:
+        out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "NUMBA_CACHE_DIR": cache},
+                             capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

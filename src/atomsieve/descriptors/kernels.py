@@ -212,7 +212,13 @@ def raw_features_cpu(sf, atoms_list, *, progress=None, num_threads: int | None =
                 f"descriptor's species {sf.species}")
         cells = np.array([a.cell.array for a in group], dtype=np.float64).reshape(-1, 3, 3)
         pbc = np.array([a.pbc for a in group], dtype=bool).reshape(-1, 3)
-        for m in np.flatnonzero(pbc.any(axis=1)):
+        full = pbc.all(axis=1)
+        if full.any():  # fully periodic cells at once: three non-zero singular values each
+            sv = np.linalg.svd(cells[full], compute_uv=False)
+            lengths = np.linalg.norm(cells[full], axis=2)
+            bad = np.flatnonzero(full)[(sv[:, -1] <= 1e-8) | (lengths.min(axis=1) < 1e-8)]
+            full[bad] = False  # check_cell below raises with the message
+        for m in np.flatnonzero(pbc.any(axis=1) & ~full):
             check_cell(first + int(m), cells[m], pbc[m])
         positions = np.concatenate([a.positions for a in group])
         with numba_threads(num_threads):
@@ -334,6 +340,11 @@ def _centre_range(first, stop, species, starts, neighbor, d, n_species, r_cut, r
     sp = np.empty(K_max, dtype=np.int64)
     u = np.empty((K_max, max(n_u, 1)))
     rtab = np.empty(rad_nb)
+    utab = np.empty(max(jk_nb, 1))
+    u_from_jk = jk_eta0 > 0.0 and n_u == n_jk
+    for a in range(min(n_u, n_jk)):
+        if u_eta[a] != jk_eta[a] or jk_bits[a, 0] < 0:
+            u_from_jk = False
     jj = np.empty(T_max, dtype=np.int64)
     kk = np.empty(T_max, dtype=np.int64)
     rr = np.empty(T_max)
@@ -377,8 +388,20 @@ def _centre_range(first, stop, species, starts, neighbor, d, n_species, r_cut, r
                 for q in range(n_r):
                     x = r - rad_rs[q]
                     out[i, col + q] += math.exp(-rad_eta[q] * x * x) * f
-            for a in range(n_u):
-                u[p, a] = math.exp(-u_eta[a] * (r * r)) * f
+            if u_from_jk:  # the same η as the R_jk factors: one exponential and products
+                utab[0] = math.exp(-jk_eta0 * (r * r))
+                for t in range(1, jk_nb):
+                    utab[t] = utab[t - 1] * utab[t - 1]
+                for a in range(n_u):
+                    v = utab[jk_bits[a, 0]]
+                    for c in range(1, 8):
+                        if jk_bits[a, c] < 0:
+                            break
+                        v *= utab[jk_bits[a, c]]
+                    u[p, a] = v * f
+            else:
+                for a in range(n_u):
+                    u[p, a] = math.exp(-u_eta[a] * (r * r)) * f
         if n_a == 0 or K < 2:
             continue
         # Neighbour pairs j < k that can contribute (R_jk ≤ R_c when every function has f_c(R_jk)).
