@@ -155,3 +155,29 @@ def test_comparison_streams_curve_points_while_the_ui_stays_live(dashboard_page)
     points = int(re.search(r"(\d+) curve points", text)[1])
     assert points == 4 * 2  # four methods x two sizes, plus the full-data reference row
     page.locator(".compare-timing", has_text="Seconds per method").wait_for()
+
+
+def test_environment_map_opens_a_tapped_structure_without_leaving_the_machine(chromium, dashboard_url):
+    context = chromium.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    outside = []  # every resource must come from the dashboard itself (no CDN): the 3-D view works offline
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    try:
+        page.goto(dashboard_url)
+        wait_for_selection(page)
+        page.locator(".bk-tab", has_text="Environment map").click()
+        page.get_by_text(re.compile(r"14,072 atoms \(one point each\); [\d,]+ bank environments")).wait_for()
+        # What the tap tool does on a ring: select it in the structures' data source.
+        rings = page.evaluate("""() => {
+            const models = [...Bokeh.documents[0]._all_models.values()];
+            const source = models.find(m => m.type === 'ColumnDataSource' && m.data && m.data.formula);
+            source.selected.indices = [7];
+            return source.data.formula.length; }""")
+        assert rings == 228
+        page.get_by_text("structure 7: Ge63").first.wait_for()  # the Plotly 3-D view's title
+        page.get_by_text("7 of 228").first.wait_for()  # the details table
+    finally:
+        context.close()
+    assert outside == []
