@@ -138,6 +138,81 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+#: Atoms per neighbour-list group (bounds the memory of the pair list: ~40 bytes per pair).
+CHUNK_ATOMS = 16_384
+
+
+def structure_groups(counts: np.ndarray, max_atoms: int | None = None):
+    """Consecutive structure ranges ``(first, stop)`` of at most ``max_atoms`` atoms (default
+    :data:`CHUNK_ATOMS`; a larger structure forms a group of its own).
+
+    >>> list(structure_groups(np.array([3, 3, 5, 1]), max_atoms=6))
+    [(0, 2), (2, 4)]
+    """
+    max_atoms = CHUNK_ATOMS if max_atoms is None else max_atoms
+    first, atoms = 0, 0
+    for m, n in enumerate(counts.tolist()):
+        if m > first and atoms + n > max_atoms:
+            yield first, m
+            first, atoms = m, 0
+        atoms += n
+    if first < len(counts):
+        yield first, len(counts)
+
+
+def raw_features_cpu(sf, atoms_list, *, progress=None, num_threads: int | None = None) -> np.ndarray:
+    """Unscaled features (n_atoms, n_features) of ``atoms_list`` with the compiled kernels.
+
+    Same numbers as the torch path of :func:`atomsieve.descriptors.compute.raw_features` (to
+    rounding), computed in float64 on ``num_threads`` threads (None: ``torch.get_num_threads()``).
+
+    >>> from ase.build import bulk
+    >>> from atomsieve.descriptors import preset
+    >>> raw_features_cpu(preset("acsf_standard", ["Si"]), [bulk("Si")]).shape
+    (2, 41)
+    """
+    from atomsieve.descriptors.kernels import features_from_csr, numba_threads
+    from atomsieve.descriptors.neighbors import neighbor_pairs
+    from atomsieve.descriptors.terms import KernelPlan
+
+    plan = KernelPlan(sf)
+    counts = np.array([len(a) for a in atoms_list], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    out = np.zeros((int(offsets[-1]), sf.n_features), dtype=np.float64)
+    table = sf.species_index_of_z.detach().cpu().numpy()
+    report(progress, 0, len(atoms_list), "symmetry functions")
+    for first, stop in structure_groups(counts):
+        group = atoms_list[first:stop]
+        if not offsets[stop] - offsets[first]:
+            report(progress, stop, len(atoms_list), "symmetry functions")
+            continue
+        numbers = np.concatenate([a.numbers for a in group])
+        species = table[np.clip(numbers, 0, len(table) - 1)]
+        if np.any(species < 0):
+            from ase.data import chemical_symbols
+
+            z = int(numbers[species < 0][0])
+            raise ParameterError(
+                f"element {chemical_symbols[z] if 0 < z < len(chemical_symbols) else z} is not among this "
+                f"descriptor's species {sf.species}")
+        cells = np.array([a.cell.array for a in group], dtype=np.float64).reshape(-1, 3, 3)
+        pbc = np.array([a.pbc for a in group], dtype=bool).reshape(-1, 3)
+        full = pbc.all(axis=1)
+        if full.any():  # fully periodic cells at once: three non-zero singular values each
+            sv = np.linalg.svd(cells[full], compute_uv=False)
+            lengths = np.linalg.norm(cells[full], axis=2)
+            bad = np.flatnonzero(full)[(sv[:, -1] <= 1e-8) | (lengths.min(axis=1) < 1e-8)]
+            full[bad] = False  # check_cell below raises with the message
+        for m in np.flatnonzero(pbc.any(axis=1) & ~full):
+            check_cell(first + int(m), cells[m], pbc[m])
+        positions = np.concatenate([a.positions for a in group])
+        with numba_threads(num_threads):
+            pairs = neighbor_pairs(positions, cells, pbc, counts[first:stop], sf.r_cut)
+            out[offsets[first] : offsets[stop]] = features_from_csr(plan, species, *pairs)
+        report(progress, stop, len(atoms_list), "symmetry functions")
+    return out
+
+
 ENGINES = ("auto", "kernel", "torch")
 
 
@@ -154,8 +229,6 @@ def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=Non
     if engine == "kernel" and device.type != "cpu":
         raise ParameterError(f"engine='kernel' runs on the CPU only; got device={device}; use engine='torch'")
     if engine != "torch" and device.type == "cpu":
-        from atomsieve.descriptors.kernels import raw_features_cpu
-
         return raw_features_cpu(sf, atoms_list, progress=progress, num_threads=num_threads)
     counts = np.array([len(a) for a in atoms_list], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])

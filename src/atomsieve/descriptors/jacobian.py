@@ -189,7 +189,8 @@ def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.flo
                 "pk,pkj->pj", nb.shift, b.cells[nb.center // A])
             sp = b.species.reshape(-1)
             if compiled:
-                from atomsieve.descriptors.kernels import KernelPlan, features_from_csr, numba_threads
+                from atomsieve.descriptors.kernels import features_from_csr, numba_threads
+                from atomsieve.descriptors.terms import KernelPlan
 
                 args = (sp.numpy(), d.double().numpy(), nb.center.numpy(), nb.neighbor.numpy())
                 J = torch.as_tensor(_pair_derivatives_cpu(model, *args, num_threads=num_threads), dtype=dtype)

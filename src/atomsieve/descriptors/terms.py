@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from atomsieve.errors import ParameterError
@@ -240,3 +241,113 @@ def triple_angle_slopes(cos: torch.Tensor, plan: AngularPlan) -> torch.Tensor:
         base = torch.clamp(1.0 + lam * c, min=0.0)
         cols.append(zeta * lam * dc * (_power(base, zeta - 1) if zeta > 1 else torch.ones_like(base)))
     return torch.stack(cols, dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Flat parameters of the compiled CPU kernels (atomsieve.descriptors.kernels).
+
+#: Largest integer multiple n of a base η for which exp(−n η₀ x) is taken as exp(−η₀ x)^n
+#: (relative error ≤ ~n ulp, so ≤ 3e-14).
+MAX_POWER = 128
+
+
+def power_bits(n: int) -> list[int]:
+    """Exponents t of the powers 2^t that multiply to ``n`` (``[-2]`` for n = 0: the value 1).
+
+    >>> power_bits(20), power_bits(0)
+    ([2, 4], [-2])
+    """
+    return [t for t in range(8) if n >> t & 1] or [-2]
+
+
+def power_family(etas: list[float]) -> tuple[float, np.ndarray, int]:
+    """Write every η as an integer multiple n ≤ :data:`MAX_POWER` of the smallest positive one
+    (to within an ulp of η), so exp(−η x) = exp(−η₀ x)^n costs one exponential and a few products.
+
+    Returns ``(η₀, bits, n_bits)``: ``bits`` (len(etas), 8) lists the powers of two of each n
+    (−1 ends a row, −2 means n = 0); η₀ = −1 when the etas are not such a family.
+
+    >>> eta0, bits, n_bits = power_family([0.005, 0.02, 0.05, 0.1])
+    >>> eta0, bits[:, :2].tolist(), n_bits
+    (0.005, [[0, -1], [2, -1], [1, 3], [2, 4]], 5)
+    """
+    bits = np.full((len(etas), 8), -1, dtype=np.int64)
+    positive = [e for e in etas if e > 0]
+    if not positive:
+        bits[:, 0] = -2
+        return 0.0, bits, 1
+    eta0 = min(positive)
+    n_bits = 1
+    for row, eta in enumerate(etas):
+        n = round(eta / eta0)
+        if n > MAX_POWER or abs(eta - n * eta0) > 2.5e-16 * eta:
+            return -1.0, bits, 1
+        b = power_bits(n)
+        bits[row, : len(b)] = b
+        n_bits = max(n_bits, b[-1] + 1)
+    return eta0, bits, n_bits
+
+
+class KernelPlan:
+    """The descriptor's parameters as flat arrays for the compiled kernel
+    (:func:`atomsieve.descriptors.kernels.pair_features`).
+
+    Examples
+    --------
+    >>> from atomsieve.descriptors import preset
+    >>> plan = KernelPlan(preset("acsf_standard", ["Ge"]))
+    >>> len(plan.rad_eta), len(plan.ang_rad), plan.jk_eta.tolist(), plan.rad_eta0
+    (9, 32, [0.005, 0.02, 0.05, 0.1], 0.01)
+    """
+
+    def __init__(self, sf):
+        plan = sf.angular_plan
+        self.n_species = sf.n_species
+        self.r_cut = float(sf.r_cut)
+        self.rad_eta = sf.radial_eta.detach().cpu().numpy().astype(np.float64)
+        self.rad_rs = sf.radial_rs.detach().cpu().numpy().astype(np.float64)
+        self.rad_eta0, self.rad_bits, self.rad_nb = -1.0, np.full((len(self.rad_eta), 8), -1), 1
+        if np.all(self.rad_rs == 0.0):
+            self.rad_eta0, self.rad_bits, self.rad_nb = power_family(self.rad_eta.tolist())
+        # Distinct η of the per-neighbour factors u_a = exp(−η R²) f_c(R) of the angular functions.
+        rad_unique = list(plan.rad_unique)  # (η, w) pairs
+        etas = sorted({eta for eta, _ in rad_unique})
+        self.u_eta = np.array(etas, dtype=np.float64)
+        self.x_u = np.array([etas.index(eta) for eta, _ in rad_unique], dtype=np.int64)
+        # Distinct η of exp(−η R_jk²), for the (η, w = 1) columns.
+        jk = sorted({eta for eta, w in rad_unique if w})
+        self.jk_eta = np.array(jk, dtype=np.float64)
+        self.jk_eta0, self.jk_bits, self.jk_nb = power_family(jk)
+        self.x_jk = np.array([jk.index(eta) if w else -1 for eta, w in rad_unique], dtype=np.int64)
+        self.all_jk = bool(rad_unique) and all(w for _, w in rad_unique)
+        # Angle bases 1 + λ cos(θ − θ_s) per distinct (λ, θ_s) and the powers-of-two table each needs.
+        bases = sorted({(lam, theta_s) for _, lam, theta_s in plan.ang_unique})
+        self.base_lam = np.array([b[0] for b in bases], dtype=np.float64)
+        self.base_cos = np.array([math.cos(b[1]) for b in bases], dtype=np.float64)
+        self.base_sin = np.array([math.sin(b[1]) for b in bases], dtype=np.float64)
+        self.base_shifted = np.array([b[1] != 0.0 for b in bases], dtype=np.bool_)
+        self.needs_sin = bool(plan.needs_sin)
+        n_au = len(plan.ang_unique)
+        self.a_base = np.zeros(n_au, dtype=np.int64)
+        self.a_zeta = np.zeros(n_au, dtype=np.float64)
+        self.a_bits = np.full((n_au, 8), -1, dtype=np.int64)  # −1 everywhere: non-integer ζ, use pow
+        self.a_nb = 1
+        for b, (zeta, lam, theta_s) in enumerate(plan.ang_unique):
+            self.a_base[b] = bases.index((lam, theta_s))
+            self.a_zeta[b] = zeta
+            if zeta == int(zeta) and 1 <= zeta <= MAX_POWER:
+                bits = power_bits(int(zeta))
+                self.a_bits[b, : len(bits)] = bits
+                self.a_nb = max(self.a_nb, bits[-1] + 1)
+        # Functions: products of an (η, w) column and an angle column, in the descriptor's order.
+        self.ang_rad = np.array(plan.rad_index, dtype=np.int64)
+        self.ang_ang = np.array(plan.ang_index, dtype=np.int64)
+        self.ang_pref = np.array(plan.prefactor, dtype=np.float64)
+
+    def arrays(self) -> tuple:
+        """Positional arguments of :func:`pair_features` after the neighbour list."""
+        return (self.n_species, self.r_cut, self.rad_eta, self.rad_rs, self.rad_eta0, self.rad_bits,
+                self.rad_nb, self.u_eta, self.x_u, self.jk_eta, self.jk_eta0, self.jk_bits, self.jk_nb,
+                self.x_jk, self.all_jk, self.base_lam, self.base_cos, self.base_sin, self.base_shifted,
+                self.needs_sin, self.a_base, self.a_zeta, self.a_bits, self.a_nb, self.ang_rad,
+                self.ang_ang, self.ang_pref)
