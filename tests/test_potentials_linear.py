@@ -8,6 +8,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from atomsieve import Dataset
+from atomsieve.builders.sampling import label
 from atomsieve.descriptors import SymmetryFunctions
 from atomsieve.potentials import LinearPotential, prepare
 from atomsieve.potentials.linear import design_rows, solve_normal_equations
@@ -24,7 +25,7 @@ def emt_alloy(n: int, seed: int, n_gold=None) -> Dataset:
     """Rattled, strained 16-atom Cu/Au fcc cells labelled by EMT; ``n_gold`` atoms of Au per cell
     (8 when omitted: a fixed 50/50 composition), or a list of counts per cell."""
     rng = np.random.default_rng(seed)
-    frames, energies, forces = [], [], []
+    frames = []
     for k in range(n):
         atoms = bulk("Cu", "fcc", a=3.8 * (1 + 0.02 * rng.standard_normal()), cubic=True).repeat((2, 2, 1))
         gold = 8 if n_gold is None else n_gold[k]
@@ -32,12 +33,9 @@ def emt_alloy(n: int, seed: int, n_gold=None) -> Dataset:
         symbols[rng.permutation(len(atoms))[:gold]] = "Au"
         atoms.set_chemical_symbols(symbols.tolist())
         atoms.rattle(0.1, seed=int(rng.integers(1 << 30)))
-        atoms.calc = EMT()
-        energies.append(atoms.get_potential_energy())
-        forces.append(atoms.get_forces())
-        atoms.calc = None
-        frames.append(atoms)
-    return Dataset(frames, energies=energies, forces=np.concatenate(forces))
+        frames.append(label(atoms, EMT()))
+    return Dataset(frames, energies=[a.get_potential_energy() for a in frames],
+                   forces=np.concatenate([a.get_forces() for a in frames]))
 
 
 def reference_fit(data, ridge: float, force_weight: float = 0.1, offsets: str = "per-element"):
