@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_compare.py                      # timing: 7 methods x 6 sizes
     .venv/bin/python benchmarks/bench_compare.py --scientific         # + prediction-set table (test split)
     .venv/bin/python benchmarks/bench_compare.py --bpnn-sizes 40,80   # + the neural network at a few sizes
+    .venv/bin/python benchmarks/bench_compare.py --scientific --ridge 1e-4   # the table with another ridge
 
 What is timed (wall seconds, this process, torch on the threads given by --threads):
 
@@ -62,6 +63,8 @@ def main() -> None:
                         help="also train the BPNN for lebank and fps at these sizes")
     parser.add_argument("--bpnn-epochs", type=int, default=150)
     parser.add_argument("--bpnn-only", action="store_true", help="skip the linear timing part")
+    parser.add_argument("--ridge", type=float, default=None,
+                        help="LinearPotential ridge of the learning curves (default: its own, 1e-8)")
     parser.add_argument("--json", help="write the figures and tables here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -104,7 +107,8 @@ def linear_part(args, pool, test, sf, methods, sizes, figures) -> list:
         figures["ridge_peer_s"] = float(np.median([ridge_peer(data) for _ in range(3)]))
         figures["linear_vs_ridge_speedup"] = figures["ridge_peer_s"] / figures["linear_fit_s"]
         ctx, figures["context_s"] = timed(build_context, pool, test=test if args.scientific else None,
-                                          descriptor=sf)
+                                          descriptor=sf,
+                                          model_params={} if args.ridge is None else {"ridge": args.ridge})
         table, figures["learning_curves_s"] = timed(learning_curves, pool, methods, sizes, "linear",
                                                     args.repeats, 0, context=ctx)
     if previous is None:
