@@ -214,6 +214,14 @@ def test_cli_coverage_prints_the_distance_table(pool_file, capsys):
     assert any(line.startswith("Cu ") for line in out.splitlines())
 
 
+def test_learning_curves_in_threads_by_default_match_serial(pool, context):
+    methods, sizes = ["random", "fps", "lebank"], [4, 8]
+    serial = learning_curves(pool, methods=methods, sizes=sizes, context=context, scheduler="serial")
+    threads = learning_curves(pool, methods=methods, sizes=sizes, context=context)
+    columns = ["method", "size", "n_selected", "rmse_e_pred", "rmse_f_pred"]
+    pd.testing.assert_frame_equal(serial[columns], threads[columns])
+
+
 @pytest.mark.slow
 def test_learning_curves_on_a_local_dask_cluster_match_serial(pool, context):
     pytest.importorskip("distributed")

@@ -31,6 +31,24 @@ def test_should_stop_cancels_remaining_jobs():
     assert len(calls) == 3
 
 
+def test_threads_run_jobs_at_the_same_time_and_keep_results():
+    import threading
+
+    # Two jobs that can only finish together: they must run on two threads at once.
+    barrier = threading.Barrier(2, timeout=30)
+
+    def meet(x):
+        barrier.wait()
+        return x * x
+
+    assert run_tasks(meet, [3, 4], scheduler="threads", n_workers=2) == [9, 16]
+    calls = []
+    with TaskRunner("threads", n_workers=1) as runner:
+        for _ in runner.map(calls.append, range(10), should_stop=lambda: len(calls) >= 3):
+            pass
+    assert 3 <= len(calls) <= 3 + 2  # the jobs in flight when it stopped, no more
+
+
 def test_local_cluster_gives_same_results():
     assert run_tasks(math.factorial, range(8), scheduler="local", n_workers=2) == [
         math.factorial(i) for i in range(8)

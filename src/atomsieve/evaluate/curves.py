@@ -91,7 +91,8 @@ class StudyOptions(TypedDict, total=False):
     ``model_params`` / ``selector_params``: keyword arguments of the model and, per method, of the
     selectors; ``progress(done, total, label)``; ``on_row(row)`` called with each row as its job
     finishes; ``should_stop()`` polled between jobs (True cancels; rows finished so far are kept);
-    ``scheduler``: where jobs run (:mod:`atomsieve.parallel`; this process by default);
+    ``scheduler``: where jobs run (:mod:`atomsieve.parallel`; default ``"threads"``, a pool of threads in
+    this process; ``"serial"`` for one job after another);
     ``context``: a prepared :class:`EvaluationContext` to reuse (skips featurisation).
     """
 
@@ -127,7 +128,10 @@ def study_options(options: dict, kind: type = StudyOptions, **defaults) -> dict[
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"unexpected keyword argument(s) {unknown}; accepted: {sorted(known)}")
-    return {**dict.fromkeys(known), **defaults, **options}
+    out = {**dict.fromkeys(known), **defaults, **options}
+    if "scheduler" in known and out["scheduler"] is None:
+        out["scheduler"] = "threads"  # independent jobs in parallel by default
+    return out
 
 
 def iter_learning_curves(

@@ -3,6 +3,8 @@
 ``scheduler`` everywhere in atomsieve means one of:
 
 - ``None`` or ``"serial"``: in this process, one job after another (no start-up cost);
+- ``"threads"``: in this process, on a pool of ``n_workers`` threads (default: the cores, at most 4):
+  for jobs whose heavy parts (NumPy, BLAS, torch, the compiled kernels) release the GIL;
 - ``"local"``: a Dask ``LocalCluster`` on 127.0.0.1 with ``n_workers`` processes;
 - ``"tcp://host:port"``: an existing Dask scheduler (a real cluster);
 - a ``distributed.Client``: used as is and not closed.
@@ -44,8 +46,13 @@ class TaskRunner:
     def is_serial(self) -> bool:
         return self.scheduler in (None, "serial")
 
+    def _workers(self) -> int:
+        import os
+
+        return self.n_workers or max(1, min(4, os.cpu_count() or 1))
+
     def _connect(self):
-        if self._client is not None or self.is_serial:
+        if self._client is not None or self.is_serial or self.scheduler == "threads":
             return self._client
         try:
             from distributed import Client, LocalCluster
@@ -54,11 +61,8 @@ class TaskRunner:
         if isinstance(self.scheduler, Client):
             self._client = self.scheduler
         elif self.scheduler == "local":
-            import os
-
-            workers = self.n_workers or max(1, min(4, os.cpu_count() or 1))
             self._cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True,
+                n_workers=self._workers(), threads_per_worker=1, processes=True,
                 host="127.0.0.1", dashboard_address=None,
             )
             self._client = Client(self._cluster)
@@ -71,7 +75,7 @@ class TaskRunner:
             self._owns_client = True
         else:
             raise ParameterError(
-                f"scheduler must be None, 'serial', 'local', an address like 'tcp://host:8786' "
+                f"scheduler must be None, 'serial', 'threads', 'local', an address like 'tcp://host:8786' "
                 f"or a distributed.Client; got {self.scheduler!r}"
             )
         return self._client
@@ -94,6 +98,9 @@ class TaskRunner:
         total = len(items)
         report(progress, 0, total, label)
         client = self._connect()
+        if self.scheduler == "threads":
+            yield from self._map_threads(fn, items, progress, label, should_stop)
+            return
         if client is None:
             for i, item in enumerate(items):
                 if should_stop is not None and should_stop():
@@ -115,6 +122,35 @@ class TaskRunner:
                 report(progress, done, total, label)
         finally:
             client.cancel([f for f in futures if not f.done()])
+
+    def _map_threads(self, fn, items, progress, label, should_stop):
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        workers = self._workers()
+        total, done, queued = len(items), 0, iter(enumerate(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="atomsieve") as pool:
+            pending: dict = {}
+
+            def refill() -> None:  # at most two jobs per thread in flight, so a stop stops soon
+                for i, item in queued:
+                    pending[pool.submit(fn, item)] = i
+                    if len(pending) >= 2 * workers:
+                        break
+
+            refill()
+            try:
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        if should_stop is not None and should_stop():
+                            return
+                        yield pending.pop(future), future.result()
+                        done += 1
+                        report(progress, done, total, label)
+                    refill()
+            finally:
+                for future in pending:
+                    future.cancel()
 
     def close(self) -> None:
         if self._owns_client and self._client is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from collections.abc import Callable
 
@@ -16,6 +17,7 @@ from atomsieve.potentials.prepared import PreparedData
 from atomsieve.progress import ProgressCallback, report
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_GLOBAL_RNG = threading.Lock()
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -145,7 +147,9 @@ class BPNNPotential:
 
     def build_network(self, n_features: int, elements: list[str]) -> BehlerParrinelloNetwork:
         """A freshly initialised (seeded) network for these features and elements."""
-        with torch.random.fork_rng(devices=[]):
+        # torch's default generator is process-wide: hold it while seeding and drawing the weights, so
+        # networks built in parallel threads (learning-curve jobs) are still seeded exactly.
+        with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             net = BehlerParrinelloNetwork(n_features, len(elements), tuple(self.hidden), self.activation)
         self.elements_ = list(elements)
