@@ -37,7 +37,8 @@ def register(sub) -> None:
     p.add_argument("--test", metavar="TEST_PATH", help="prediction set; the whole pool when omitted")
     p.add_argument("--preset", help="descriptor preset (default: by the number of elements)")
     p.add_argument("--cutoff", type=float, help="descriptor cutoff in Å (default: the preset's)")
-    p.add_argument("--scheduler", help="run jobs on Dask: 'local' or a scheduler address tcp://host:port")
+    p.add_argument("--scheduler", help="where jobs run: 'threads' (default, this process), 'serial', "
+                   "Dask 'local' or a scheduler address tcp://host:port")
     p.add_argument("--output", required=True, help="CSV file for the table (meV/atom, meV/Å, seconds)")
     p.add_argument("--plot", help="also draw the curves into a .png, .svg, .pdf or .html file")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
