@@ -335,7 +335,8 @@ def fast_engine(
             init = np.asarray(initial.get(int(z), np.zeros((0, n_features))), dtype=np.float64).reshape(
                 -1, n_features
             )
-            x = np.ascontiguousarray(values[rows], dtype=np.float64)
+            x = values[rows] if len(rows) < len(values) else values  # one element: no copy
+            x = np.ascontiguousarray(x, dtype=np.float64)
             if backend == "numba" or (backend is None and dev.type == "cpu"):
                 joined = kernel_element(x, thresholds[int(z)], init)
             else:

@@ -214,7 +214,7 @@ def kernel_element(values: np.ndarray, threshold: float, initial: np.ndarray) ->
     t = float(threshold)
     # Rotation and summation change a squared distance by at most ~f^2 u (|a| + |b| + T)^2, with the
     # norms before centring (the rotation is applied to the raw values).
-    max_norm = float(np.sqrt(np.einsum("ij,ij->i", raw, raw).max()))
+    max_norm = float(np.sqrt(f) * np.abs(raw).max())  # bounds every row's norm
     margin = 16.0 * f * f * float(np.finfo(np.float64).eps) * (2.0 * max_norm + t) ** 2
     coords, shape, cell = _grid(y, np.sqrt(t * t + margin) * (1 + 1e-9) + 1e-12)
     # The atom's own cell first, then cells sharing a face, an edge, a corner.
