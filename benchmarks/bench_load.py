@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import random
 import re
@@ -54,6 +55,10 @@ SERVER_SCRIPT = (
 HEARTBEAT_S = 0.25
 #: A person's pause between seeing an update and the next slider release (uniform, seconds).
 THINK_S = (0.5, 1.5)
+#: Longest wait for the server to settle after the sessions opened (s).
+SETTLE_MAX_S = 180.0
+#: The server counts as settled below this fraction of one core (see :meth:`Server.wait_idle`).
+IDLE_CPU_FRACTION = 0.3
 #: Seconds to wait for the server's slider precomputation at startup, and for its memory release.
 PRECOMPUTE_WAIT_S = 300.0
 RELEASE_WAIT_S = 4.0
@@ -126,6 +131,25 @@ class Server:
         value = rss_mib(self.proc.pid)
         self.peak = max(self.peak, value)
         return value
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def wait_idle(self, seconds: float, busy_below: float = IDLE_CPU_FRACTION, window: float = 1.0) -> float:
+        """Wait until the server uses less than ``busy_below`` of a core over ``window``; seconds waited.
+
+        Opening a session costs the server a few CPU-seconds that continue after the first
+        selection shows (the other views render); latencies are measured once that has settled.
+        """
+        t = time.monotonic()
+        while time.monotonic() - t < seconds:
+            before = self.cpu_seconds()
+            time.sleep(window)
+            if (self.cpu_seconds() - before) / window < busy_below:
+                break
+        return time.monotonic() - t
 
     def errors(self) -> list[str]:
         text = self.log.read_text()
@@ -283,21 +307,22 @@ def _slider_values(slider, rng: random.Random, current: float) -> float:
 
 
 def drive(clients: list[Client], seconds: float, seed: int = 0,
-          think: tuple[float, float] = THINK_S) -> list[ClientResult]:
+          think: tuple[float, float] = THINK_S, settle=None) -> list[ClientResult]:
     """Every client in its own thread moves its slider until ``seconds`` have passed.
 
     After each update a client pauses ``uniform(*think)`` seconds (a person looking at the
-    result) before the next release; ``think=(0, 0)`` is back-to-back.
+    result) before the next release; ``think=(0, 0)`` is back-to-back. ``settle()`` runs once every
+    client is ready, before the clock starts.
     """
     results = [ClientResult(connect_seconds=c.connect_seconds) for c in clients]
-    start = threading.Barrier(len(clients))
+    start = threading.Barrier(len(clients), action=settle)
 
     def run(i: int) -> None:
         res = results[i]
         rng = random.Random(seed * 1000 + i)
         try:
             slider, element = clients[i].wait_ready()
-            start.wait(timeout=clients[i].timeout)
+            start.wait(timeout=clients[i].timeout + SETTLE_MAX_S)
             stop_at = time.monotonic() + seconds
             value = float(slider.value)
             while time.monotonic() < stop_at:
@@ -350,10 +375,18 @@ def run_phase(server: Server, n_sessions: int, seconds: float, timeout: float, s
     """Open ``n_sessions`` clients, drive them for ``seconds``, close them; latencies and outcomes."""
     clients = []
     load_before = loadavg()
+    cpu_before, opened = server.cpu_seconds(), time.monotonic()
+    settled: dict = {}
+
+    def settle():
+        settled["open_s"] = time.monotonic() - opened
+        settled["settle_s"] = server.wait_idle(SETTLE_MAX_S)
+        settled["server_cpu_s_per_session_open"] = (server.cpu_seconds() - cpu_before) / n_sessions
+
     try:
         for _ in range(n_sessions):
             clients.append(Client(server.url, timeout))
-        results = drive(clients, seconds, seed, think)
+        results = drive(clients, seconds, seed, think, settle)
     finally:
         for c in clients:
             c.close()
@@ -369,6 +402,7 @@ def run_phase(server: Server, n_sessions: int, seconds: float, timeout: float, s
         "p50_s": percentile(latencies, 50),
         "p95_s": percentile(latencies, 95),
         "max_s": max(latencies) if latencies else float("nan"),
+        **settled,
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
     }

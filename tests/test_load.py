@@ -2,7 +2,7 @@
 
 The full run (20 sessions, latency figures) is ``benchmarks/bench_load.py``; this checks correctness
 only: no server errors, every session got its updates, closed sessions are discarded (per-session
-cleanup ran) and the server's memory comes back near its baseline.
+cleanup ran) and the server's memory comes back to within :data:`ALLOWANCE_MIB` of its baseline.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,13 @@ pytest.importorskip("bokeh.client")
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_load.py"
 SESSIONS = 3
-SECONDS = 8.0
+SECONDS = 4.0
+#: Seconds a closed session lingers before the server discards it (Bokeh's default is 15 s).
+LIFETIME_S = 1.0
+#: What the server's resident memory may keep after every session closed (MiB): allocator slack.
+#: Measured with ``bench_load.py --sessions 3 --seconds 8``: 525 MiB before, 545 MiB peak, 538 MiB
+#: after close (+13 MiB); 20 sessions keep +80–100 MiB (benchmarks/README.md, issue 10).
+ALLOWANCE_MIB = 40
 
 
 def _bench():
@@ -55,11 +62,13 @@ def test_concurrent_sessions_update_without_errors_and_release_memory():
 def _check_load():
     bench = _bench()
     bench._import_panel_models()
-    server = bench.Server()
+    server = bench.Server(session_lifetime_s=LIFETIME_S)
     try:
+        assert "precomputed" in (server.wait_precomputed(240) or ""), server.log.read_text()[-2000:]
         warm = bench.run_phase(server, 1, 2.0, timeout=240, seed=7)
         assert warm["client_errors"] == [] and warm["updates"] >= 1, warm
-        assert bench.wait_discarded(server, 1) >= 1
+        assert bench.wait_discarded(server, 1, seconds=30) >= 1
+        time.sleep(bench.RELEASE_WAIT_S)
         baseline = server.rss()
         server.peak = baseline
 
@@ -69,11 +78,12 @@ def _check_load():
         assert many["timeouts"] == 0, many
         assert all(n >= 1 for n in many["updates_per_session"]), many
 
-        discarded = bench.wait_discarded(server, 1 + SESSIONS, seconds=60)
+        discarded = bench.wait_discarded(server, 1 + SESSIONS, seconds=30)
+        time.sleep(bench.RELEASE_WAIT_S)  # the server's gc + malloc_trim after the discards
         after = server.rss()
         assert discarded >= 1 + SESSIONS, f"closed sessions were not discarded ({discarded})"
         assert server.errors() == [], server.errors()
-        # Near baseline: at most half of what the sessions added stays, plus allocator slack.
-        assert after <= baseline + 0.5 * max(peak - baseline, 0) + 64, (baseline, peak, after)
+        # Back near the baseline: the sessions' objects are gone, only allocator slack stays.
+        assert after <= baseline + ALLOWANCE_MIB, (baseline, peak, after)
     finally:
         server.stop()
