@@ -2,31 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from ase.calculators.emt import EMT
-from ase.cluster import Icosahedron
-
-from atomsieve.data import Dataset
-
-
-def cu_au_clusters(n: int = 8, seed: int = 3) -> Dataset:
-    """Rattled Cu13 icosahedra with about a third of the atoms turned into Au, labelled by EMT."""
-    rng = np.random.default_rng(seed)
-    frames, energies, forces = [], [], []
-    for _ in range(n):
-        atoms = Icosahedron("Cu", 2, latticeconstant=3.6 * (1 + 0.04 * rng.standard_normal()))
-        symbols = np.array(atoms.get_chemical_symbols())
-        symbols[rng.random(len(atoms)) < 0.3] = "Au"
-        symbols[0] = "Au"
-        atoms.set_chemical_symbols(symbols.tolist())
-        atoms.rattle(0.05 + 0.1 * rng.random(), seed=int(rng.integers(1 << 30)))
-        atoms.calc = EMT()
-        energies.append(atoms.get_potential_energy())
-        forces.append(atoms.get_forces())
-        atoms.calc = None
-        frames.append(atoms)
-    return Dataset(frames, energies=energies, forces=np.concatenate(forces))
+from emt_data import emt_clusters
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +13,7 @@ def studies():
     from atomsieve.app.state import DatasetState
     from atomsieve.app.studies_state import StudiesState
 
-    fs = FeaturesState(data=DatasetState(dataset=cu_au_clusters(), title="CuAu"), r_cut=4.5)
+    fs = FeaturesState(data=DatasetState(dataset=emt_clusters(8, seed=3, gold=0.3), title="CuAu"), r_cut=4.5)
     fs.compute_now()
     selection = SelectionState(features_state=fs, synchronous=True)
     return StudiesState(selection=selection)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from ase.calculators.emt import EMT
-from ase.cluster import Icosahedron
+from emt_data import emt_clusters
 from scipy.spatial.distance import cdist
 
-from atomsieve import Dataset, save
+from atomsieve import save
 from atomsieve.cli import main
 from atomsieve.descriptors import AtomicFeatures, SymmetryFunctions
 from atomsieve.errors import ParameterError
@@ -23,26 +22,6 @@ def small_descriptor(species=("Cu",)) -> SymmetryFunctions:
     radial = [{"form": "g2", "eta": eta, "r_s": 0.0} for eta in (0.3, 1.0, 3.0)]
     angular = [{"form": "g4", "eta": 0.05, "zeta": z, "lambda": 1.0} for z in (1.0, 4.0)]
     return SymmetryFunctions(list(species), 4.0, radial, angular)
-
-
-def emt_clusters(n: int, seed: int = 0, gold: float = 0.0) -> Dataset:
-    """Rattled Cu13 icosahedra (a share ``gold`` of atoms turned into Au), labelled by EMT."""
-    rng = np.random.default_rng(seed)
-    frames, energies, forces = [], [], []
-    for _ in range(n):
-        atoms = Icosahedron("Cu", 2, latticeconstant=3.6 * (1 + 0.04 * rng.standard_normal()))
-        if gold:
-            symbols = np.array(atoms.get_chemical_symbols())
-            symbols[rng.random(len(atoms)) < gold] = "Au"
-            symbols[0] = "Au"
-            atoms.set_chemical_symbols(symbols.tolist())
-        atoms.rattle(0.05 + 0.1 * rng.random(), seed=int(rng.integers(1 << 30)))
-        atoms.calc = EMT()
-        energies.append(atoms.get_potential_energy())
-        forces.append(atoms.get_forces())
-        atoms.calc = None
-        frames.append(atoms)
-    return Dataset(frames, energies=energies, forces=np.concatenate(forces))
 
 
 @pytest.fixture(scope="module")
