@@ -6,7 +6,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from atomsieve.app.live import LiveMarkdown, batched
+from atomsieve.app.live import LiveMarkdown, LiveNumber, batched
 from atomsieve.app.notify import guarded
 from atomsieve.app.selection_state import THRESHOLD_BOUNDS, THRESHOLD_STEP, SelectionState
 from atomsieve.app.studies_state import StudiesState
@@ -87,13 +87,13 @@ class SelectionCards(Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         style = {"title_size": "11pt", "font_size": "26pt", "default_color": "#1f3b57"}
-        self.structures = pn.indicators.Number(name="Selected structures", value=0, format="{value:,}",
+        self.structures = LiveNumber(name="Selected structures", value=0, format="{value:,}",
                                                css_classes=["card-structures"], **style)
-        self.atoms = pn.indicators.Number(name="Selected atoms", value=0, format="{value:,}",
+        self.atoms = LiveNumber(name="Selected atoms", value=0, format="{value:,}",
                                           css_classes=["card-atoms"], **style)
-        self.percent = pn.indicators.Number(name="Share of the dataset (structures)", value=0.0,
+        self.percent = LiveNumber(name="Share of the dataset (structures)", value=0.0,
                                             format="{value:.1f} %", css_classes=["card-percent"], **style)
-        self.bank = pn.indicators.Number(name="Bank size (environments)", value=0, format="{value:,}",
+        self.bank = LiveNumber(name="Bank size (environments)", value=0, format="{value:,}",
                                          css_classes=["card-bank"], **style)
         self.note = LiveMarkdown("", styles={"color": "#555", "font-size": "0.85em"}, margin=(0, 10),
                                      css_classes=["selection-note"])
