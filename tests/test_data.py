@@ -169,6 +169,21 @@ def test_partially_labelled_structures_are_not_mislabelled(tmp_path):
         load_from_atoms(frames, tmp_path, name="d.extxyz", energy_key="REF_energy")
 
 
+def test_text_in_an_energy_label_is_not_a_number(tmp_path):
+    # A garbled byte inside "energy=..." leaves text that ASE keeps as the calculator's energy.
+    frames = [bulk("Cu", cubic=True) for _ in range(2)]
+    for atoms in frames:
+        atoms.calc = EMT()
+        atoms.get_forces()
+    write(tmp_path / "ok.extxyz", frames)
+    text = (tmp_path / "ok.extxyz").read_text().replace("energy=", "energy=\x01", 1)
+    (tmp_path / "bad.extxyz").write_text(text)
+    ds = load(tmp_path / "bad.extxyz")
+    assert ds.energies is None and ds.forces is not None
+    with pytest.raises(DataError, match="energy"):
+        load(tmp_path / "bad.extxyz", energy_key="energy")
+
+
 def test_index_selects_structures():
     assert len(load(GE, index=":3")) == 3
     assert len(load(GE, index=-1)) == 1

@@ -17,14 +17,20 @@ def _results(atoms: Atoms) -> dict:
     return dict(getattr(calc, "results", {}) or {}) if calc is not None else {}
 
 
+def _number(value) -> float | None:
+    """``value`` as a float, or None when it is not one (a garbled file can leave text in a label)."""
+    if value is None or np.ndim(value) != 0:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _energy(atoms: Atoms, key: str):
     if key in atoms.info and np.ndim(atoms.info[key]) == 0:
-        try:
-            return float(atoms.info[key])
-        except (TypeError, ValueError):
-            return None
-    value = _results(atoms).get(key)
-    return None if value is None or np.ndim(value) != 0 else float(value)
+        return _number(atoms.info[key])
+    return _number(_results(atoms).get(key))
 
 
 def _forces(atoms: Atoms, key: str):
@@ -33,7 +39,10 @@ def _forces(atoms: Atoms, key: str):
         value = _results(atoms).get(key)
     if value is None:
         return None
-    value = np.asarray(value, dtype=np.float64)
+    try:
+        value = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
     return value if value.shape == (len(atoms), 3) else None
 
 
