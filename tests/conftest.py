@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+BPA = "/work/shared/data/3bpa_train_300K.xyz"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ATOMSIEVE_EXE = str(Path(sys.executable).with_name("atomsieve"))
@@ -81,3 +82,22 @@ def dashboard_page(chromium, dashboard_url):
     page.wait_for_selector("text=Open a dataset")
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def ge_frames():
+    """Three periodic germanium structures (the embedded test split)."""
+    import atomsieve
+
+    return atomsieve.datasets.load_default("test").atoms[:3]
+
+
+@pytest.fixture(scope="module")
+def bpa_frames():
+    """Three 3BPA molecules (C/H/N/O), or small C/H/N/O molecules when the shared data are absent."""
+    from ase.build import molecule
+    from ase.io import read
+
+    if os.path.exists(BPA):
+        return read(BPA, ":3")
+    return [molecule("CH3CONH2"), molecule("CH3NO2"), molecule("HCOOH")]

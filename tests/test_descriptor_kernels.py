@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
 import torch
 from ase import Atoms
 from ase.build import bulk, molecule
-from ase.io import read
 
-import atomsieve
 from atomsieve.descriptors import SymmetryFunctions, preset
 from atomsieve.descriptors.compute import raw_features_cpu
 from atomsieve.descriptors.kernels import cutoff
 from atomsieve.descriptors.neighbors import NeighborList, neighbor_pairs
 from atomsieve.descriptors.terms import KernelPlan, power_family
 from atomsieve.errors import ParameterError
-
-BPA = "/work/shared/data/3bpa_train_300K.xyz"
-
-
-@pytest.fixture(scope="module")
-def ge_frames():
-    return atomsieve.datasets.load_default("test").atoms[:3]
-
-
-@pytest.fixture(scope="module")
-def bpa_frames():
-    if os.path.exists(BPA):
-        return read(BPA, ":3")
-    return [molecule("CH3CONH2"), molecule("CH3NO2"), molecule("HCOOH")]
 
 
 def torch_path(sf, frames, dtype=torch.float64):

@@ -8,31 +8,12 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
-from ase.build import bulk, molecule
-from ase.io import read
+from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
-import atomsieve
 from atomsieve.descriptors import SymmetryFunctions, preset
 from atomsieve.descriptors.presets import ACSF_STANDARD_G2, ACSF_STANDARD_G4
 from atomsieve.errors import ParameterError
-
-BPA = "/work/shared/data/3bpa_train_300K.xyz"
-
-
-@pytest.fixture(scope="module")
-def ge_frames():
-    return atomsieve.datasets.load_default("test").atoms[:3]
-
-
-@pytest.fixture(scope="module")
-def bpa_frames():
-    import os
-
-    if os.path.exists(BPA):
-        return read(BPA, ":3")
-    # Fallback when the shared data folder is absent: small C/H/N/O molecules.
-    return [molecule("CH3CONH2"), molecule("CH3NO2"), molecule("HCOOH")]
 
 
 def dscribe_acsf(species, r_cut, g2, g4, g5, periodic):
