@@ -441,14 +441,15 @@ def md_check(
         if nve_problem is None and nve_drift > max_drift:
             nve_problem = (f"total energy drifted {nve_drift:.4f} eV/atom in {nve_steps} NVE steps "
                            f"(limit {max_drift} eV/atom)")
+    unphysical = bool(reasons)  # what the structures show, before why the run stopped is added
+    if run.timed_out:
+        verdict = "unphysical" if unphysical else "timed-out"
+    else:
+        verdict = "blew-up" if run.stopped or nve_problem else ("unphysical" if unphysical else "ok")
     if run.stopped:
         reasons.insert(0, f"stopped at step {run.steps_run}: {run.stopped}")
     elif nve_problem:
         reasons.insert(0, nve_problem)
-    if run.timed_out:
-        verdict = "unphysical" if len(reasons) > 1 else "timed-out"
-    else:
-        verdict = "blew-up" if run.stopped or nve_problem else ("unphysical" if reasons else "ok")
     after = run.steps >= equilibration_steps
     drift = 0.0
     if after.sum() >= 2:
