@@ -44,6 +44,22 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
+def interleaved(acsf, sf, frames, data, dtype, args, errors: list) -> tuple[list, list, list]:
+    """Seconds of DScribe, atomsieve's default path and its torch path, run in turn
+    ``args.repeats`` times on the same structures; each result's error against DScribe goes to
+    ``errors``. ``data``: the structures as atomsieve takes them (a list of Atoms or a Dataset)."""
+    t_ds, t_ours, t_torch = [], [], []
+    for _ in range(args.repeats):
+        t, ref = timed(lambda: np.concatenate(acsf.create(frames, n_jobs=args.threads)))
+        t_ds.append(t)
+        t, ours = timed(lambda: users_path(sf, data, dtype, args.threads))
+        t_ours.append(t)
+        t, torch_values = timed(lambda: users_path(sf, data, dtype, args.threads, engine="torch"))
+        t_torch.append(t)
+        errors += [rel_err(ours, ref), rel_err(torch_values, ref)]
+    return t_ds, t_ours, t_torch
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--structures", type=int, default=60, help="germanium structures timed (default 60)")
@@ -73,16 +89,9 @@ def main() -> None:
 
     sf.compute(frames[:1], scaler="none")  # load the compiled kernels before timing
     load_before = os.getloadavg()[0]
-    t_ds, t_ours, t_torch, errors = [], [], [], []
-    for _ in range(args.repeats):
-        t, ref = timed(lambda: np.concatenate(acsf.create(frames, n_jobs=args.threads)))
-        t_ds.append(t)
-        t, ours = timed(lambda: users_path(sf, frames, dtype, args.threads))
-        t_ours.append(t)
-        t, torch_values = timed(lambda: users_path(sf, frames, dtype, args.threads, engine="torch"))
-        t_torch.append(t)
-        errors += [rel_err(ours, ref), rel_err(torch_values, ref)]
-    md, mo, mt = statistics.median(t_ds), statistics.median(t_ours), statistics.median(t_torch)
+    errors = []
+    t_ds, t_ours, t_torch = interleaved(acsf, sf, frames, frames, dtype, args, errors)
+    md, mo, mt = map(statistics.median, (t_ds, t_ours, t_torch))
 
     dframes = frames[: args.derivative_structures]
     d_atoms = sum(map(len, dframes))
@@ -99,16 +108,7 @@ def main() -> None:
         msf = preset("acsf_standard", mols.elements)
         macsf = ACSF(r_cut=msf.r_cut, g2_params=ACSF_STANDARD_G2, g4_params=ACSF_STANDARD_G4,
                      species=mols.elements, periodic=False)
-        m_ds, m_ours, m_torch = [], [], []
-        for _ in range(args.repeats):
-            t, ref = timed(lambda: np.concatenate(macsf.create(mols.atoms, n_jobs=args.threads)))
-            m_ds.append(t)
-            t, ours = timed(lambda: users_path(msf, mols, dtype, args.threads))
-            m_ours.append(t)
-            t, torch_values = timed(lambda: users_path(msf, mols, dtype, args.threads, engine="torch"))
-            m_torch.append(t)
-            errors += [rel_err(ours, ref), rel_err(torch_values, ref)]
-        a, b, c = statistics.median(m_ds), statistics.median(m_ours), statistics.median(m_torch)
+        a, b, c = map(statistics.median, interleaved(macsf, msf, mols.atoms, mols, dtype, args, errors))
         n = mols.n_atoms
         mol_row = (f"| features, {len(mols)} 3BPA molecules, {n} atoms, C/H/N/O, {msf.n_features} features | "
                    f"{a:.2f} s ({n / a:,.0f} atoms/s) | {b:.3f} s ({n / b:,.0f} atoms/s) | "
