@@ -91,6 +91,17 @@ def test_cache_is_bounded_by_bytes_least_recently_used_first():
     assert len(cache) == 0 and cache.nbytes == 0
 
 
+def ask_at_once(ask, n: int, gate: threading.Event) -> None:
+    """Run ``ask`` in ``n`` threads, let them all start and block, then open ``gate`` and wait."""
+    threads = [threading.Thread(target=ask) for _ in range(n)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    gate.set()
+    for t in threads:
+        t.join(10)
+
+
 def test_one_key_is_computed_once_however_many_ask_at_once():
     cache = OutcomeCache()
     calls, results = [], []
@@ -101,14 +112,7 @@ def test_one_key_is_computed_once_however_many_ask_at_once():
         gate.wait(5)
         return _outcome(("k",), 4)
 
-    threads = [threading.Thread(target=lambda: results.append(cache.get_or_compute(("k",), compute)))
-               for _ in range(6)]
-    for t in threads:
-        t.start()
-    time.sleep(0.2)
-    gate.set()
-    for t in threads:
-        t.join(10)
+    ask_at_once(lambda: results.append(cache.get_or_compute(("k",), compute)), 6, gate)
     assert len(calls) == 1 and len(results) == 6
     assert all(r is results[0] for r in results)
 
@@ -128,13 +132,7 @@ def test_a_failed_computation_reaches_every_waiter_and_is_not_cached():
         except ValueError as exc:
             errors.append(str(exc))
 
-    threads = [threading.Thread(target=ask) for _ in range(3)]
-    for t in threads:
-        t.start()
-    time.sleep(0.2)
-    gate.set()
-    for t in threads:
-        t.join(10)
+    ask_at_once(ask, 3, gate)
     assert errors == ["bad thresholds"] * 3
     assert cache.get(("k",)) is None
     assert cache.get_or_compute(("k",), lambda: _outcome(("k",), 1)).bank_size == 1  # retried
