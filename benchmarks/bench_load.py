@@ -220,9 +220,13 @@ class Client:
 
     def __init__(self, url: str, timeout: float):
         from bokeh.client import pull_session
+        from bokeh.events import DocumentReady
 
         t = time.monotonic()
         self.session = pull_session(url=url)
+        # A browser tab announces "document_ready" once the page has rendered; Panel only writes a
+        # session's model changes as one combined message once it has heard that.
+        self.session.document.callbacks.send_event(DocumentReady())
         self.connect_seconds = time.monotonic() - t
         self.timeout = timeout
         self.doc = self.session.document

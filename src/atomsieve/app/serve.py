@@ -29,8 +29,13 @@ def make_app(dataset=None, title: str = "", data_dir: str | None = None, source_
         data = DatasetState.from_path(data_dir=data_dir)
     dashboard = Dashboard(data=data)
     # Bootstrap: the template whose resources Panel serves itself (no font or script CDN).
+    # No template busy spinner: Panel keeps one process-wide busy flag and sets *every* session's
+    # spinner whenever *any* session handles an event, so with 20 sessions each slider release
+    # restyled and re-sent 40 spinners (half the server's time). Each session shows its own
+    # "computing…" note and progress bars instead.
     template = pn.template.BootstrapTemplate(
         title="atomsieve — which structures deserve DFT labels",
+        busy_indicator=None,
         sidebar=[dashboard.sidebar()],
         main=[dashboard.main()],
         header_background=ACCENT,
