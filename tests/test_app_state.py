@@ -164,3 +164,16 @@ def test_export_panel_writes_the_selection(selection):
     panel = ExportPanel(data=selection.features_state.data, selection=selection)
     frames = ase.io.read(io.StringIO(panel._subset_file().read().decode()), ":", format="extxyz")
     assert len(frames) == selection.outcome.n_structures
+
+
+def test_served_page_adds_no_process_wide_busy_indicator():
+    """Panel keeps one busy flag per process and sets every registered indicator from it: a template
+    spinner per session would be restyled in all sessions whenever any one of them handles an event."""
+    import panel as pn
+    from bokeh.document import Document
+
+    from atomsieve.app.serve import make_app
+
+    before = list(pn.state._indicators)
+    make_app(load_default("test"), title="Ge test").server_doc(Document())
+    assert pn.state._indicators == before
