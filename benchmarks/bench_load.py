@@ -42,11 +42,13 @@ from pathlib import Path
 #: Runs ``atomsieve dashboard ARGS`` with Python logging on stderr: warnings and errors from every
 #: logger, plus bokeh's debug line for each session it discards (per-session cleanup is counted).
 #: The first argument sets how long a closed session lingers before the server discards it
-#: (``serve(session_lifetime_s=...)``; 0 keeps Bokeh's default of 15 s, checked every 17 s).
+#: (``serve(session_lifetime_s=...)``; 0 keeps Bokeh's default of 15 s, checked every 17 s). Like
+#: ``atomsieve dashboard``, it first restarts itself on the system allocator.
 SERVER_SCRIPT = (
     "import functools, logging, sys; logging.basicConfig(level=logging.WARNING, stream=sys.stderr); "
     "logging.getLogger('bokeh.server.contexts').setLevel(logging.DEBUG); "
-    "import atomsieve.app.serve as served; lifetime = float(sys.argv[1]); "
+    "import atomsieve.app.serve as served; served.restart_with_system_malloc(); "
+    "lifetime = float(sys.argv[1]); "
     "served.serve = (functools.partial(served.serve, session_lifetime_s=lifetime) if lifetime "
     "else served.serve); "
     "from atomsieve.cli import main; sys.exit(main(['dashboard', *sys.argv[2:]]))"

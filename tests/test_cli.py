@@ -81,6 +81,8 @@ def test_dashboard_answers_http_200_on_loopback():
         status, body = _wait_for_http(f"http://127.0.0.1:{port}/", proc)
         assert status == 200
         assert "atomsieve" in body
+        # the command restarted itself on the system allocator (memory returns after sessions close)
+        assert b"PYTHONMALLOC=malloc" in Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.own_process = argv is None  # run as the `atomsieve` command: a verb may restart the process
     try:
         return int(args.run(args) or 0)
     except AtomsieveError as exc:

@@ -27,7 +27,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from atomsieve.app.serve import serve
+    from atomsieve.app.serve import restart_with_system_malloc, serve
+
+    if getattr(args, "own_process", False):
+        restart_with_system_malloc()
 
     serve(
         path=args.path,
