@@ -75,24 +75,28 @@ def features_from_csr(plan: KernelPlan, species: np.ndarray, starts: np.ndarray,
 
 #: Taylor coefficients (−1)^n / (2n)! of cos y, n = 0..11 (truncation error < 1e-19 for y ≤ π/2).
 _COS_TAYLOR = tuple((-1.0) ** n / math.factorial(2 * n) for n in range(12))
+_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11 = _COS_TAYLOR
 
 
 @numba.njit(cache=True)
 def cutoff(r, r_cut):  # pragma: no cover - compiled
     """f_c(R) = ½(cos(πR/R_c) + 1) = cos²(πR/(2R_c)) for R ≤ R_c, else 0.
 
-    The cosine of y = πR/(2R_c) ∈ [0, π/2] is a 12-term Taylor polynomial in y² (no libm call, so
-    loops over it vectorise): absolute error ≤ 3e-16, relative ≤ 1e-15 except where f_c itself is
-    below ~1e-6 (close to R_c, where ½(cos + 1) has the same absolute rounding error).
+    The cosine of y = πR/(2R_c) ∈ [0, π/2] is a 12-term Taylor polynomial in z = y², evaluated by
+    Estrin's scheme (pairs of terms, then powers z², z⁴, z⁸: a dependency chain of 5 steps rather
+    than Horner's 12) and without branches or libm calls, so loops over it vectorise: absolute
+    error ≤ 3e-16, relative ≤ 1e-15 except where f_c itself is below ~1e-6 (close to R_c, where
+    ½(cos + 1) has the same absolute rounding error).
     """
-    if r > r_cut:
-        return 0.0
-    y = r * (0.5 * math.pi / r_cut)
+    y = min(r, r_cut) * (0.5 * math.pi / r_cut)
     z = y * y
-    c = _COS_TAYLOR[11]
-    for n in range(10, -1, -1):
-        c = c * z + _COS_TAYLOR[n]
-    return c * c
+    z2 = z * z
+    z4 = z2 * z2
+    q0 = (_C0 + _C1 * z) + (_C2 + _C3 * z) * z2
+    q1 = (_C4 + _C5 * z) + (_C6 + _C7 * z) * z2
+    q2 = (_C8 + _C9 * z) + (_C10 + _C11 * z) * z2
+    c = q0 + (q1 + q2 * z4) * z4
+    return c * c if r <= r_cut else 0.0
 
 
 #: Parallel tasks per thread: each task takes a contiguous range of centres and allocates its
@@ -100,32 +104,19 @@ def cutoff(r, r_cut):  # pragma: no cover - compiled
 TASKS_PER_THREAD = 4
 
 
-@numba.njit(cache=True, inline="always")
-def _powers_into(out, col, table, bits, row, n):  # pragma: no cover - compiled
-    """``out[col, t] = Π_q table[bits[row, q], t]`` for t < n (``bits`` as in :func:`power_bits`)."""
-    if bits[row, 0] == -2:
-        for t in range(n):
-            out[col, t] = 1.0
-        return
-    b0 = bits[row, 0]
-    for t in range(n):
-        out[col, t] = table[b0, t]
-    c = 1
-    while c < 8 and bits[row, c] >= 0:
-        bc = bits[row, c]
-        for t in range(n):
-            out[col, t] *= table[bc, t]
-        c += 1
-
-
 @numba.njit(cache=True, fastmath={"reassoc"})
-def _dot(x, y, n):  # pragma: no cover - compiled
-    """Σ_t x[t] y[t] for t < n, summed in any order (vectorised). Every term here is ≥ 0, so any
-    order has the same error bound as the sequential sum: relative ≤ (n − 1)·2⁻⁵³."""
-    total = 0.0
-    for t in range(n):
-        total += x[t] * y[t]
-    return total
+def _pair_sums(X, A, n_x, n_au, n, acc):  # pragma: no cover - compiled
+    """``acc[a, c] = Σ_t X[a, t] A[c, t]`` over t < n, each sum in any order (vectorised: numba
+    optimises this small function on its own, and LLVM vectorised no loop inside the large per-centre
+    function). Every term is ≥ 0, so any order has the sequential sum's error bound, relative
+    ≤ (n − 1)·2⁻⁵³. One call per element-pair block: a call with array arguments costs atomic
+    reference-count updates, so the loops are not split into smaller calls."""
+    for a in range(n_x):
+        for c in range(n_au):
+            total = 0.0
+            for t in range(n):
+                total += X[a, t] * A[c, t]
+            acc[a, c] = total
 
 
 @numba.njit(cache=True, parallel=True)
@@ -162,7 +153,11 @@ def _centre_range(first, stop, species, starts, neighbor, d, n_species, r_cut, r
     T_max = K_max * (K_max - 1) // 2
     fc = np.empty(K_max)
     unit = np.empty((K_max, 3))
+    dd = np.empty((K_max, 3))
     sp = np.empty(K_max, dtype=np.int64)
+    order = np.empty(K_max, dtype=np.int64)
+    group = np.empty(n_species + 1, dtype=np.int64)  # neighbours of species e: group[e]:group[e + 1]
+    fill = np.empty(n_species, dtype=np.int64)
     u = np.empty((K_max, max(n_u, 1)))
     rtab = np.empty(rad_nb)
     utab = np.empty(max(jk_nb, 1))
@@ -170,8 +165,15 @@ def _centre_range(first, stop, species, starts, neighbor, d, n_species, r_cut, r
     for a in range(min(n_u, n_jk)):
         if u_eta[a] != jk_eta[a] or jk_bits[a, 0] < 0:
             u_from_jk = False
-    jj = np.empty(T_max, dtype=np.int64)
-    kk = np.empty(T_max, dtype=np.int64)
+    # With the u factors' η the R_jk factors' η, all a power family, and every angular column
+    # carrying f_c(R_jk) (acsf_standard, G4 in general): one exponential per neighbour pair,
+    # X_a = f_c(R_ij) f_c(R_ik) f_c(R_jk) exp(−η₀(R_ij² + R_ik² + R_jk²))^{m_a}, instead of the
+    # products of per-neighbour and per-pair factors.
+    fused = u_from_jk and all_jk
+    r2n = np.empty(K_max)
+    # (Unsigned indices: numba adds no negative-index fix-up to the gathers through them.)
+    jj = np.empty(T_max, dtype=np.uint32)
+    kk = np.empty(T_max, dtype=np.uint32)
     rr = np.empty(T_max)
     cs = np.empty(T_max)
     g = np.empty(T_max)
@@ -181,20 +183,34 @@ def _centre_range(first, stop, species, starts, neighbor, d, n_species, r_cut, r
     X = np.empty((max(n_x, 1), T_max))
     ptab = np.empty((max(a_nb, 1), T_max))
     A = np.empty((max(n_au, 1), T_max))
-    acc = np.empty((n_pb, max(n_x, 1), max(n_au, 1)))
+    acc = np.empty((max(n_x, 1), max(n_au, 1)))
     for i in range(first, stop):
         s = starts[i]
         K = starts[i + 1] - s
         if K == 0:
             continue
+        # Neighbours sorted by species (stable): the pairs of one element-pair block are then
+        # enumerated, computed and summed on their own, below.
+        group[:] = 0
+        for p in range(K):
+            group[species[neighbor[s + p]] + 1] += 1
+        for e in range(n_species):
+            group[e + 1] += group[e]
+            fill[e] = group[e]
+        for p in range(K):
+            e = species[neighbor[s + p]]
+            order[fill[e]] = p
+            fill[e] += 1
         # Per neighbour: R, f_c, unit vector, radial functions, angular factors u.
         for p in range(K):
-            dx, dy, dz = d[s + p, 0], d[s + p, 1], d[s + p, 2]
+            q0 = s + order[p]
+            dx, dy, dz = d[q0, 0], d[q0, 1], d[q0, 2]
+            dd[p, 0], dd[p, 1], dd[p, 2] = dx, dy, dz
             r = math.sqrt(max(dx * dx + dy * dy + dz * dz, 1e-20))
             unit[p, 0], unit[p, 1], unit[p, 2] = dx / r, dy / r, dz / r
             f = cutoff(r, r_cut)
             fc[p] = f
-            sp[p] = species[neighbor[s + p]]
+            sp[p] = species[neighbor[q0]]
             col = sp[p] * n_r
             if rad_eta0 >= 0.0:
                 rtab[0] = math.exp(-rad_eta0 * (r * r))
@@ -213,7 +229,10 @@ def _centre_range(first, stop, species, starts, neighbor, d, n_species, r_cut, r
                 for q in range(n_r):
                     x = r - rad_rs[q]
                     out[i, col + q] += math.exp(-rad_eta[q] * x * x) * f
-            if u_from_jk:  # the same η as the R_jk factors: one exponential and products
+            r2n[p] = r * r
+            if fused:
+                pass
+            elif u_from_jk:  # the same η as the R_jk factors: one exponential and products
                 utab[0] = math.exp(-jk_eta0 * (r * r))
                 for t in range(1, jk_nb):
                     utab[t] = utab[t - 1] * utab[t - 1]
@@ -229,90 +248,138 @@ def _centre_range(first, stop, species, starts, neighbor, d, n_species, r_cut, r
                     u[p, a] = math.exp(-u_eta[a] * (r * r)) * f
         if n_a == 0 or K < 2:
             continue
-        # Neighbour pairs j < k that can contribute (R_jk ≤ R_c when every function has f_c(R_jk)).
-        # (Written without branches: whether a pair is kept is unpredictable.)
-        T = 0
-        for j in range(K - 1):
-            xj, yj, zj = d[s + j, 0], d[s + j, 1], d[s + j, 2]
-            for k in range(j + 1, K):
-                ex, ey, ez = d[s + k, 0] - xj, d[s + k, 1] - yj, d[s + k, 2] - zj
-                r2 = ex * ex + ey * ey + ez * ez
-                jj[T] = j
-                kk[T] = k
-                rr[T] = r2
-                T += np.int64(r2 <= keep)
-        if T == 0:
-            continue
-        for t in range(T):
-            j, k = jj[t], kk[t]
-            c = unit[j, 0] * unit[k, 0] + unit[j, 1] * unit[k, 1] + unit[j, 2] * unit[k, 2]
-            cs[t] = min(1.0, max(-1.0, c))
-        if n_jk:
+        # One element-pair block at a time (species lo ≤ hi, block hi(hi + 1)/2 + lo): its
+        # neighbour pairs j < k that can contribute (R_jk ≤ R_c when every function has f_c(R_jk)),
+        # then their terms, summed into that block only. (The pair search is written without
+        # branches: whether a pair is kept is unpredictable.)
+        for blk in range(n_pb):
+            hi = int((math.sqrt(8 * blk + 1) - 1) // 2)
+            lo = blk - hi * (hi + 1) // 2
+            T = 0
+            for j in range(group[lo], group[lo + 1]):
+                xj, yj, zj = dd[j, 0], dd[j, 1], dd[j, 2]
+                for k in range(max(j + 1, group[hi]), group[hi + 1]):
+                    ex, ey, ez = dd[k, 0] - xj, dd[k, 1] - yj, dd[k, 2] - zj
+                    r2 = ex * ex + ey * ey + ez * ez
+                    jj[T] = j
+                    kk[T] = k
+                    rr[T] = r2
+                    T += np.int64(r2 <= keep)
+            if T == 0:
+                continue
             for t in range(T):
-                g[t] = cutoff(math.sqrt(rr[t]), r_cut)
-            if jk_eta0 >= 0.0:
+                j, k = jj[t], kk[t]
+                c = unit[j, 0] * unit[k, 0] + unit[j, 1] * unit[k, 1] + unit[j, 2] * unit[k, 2]
+                cs[t] = min(1.0, max(-1.0, c))
+            if fused:
                 for t in range(T):
-                    e0[0, t] = math.exp(-jk_eta0 * rr[t])
+                    j, k = jj[t], kk[t]
+                    e0[0, t] = math.exp(-jk_eta0 * (r2n[j] + r2n[k] + rr[t]))
+                    g[t] = fc[j] * fc[k] * cutoff(math.sqrt(rr[t]), r_cut)
                 for b in range(1, jk_nb):
                     for t in range(T):
                         e0[b, t] = e0[b - 1, t] * e0[b - 1, t]
-                for e in range(n_jk):
-                    _powers_into(ejk, e, e0, jk_bits, e, T)
-            else:
-                for e in range(n_jk):
-                    for t in range(T):
-                        ejk[e, t] = math.exp(-jk_eta[e] * rr[t])
-            for e in range(n_jk):
-                for t in range(T):
-                    ejk[e, t] *= g[t]
-        for a in range(n_x):
-            ua, ea = x_u[a], x_jk[a]
-            for t in range(T):
-                X[a, t] = u[jj[t], ua] * u[kk[t], ua]
-            if ea >= 0:
-                for t in range(T):
-                    X[a, t] *= ejk[ea, t]
-        # Angle factors (1 + λ cos(θ − θ_s))^ζ, the powers of each base shared.
-        if needs_sin:
-            for t in range(T):
-                sn[t] = math.sqrt(max(1.0 - cs[t] * cs[t], 1e-12))
-        for b in range(n_base):
-            lam = base_lam[b]
-            if base_shifted[b]:
-                cb, sb = lam * base_cos[b], lam * base_sin[b]
-                for t in range(T):
-                    ptab[0, t] = max(cs[t] * cb + sn[t] * sb + 1.0, 0.0)
-            elif lam > 0:
-                for t in range(T):
-                    ptab[0, t] = 1.0 + cs[t]
-            else:
-                for t in range(T):
-                    ptab[0, t] = 1.0 - cs[t]
-            for q in range(1, a_nb):
-                for t in range(T):
-                    ptab[q, t] = ptab[q - 1, t] * ptab[q - 1, t]
-            for c in range(n_au):
-                if a_base[c] != b:
-                    continue
-                if a_bits[c, 0] < 0:
-                    for t in range(T):
-                        A[c, t] = ptab[0, t] ** a_zeta[c]
-                else:
-                    _powers_into(A, c, ptab, a_bits, c, T)
-        acc[:] = 0.0
-        if n_pb == 1:
-            for a in range(n_x):
-                for c in range(n_au):
-                    acc[0, a, c] = _dot(X[a], A[c], T)
-        else:
-            for t in range(T):
-                j, k = jj[t], kk[t]
-                hi, lo = max(sp[j], sp[k]), min(sp[j], sp[k])
-                blk = hi * (hi + 1) // 2 + lo
                 for a in range(n_x):
-                    xa = X[a, t]
-                    for c in range(n_au):
-                        acc[blk, a, c] += xa * A[c, t]
-        for blk in range(n_pb):
+                    # X[a, t] = Π_q e0[jk_bits[x_u[a], q], t] (written out here: a call with arrays costs
+                    # atomic reference-count updates)
+                    pr = x_u[a]
+                    if jk_bits[pr, 0] == -2:
+                        for t in range(T):
+                            X[a, t] = 1.0
+                    else:
+                        pb = jk_bits[pr, 0]
+                        for t in range(T):
+                            X[a, t] = e0[pb, t]
+                        pq = 1
+                        while pq < 8 and jk_bits[pr, pq] >= 0:
+                            pb = jk_bits[pr, pq]
+                            for t in range(T):
+                                X[a, t] *= e0[pb, t]
+                            pq += 1
+                    for t in range(T):
+                        X[a, t] *= g[t]
+            elif n_jk:
+                for t in range(T):
+                    g[t] = cutoff(math.sqrt(rr[t]), r_cut)
+                if jk_eta0 >= 0.0:
+                    for t in range(T):
+                        e0[0, t] = math.exp(-jk_eta0 * rr[t])
+                    for b in range(1, jk_nb):
+                        for t in range(T):
+                            e0[b, t] = e0[b - 1, t] * e0[b - 1, t]
+                    for e in range(n_jk):
+                        # ejk[e, t] = Π_q e0[jk_bits[e, q], t] (written out here: a call with arrays costs
+                        # atomic reference-count updates)
+                        pr = e
+                        if jk_bits[pr, 0] == -2:
+                            for t in range(T):
+                                ejk[e, t] = 1.0
+                        else:
+                            pb = jk_bits[pr, 0]
+                            for t in range(T):
+                                ejk[e, t] = e0[pb, t]
+                            pq = 1
+                            while pq < 8 and jk_bits[pr, pq] >= 0:
+                                pb = jk_bits[pr, pq]
+                                for t in range(T):
+                                    ejk[e, t] *= e0[pb, t]
+                                pq += 1
+                else:
+                    for e in range(n_jk):
+                        for t in range(T):
+                            ejk[e, t] = math.exp(-jk_eta[e] * rr[t])
+                for e in range(n_jk):
+                    for t in range(T):
+                        ejk[e, t] *= g[t]
+            for a in range(0 if fused else n_x):
+                ua, ea = x_u[a], x_jk[a]
+                for t in range(T):
+                    X[a, t] = u[jj[t], ua] * u[kk[t], ua]
+                if ea >= 0:
+                    for t in range(T):
+                        X[a, t] *= ejk[ea, t]
+            # Angle factors (1 + λ cos(θ − θ_s))^ζ, the powers of each base shared.
+            if needs_sin:
+                for t in range(T):
+                    sn[t] = math.sqrt(max(1.0 - cs[t] * cs[t], 1e-12))
+            for b in range(n_base):
+                lam = base_lam[b]
+                if base_shifted[b]:
+                    cb, sb = lam * base_cos[b], lam * base_sin[b]
+                    for t in range(T):
+                        ptab[0, t] = max(cs[t] * cb + sn[t] * sb + 1.0, 0.0)
+                elif lam > 0:
+                    for t in range(T):
+                        ptab[0, t] = 1.0 + cs[t]
+                else:
+                    for t in range(T):
+                        ptab[0, t] = 1.0 - cs[t]
+                for q in range(1, a_nb):
+                    for t in range(T):
+                        ptab[q, t] = ptab[q - 1, t] * ptab[q - 1, t]
+                for c in range(n_au):
+                    if a_base[c] != b:
+                        continue
+                    if a_bits[c, 0] < 0:
+                        for t in range(T):
+                            A[c, t] = ptab[0, t] ** a_zeta[c]
+                    else:
+                        # A[c, t] = Π_q ptab[a_bits[c, q], t] (written out here: a call with arrays costs
+                        # atomic reference-count updates)
+                        pr = c
+                        if a_bits[pr, 0] == -2:
+                            for t in range(T):
+                                A[c, t] = 1.0
+                        else:
+                            pb = a_bits[pr, 0]
+                            for t in range(T):
+                                A[c, t] = ptab[pb, t]
+                            pq = 1
+                            while pq < 8 and a_bits[pr, pq] >= 0:
+                                pb = a_bits[pr, pq]
+                                for t in range(T):
+                                    A[c, t] *= ptab[pb, t]
+                                pq += 1
+            _pair_sums(X, A, n_x, n_au, T, acc)
             for f in range(n_a):
-                out[i, radial_width + blk * n_a + f] = acc[blk, ang_rad[f], ang_ang[f]] * ang_pref[f]
+                out[i, radial_width + blk * n_a + f] = acc[ang_rad[f], ang_ang[f]] * ang_pref[f]
