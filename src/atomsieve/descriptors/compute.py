@@ -208,7 +208,7 @@ def raw_features_cpu(sf, atoms_list, *, progress=None, num_threads: int | None =
         positions = np.concatenate([a.positions for a in group])
         with numba_threads(num_threads):
             pairs = neighbor_pairs(positions, cells, pbc, counts[first:stop], sf.r_cut)
-            out[offsets[first] : offsets[stop]] = features_from_csr(plan, species, *pairs)
+            features_from_csr(plan, species, *pairs, out=out[offsets[first] : offsets[stop]])
         report(progress, stop, len(atoms_list), "symmetry functions")
     return out
 

@@ -54,17 +54,22 @@ def numba_threads(n: int | None):
 
 
 def features_from_csr(plan: KernelPlan, species: np.ndarray, starts: np.ndarray, neighbor: np.ndarray,
-                      d: np.ndarray) -> np.ndarray:
+                      d: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Unscaled features (N, F) of N atoms from their CSR neighbour list (float64).
 
     ``species`` (N,) holds indices into the descriptor's species; the neighbours of atom i are
     entries ``starts[i]:starts[i + 1]`` of ``neighbor`` (atom index) and ``d`` (r_neighbor − r_i, Å).
-    Call inside :func:`numba_threads` to choose the thread count.
+    ``out``, if given, is a zero-filled C-contiguous float64 (N, F) array written in place (no
+    second copy of a large result). Call inside :func:`numba_threads` to choose the thread count.
     """
     n = len(species)
     n_r, n_a = len(plan.rad_eta), len(plan.ang_pref)
     n_pb = plan.n_species * (plan.n_species + 1) // 2
-    out = np.zeros((n, plan.n_species * n_r + n_pb * n_a), dtype=np.float64)
+    shape = (n, plan.n_species * n_r + n_pb * n_a)
+    if out is None:
+        out = np.zeros(shape, dtype=np.float64)
+    elif out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float64 array of shape {shape}")
     if n:
         pair_features(np.ascontiguousarray(species, dtype=np.int64), np.ascontiguousarray(starts, np.int64),
                       np.ascontiguousarray(neighbor, np.int64), np.ascontiguousarray(d, np.float64),
@@ -79,24 +84,29 @@ _C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11 = _COS_TAYLOR
 
 
 @numba.njit(cache=True)
-def cutoff(r, r_cut):  # pragma: no cover - compiled
-    """f_c(R) = ½(cos(πR/R_c) + 1) = cos²(πR/(2R_c)) for R ≤ R_c, else 0.
+def cutoff_sq(r2, r_cut):  # pragma: no cover - compiled
+    """f_c(R) = ½(cos(πR/R_c) + 1) = cos²(πR/(2R_c)) for R ≤ R_c, else 0, from R² (Å²).
 
-    The cosine of y = πR/(2R_c) ∈ [0, π/2] is a 12-term Taylor polynomial in z = y², evaluated by
-    Estrin's scheme (pairs of terms, then powers z², z⁴, z⁸: a dependency chain of 5 steps rather
-    than Horner's 12) and without branches or libm calls, so loops over it vectorise: absolute
-    error ≤ 3e-16, relative ≤ 1e-15 except where f_c itself is below ~1e-6 (close to R_c, where
-    ½(cos + 1) has the same absolute rounding error).
+    The cosine of y = πR/(2R_c) ∈ [0, π/2] is a 12-term Taylor polynomial in z = y², itself
+    proportional to R² (no square root needed), evaluated by Estrin's scheme (pairs of terms, then
+    powers z², z⁴: a dependency chain of 5 steps rather than Horner's 12), without branches or libm
+    calls: absolute error ≤ 3e-16, relative ≤ 1e-15 except where f_c itself is below ~1e-6 (close to
+    R_c, where ½(cos + 1) has the same absolute rounding error).
     """
-    y = min(r, r_cut) * (0.5 * math.pi / r_cut)
-    z = y * y
+    z = min(r2, r_cut * r_cut) * ((0.5 * math.pi / r_cut) ** 2)
     z2 = z * z
     z4 = z2 * z2
     q0 = (_C0 + _C1 * z) + (_C2 + _C3 * z) * z2
     q1 = (_C4 + _C5 * z) + (_C6 + _C7 * z) * z2
     q2 = (_C8 + _C9 * z) + (_C10 + _C11 * z) * z2
     c = q0 + (q1 + q2 * z4) * z4
-    return c * c if r <= r_cut else 0.0
+    return c * c if r2 <= r_cut * r_cut else 0.0
+
+
+@numba.njit(cache=True)
+def cutoff(r, r_cut):  # pragma: no cover - compiled
+    """f_c(R) for R in Å (see :func:`cutoff_sq`)."""
+    return cutoff_sq(r * r, r_cut) if r <= r_cut else 0.0
 
 
 #: Parallel tasks per thread: each task takes a contiguous range of centres and allocates its
@@ -275,7 +285,7 @@ def _centre_range(first, stop, species, starts, neighbor, d, n_species, r_cut, r
                 for t in range(T):
                     j, k = jj[t], kk[t]
                     e0[0, t] = math.exp(-jk_eta0 * (r2n[j] + r2n[k] + rr[t]))
-                    g[t] = fc[j] * fc[k] * cutoff(math.sqrt(rr[t]), r_cut)
+                    g[t] = fc[j] * fc[k] * cutoff_sq(rr[t], r_cut)
                 for b in range(1, jk_nb):
                     for t in range(T):
                         e0[b, t] = e0[b - 1, t] * e0[b - 1, t]
@@ -300,7 +310,7 @@ def _centre_range(first, stop, species, starts, neighbor, d, n_species, r_cut, r
                         X[a, t] *= g[t]
             elif n_jk:
                 for t in range(T):
-                    g[t] = cutoff(math.sqrt(rr[t]), r_cut)
+                    g[t] = cutoff_sq(rr[t], r_cut)
                 if jk_eta0 >= 0.0:
                     for t in range(T):
                         e0[0, t] = math.exp(-jk_eta0 * rr[t])

@@ -184,14 +184,11 @@ def search_cells(cells: np.ndarray, pbc: np.ndarray) -> np.ndarray:
     """Cells safe to invert: rows along non-periodic directions replaced by unit vectors
     orthogonal to the periodic rows (those rows never shift atoms, so any choice is exact)."""
     out = np.array(cells, dtype=np.float64, copy=True)
-    for b in range(len(out)):
+    pbc = np.asarray(pbc, dtype=bool)
+    out[~pbc.any(axis=1)] = np.eye(3)  # molecules: any basis will do
+    for b in np.flatnonzero(pbc.any(axis=1) & ~pbc.all(axis=1)).tolist():  # mixed periodicity
         per = np.flatnonzero(pbc[b])
         non = np.flatnonzero(~pbc[b])
-        if len(non) == 0:
-            continue
-        if len(per) == 0:
-            out[b] = np.eye(3)
-            continue
         # Orthonormal complement of the periodic rows.
         _, _, vt = np.linalg.svd(out[b][per])
         out[b][non] = vt[len(per):]
