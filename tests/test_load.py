@@ -24,7 +24,8 @@ SECONDS = 4.0
 LIFETIME_S = 1.0
 #: What the server's resident memory may keep after every session closed (MiB): allocator slack.
 #: Measured with ``bench_load.py --sessions 3 --seconds 8``: 525 MiB before, 545 MiB peak, 538 MiB
-#: after close (+13 MiB); 20 sessions keep +80–100 MiB (benchmarks/README.md, issue 10).
+#: after close (+13 MiB) with pymalloc; on the system allocator, which the served dashboard now uses,
+#: 20 sessions come back to within 2 MiB of the baseline (benchmarks/README.md, issue 10).
 ALLOWANCE_MIB = 40
 
 
