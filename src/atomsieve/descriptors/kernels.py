@@ -71,11 +71,26 @@ def features_from_csr(plan: KernelPlan, species: np.ndarray, starts: np.ndarray,
     elif out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float64 array of shape {shape}")
     if n:
-        pair_features(np.ascontiguousarray(species, dtype=np.int64), np.ascontiguousarray(starts, np.int64),
+        starts = np.ascontiguousarray(starts, np.int64)
+        pair_features(np.ascontiguousarray(species, dtype=np.int64), starts,
                       np.ascontiguousarray(neighbor, np.int64), np.ascontiguousarray(d, np.float64),
-                      *plan.arrays(),
-                      min(n, TASKS_PER_THREAD * numba.get_num_threads()), out)
+                      *plan.arrays(), task_bounds(starts, TASKS_PER_THREAD * numba.get_num_threads()), out)
     return out
+
+
+def task_bounds(starts: np.ndarray, n_tasks: int) -> np.ndarray:
+    """Boundaries (n_tasks + 1,) of contiguous ranges of centres with about equal work, work of a
+    centre with K neighbours taken as K(K − 1)/2 + 4K + 16 (pairs, neighbours, fixed cost): dense and
+    sparse structures, or H and C centres, then take the threads equally long.
+
+    >>> task_bounds(np.array([0, 10, 10, 10, 10]), 2).tolist()
+    [0, 1, 4]
+    """
+    k = np.diff(starts).astype(np.float64)
+    work = np.concatenate([[0.0], np.cumsum(k * (k - 1) / 2 + 4 * k + 16)])
+    n_tasks = max(1, min(int(n_tasks), len(k)))
+    bounds = np.searchsorted(work, np.linspace(0.0, work[-1], n_tasks + 1)[1:-1], side="left")
+    return np.concatenate([[0], np.maximum.accumulate(bounds), [len(k)]]).astype(np.int64)
 
 
 #: Taylor coefficients (−1)^n / (2n)! of cos y, n = 0..11 (truncation error < 1e-19 for y ≤ π/2).
@@ -133,13 +148,12 @@ def _pair_sums(X, A, n_x, n_au, n, acc):  # pragma: no cover - compiled
 def pair_features(species, starts, neighbor, d, n_species, r_cut, rad_eta, rad_rs, rad_eta0, rad_bits,
                   rad_nb, u_eta, x_u, jk_eta, jk_eta0, jk_bits, jk_nb, x_jk, all_jk, base_lam, base_cos,
                   base_sin, base_shifted, needs_sin, a_base, a_zeta, a_bits, a_nb, ang_rad, ang_ang,
-                  ang_pref, n_tasks, out):  # pragma: no cover - compiled
+                  ang_pref, bounds, out):  # pragma: no cover - compiled
     """Fill ``out`` (N, F) with the features of every centre (see :func:`features_from_csr`);
-    centres are split into ``n_tasks`` contiguous ranges run in parallel. (The parallel loop only
+    centres ``bounds[t]:bounds[t + 1]`` form task t, the tasks run in parallel. (The parallel loop only
     calls :func:`_centre_range`: numba's parallel passes on the large body took minutes to compile.)"""
-    n_atoms = len(species)
-    for task in prange(n_tasks):
-        _centre_range(task * n_atoms // n_tasks, (task + 1) * n_atoms // n_tasks, species, starts, neighbor,
+    for task in prange(len(bounds) - 1):
+        _centre_range(bounds[task], bounds[task + 1], species, starts, neighbor,
                       d, n_species, r_cut, rad_eta, rad_rs, rad_eta0, rad_bits, rad_nb, u_eta, x_u, jk_eta,
                       jk_eta0, jk_bits, jk_nb, x_jk, all_jk, base_lam, base_cos, base_sin, base_shifted,
                       needs_sin, a_base, a_zeta, a_bits, a_nb, ang_rad, ang_ang, ang_pref, out)
