@@ -84,7 +84,9 @@ class Dashboard(Viewer):
             ("Environment map", self.environment_map),
             ("Compare methods", self.curves),
             ("Export", self.export),
-            dynamic=False, sizing_mode="stretch_width",
+            # Only the open tab is rendered: the comparison's plots are half the page's ~1,300 Bokeh
+            # models, and Bokeh walks every model of the page for each message it sends or reads.
+            dynamic=True, sizing_mode="stretch_width",
         )
         # The map redraws only while its tab is open (the browser pays ~1 s per redraw of 20k points).
         self.environment_map.showing = tabs.active == 1
