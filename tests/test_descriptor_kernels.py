@@ -216,3 +216,53 @@ def test_jacobian_kernel_matches_finite_differences():
         minus.positions[j, c] -= h
         fd = (kernel_path(sf, plus) - kernel_path(sf, minus)) / (2 * h)
         np.testing.assert_allclose(jac[:, :, j, c], fd, rtol=1e-5, atol=1e-7)
+
+
+def test_molecules_one_and_two_threads_bit_identical(bpa_frames):
+    sf = preset("acsf_standard", ["C", "H", "N", "O"])
+    np.testing.assert_array_equal(raw_features_cpu(sf, bpa_frames, num_threads=1),
+                                  raw_features_cpu(sf, bpa_frames, num_threads=2))
+
+
+def test_task_bounds_split_the_work_evenly_and_do_not_change_results(bpa_frames):
+    from atomsieve.descriptors.kernels import features_from_csr, pair_features, task_bounds
+
+    sf = preset("acsf_standard", ["C", "H", "N", "O"])
+    counts = np.array([len(a) for a in bpa_frames])
+    pairs = neighbor_pairs(np.concatenate([a.positions for a in bpa_frames]), np.zeros((len(counts), 3, 3)),
+                           np.zeros((len(counts), 3), bool), counts, sf.r_cut)
+    species = sf.species_index_of_z.numpy()[np.concatenate([a.numbers for a in bpa_frames])]
+    plan = KernelPlan(sf)
+    bounds = task_bounds(pairs.starts, 8)
+    assert bounds[0] == 0 and bounds[-1] == len(species) and np.all(np.diff(bounds) >= 0)
+    k = np.diff(pairs.starts).astype(float)
+    work = np.add.reduceat(k * (k - 1) / 2 + 4 * k + 16, bounds[:-1])
+    assert work.max() <= work.sum() / 8 + (k * (k - 1) / 2 + 4 * k + 16).max()  # within one centre of even
+    ref = features_from_csr(plan, species, *pairs)
+    for split in (np.array([0, len(species)]), np.array([0, 1, 2, len(species) // 2, len(species)]), bounds):
+        out = np.zeros_like(ref)
+        pair_features(species.astype(np.int64), *pairs, *plan.arrays(), split, out)
+        np.testing.assert_array_equal(out, ref)
+
+
+def test_atom_order_does_not_change_the_features(bpa_frames):
+    """Neighbours are sorted by species inside the kernel; any input order gives the same sums."""
+    sf = preset("acsf_standard", ["C", "H", "N", "O"])
+    mol = bpa_frames[0]
+    perm = np.random.default_rng(1).permutation(len(mol))
+    np.testing.assert_allclose(raw_features_cpu(sf, [mol[perm]]), raw_features_cpu(sf, [mol])[perm],
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_features_written_in_place_and_wrong_out_rejected(ge_frames):
+    from atomsieve.descriptors.kernels import features_from_csr
+
+    sf = preset("acsf_standard", ["Ge"])
+    at = ge_frames[0]
+    pairs = neighbor_pairs(at.positions, at.cell.array[None], at.pbc[None], np.array([len(at)]), sf.r_cut)
+    species = np.zeros(len(at), dtype=np.int64)
+    out = np.zeros((len(at), sf.n_features))
+    assert features_from_csr(KernelPlan(sf), species, *pairs, out=out) is out
+    np.testing.assert_array_equal(out, raw_features_cpu(sf, [at]))
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        features_from_csr(KernelPlan(sf), species, *pairs, out=np.zeros((len(at), sf.n_features + 1)))
