@@ -4,16 +4,28 @@ The torch path (:meth:`SymmetryFunctions.forward`) stays the reference and the o
 autograd, CUDA and the Jacobian. Without autograd on the CPU, features are computed here instead:
 
 1. :func:`atomsieve.descriptors.neighbors.neighbor_pairs` builds the neighbour list of a group of
-   structures as CSR (``starts``, ``neighbor``, displacement vectors ``d``), in numba;
+   structures (up to 16,384 atoms, all in one call) as CSR (``starts``, ``neighbor``, displacement
+   vectors ``d``), in numba;
 2. :func:`pair_features` evaluates every radial and angular function of every centre in one fused
-   loop per centre, ``numba.prange`` over centres.
+   loop per centre, ``numba.prange`` over tasks of about equal work (:func:`task_bounds`), writing
+   straight into the caller's result array.
 
-Per neighbour pair the kernel computes R, f_c(R) and ``u_a = exp(−η_a R²) f_c(R)`` once per distinct
-angular η; per unordered neighbour pair (j < k) only what must be: cos θ, R_jk (a pair with
-R_jk > R_c is skipped when every angular function has the R_jk cutoff), f_c(R_jk), exp(−η R_jk²) per
-distinct η, the powers (1 + λ cos(θ − θ_s))^ζ (repeated squaring for integer ζ, ``pow`` otherwise),
-then the products are accumulated. No fast-math: results agree with the torch path to rounding
-(≤ 1e-12 relative, tested). The kernel works in float64 whatever dtype the caller asked for.
+Per centre, the neighbours are sorted by species (stable), then per neighbour the kernel computes R,
+f_c(R) and the radial functions (one exponential when the η are integer multiples of the smallest).
+The angular terms are computed one element-pair block at a time: only the neighbour pairs (j < k)
+of that block are enumerated, and for each only what must be: cos θ, R_jk (a pair with R_jk > R_c is
+skipped when every angular function has the R_jk cutoff), f_c(R_jk) (a polynomial in R_jk², no square
+root), one exponential exp(−η₀(R_ij² + R_ik² + R_jk²)) whose integer powers give every η of a power
+family (as in ``acsf_standard``; otherwise per-neighbour and per-pair factors), the powers
+(1 + λ cos(θ − θ_s))^ζ (repeated squaring for integer ζ, ``pow`` otherwise), then the sums over the
+block's pairs (vectorised). No fast-math except the order of those sums of non-negative terms:
+results agree with the torch path to rounding (≤ 1e-12 relative, tested), and are bit-identical
+whatever the thread count. The kernel works in float64 whatever dtype the caller asked for.
+
+Performance notes (numba 0.68): LLVM vectorises loops in small functions but none inside the large
+per-centre function, and every call with array arguments from the per-centre loop costs two atomic
+reference-count updates per array, so the loops are written out inline except the block sums
+(:func:`_pair_sums`, one call per block).
 
 The features are laid out exactly as :class:`SymmetryFunctions` documents (radial blocks per
 neighbour element, then angular blocks per unordered neighbour-element pair).
