@@ -254,14 +254,14 @@ def test_atom_order_does_not_change_the_features(bpa_frames):
                                rtol=1e-12, atol=1e-14)
 
 
-def test_features_written_in_place_and_wrong_out_rejected(ge_frames):
+def test_features_overwrite_out_in_place_and_wrong_out_rejected(ge_frames):
     from atomsieve.descriptors.kernels import features_from_csr
 
     sf = preset("acsf_standard", ["Ge"])
     at = ge_frames[0]
     pairs = neighbor_pairs(at.positions, at.cell.array[None], at.pbc[None], np.array([len(at)]), sf.r_cut)
     species = np.zeros(len(at), dtype=np.int64)
-    out = np.zeros((len(at), sf.n_features))
+    out = np.full((len(at), sf.n_features), np.nan)  # overwritten entirely
     assert features_from_csr(KernelPlan(sf), species, *pairs, out=out) is out
     np.testing.assert_array_equal(out, raw_features_cpu(sf, [at]))
     with pytest.raises(ValueError, match="C-contiguous float64"):

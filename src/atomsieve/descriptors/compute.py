@@ -178,7 +178,7 @@ def raw_features_cpu(sf, atoms_list, *, progress=None, num_threads: int | None =
     plan = KernelPlan(sf)
     counts = np.array([len(a) for a in atoms_list], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    out = np.zeros((int(offsets[-1]), sf.n_features), dtype=np.float64)
+    out = np.empty((int(offsets[-1]), sf.n_features), dtype=np.float64)  # every row written below
     table = sf.species_index_of_z.detach().cpu().numpy()
     report(progress, 0, len(atoms_list), "symmetry functions")
     for first, stop in structure_groups(counts):

@@ -71,15 +71,15 @@ def features_from_csr(plan: KernelPlan, species: np.ndarray, starts: np.ndarray,
 
     ``species`` (N,) holds indices into the descriptor's species; the neighbours of atom i are
     entries ``starts[i]:starts[i + 1]`` of ``neighbor`` (atom index) and ``d`` (r_neighbor − r_i, Å).
-    ``out``, if given, is a zero-filled C-contiguous float64 (N, F) array written in place (no
-    second copy of a large result). Call inside :func:`numba_threads` to choose the thread count.
+    ``out``, if given, is a C-contiguous float64 (N, F) array overwritten in place (no second copy
+    of a large result). Call inside :func:`numba_threads` to choose the thread count.
     """
     n = len(species)
     n_r, n_a = len(plan.rad_eta), len(plan.ang_pref)
     n_pb = plan.n_species * (plan.n_species + 1) // 2
     shape = (n, plan.n_species * n_r + n_pb * n_a)
     if out is None:
-        out = np.zeros(shape, dtype=np.float64)
+        out = np.empty(shape, dtype=np.float64)
     elif out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float64 array of shape {shape}")
     if n:
@@ -220,7 +220,10 @@ def _centre_range(first, stop, species, starts, neighbor, d, n_species, r_cut, r
     ptab = np.empty((max(a_nb, 1), T_max))
     A = np.empty((max(n_au, 1), T_max))
     acc = np.empty((max(n_x, 1), max(n_au, 1)))
+    n_f = out.shape[1]
     for i in range(first, stop):
+        for f in range(n_f):  # the result is allocated uninitialised: zeroed here, in parallel
+            out[i, f] = 0.0
         s = starts[i]
         K = starts[i + 1] - s
         if K == 0:
