@@ -241,7 +241,7 @@ def test_task_bounds_split_the_work_evenly_and_do_not_change_results(bpa_frames)
     ref = features_from_csr(plan, species, *pairs)
     for split in (np.array([0, len(species)]), np.array([0, 1, 2, len(species) // 2, len(species)]), bounds):
         out = np.zeros_like(ref)
-        pair_features(species.astype(np.int64), *pairs, *plan.arrays(), split, out)
+        pair_features(species.astype(np.int64), *pairs, *plan.arrays(), split, 2, out)
         np.testing.assert_array_equal(out, ref)
 
 

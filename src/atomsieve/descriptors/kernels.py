@@ -39,7 +39,8 @@ from contextlib import contextmanager
 
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import intrinsic
 
 from atomsieve.descriptors.terms import KernelPlan
 
@@ -86,7 +87,8 @@ def features_from_csr(plan: KernelPlan, species: np.ndarray, starts: np.ndarray,
         starts = np.ascontiguousarray(starts, np.int64)
         pair_features(np.ascontiguousarray(species, dtype=np.int64), starts,
                       np.ascontiguousarray(neighbor, np.int64), np.ascontiguousarray(d, np.float64),
-                      *plan.arrays(), task_bounds(starts, TASKS_PER_THREAD * numba.get_num_threads()), out)
+                      *plan.arrays(), task_bounds(starts, TASKS_PER_THREAD * numba.get_num_threads()),
+                      numba.get_num_threads(), out)
     return out
 
 
@@ -138,7 +140,7 @@ def cutoff(r, r_cut):  # pragma: no cover - compiled
 
 #: Parallel tasks per thread: each task takes a contiguous range of centres and allocates its
 #: scratch arrays once (allocating them per centre costs more than the arithmetic).
-TASKS_PER_THREAD = 4
+TASKS_PER_THREAD = 16
 
 
 @numba.njit(cache=True, fastmath={"reassoc"})
@@ -156,19 +158,41 @@ def _pair_sums(X, A, n_x, n_au, n, acc):  # pragma: no cover - compiled
             acc[a, c] = total
 
 
+@intrinsic
+def _fetch_add(typingctx, counter):
+    """``counter[0] += 1`` as one atomic operation; returns the value before (the next task number).
+    numba's ``prange`` hands out iterations statically; workers taking tasks from this counter keep
+    both cores busy when one of them is slowed down by other processes on a shared machine."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        return builder.atomic_rmw("add", data, context.get_constant(types.int64, 1), "monotonic")
+
+    return types.int64(counter), codegen
+
+
 @numba.njit(cache=True, parallel=True)
 def pair_features(species, starts, neighbor, d, n_species, r_cut, rad_eta, rad_rs, rad_eta0, rad_bits,
                   rad_nb, u_eta, x_u, jk_eta, jk_eta0, jk_bits, jk_nb, x_jk, all_jk, base_lam, base_cos,
                   base_sin, base_shifted, needs_sin, a_base, a_zeta, a_bits, a_nb, ang_rad, ang_ang,
-                  ang_pref, bounds, out):  # pragma: no cover - compiled
+                  ang_pref, bounds, n_workers, out):  # pragma: no cover - compiled
     """Fill ``out`` (N, F) with the features of every centre (see :func:`features_from_csr`);
-    centres ``bounds[t]:bounds[t + 1]`` form task t, the tasks run in parallel. (The parallel loop only
+    centres ``bounds[t]:bounds[t + 1]`` form task t; one worker per thread takes the next free task
+    until none is left (results do not depend on which worker ran a task). (The parallel loop only
     calls :func:`_centre_range`: numba's parallel passes on the large body took minutes to compile.)"""
-    for task in prange(len(bounds) - 1):
-        _centre_range(bounds[task], bounds[task + 1], species, starts, neighbor,
-                      d, n_species, r_cut, rad_eta, rad_rs, rad_eta0, rad_bits, rad_nb, u_eta, x_u, jk_eta,
-                      jk_eta0, jk_bits, jk_nb, x_jk, all_jk, base_lam, base_cos, base_sin, base_shifted,
-                      needs_sin, a_base, a_zeta, a_bits, a_nb, ang_rad, ang_ang, ang_pref, out)
+    n_tasks = len(bounds) - 1
+    next_task = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):  # one worker per thread, each takes the next free task
+        while True:
+            task = _fetch_add(next_task)
+            if task >= n_tasks:
+                break
+            _centre_range(bounds[task], bounds[task + 1], species, starts, neighbor, d, n_species, r_cut,
+                          rad_eta, rad_rs, rad_eta0, rad_bits, rad_nb, u_eta, x_u, jk_eta, jk_eta0, jk_bits,
+                          jk_nb, x_jk, all_jk, base_lam, base_cos, base_sin, base_shifted, needs_sin, a_base,
+                          a_zeta, a_bits, a_nb, ang_rad, ang_ang, ang_pref, out)
 
 
 @numba.njit(cache=True)
