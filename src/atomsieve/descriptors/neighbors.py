@@ -299,6 +299,18 @@ def _ase_pairs(pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray, r_cut: float)
     return i.astype(np.int64), j.astype(np.int64), S.astype(np.float64)
 
 
+@numba.njit(cache=True)
+def _image_span(r, f, spacing, reach):  # pragma: no cover - compiled
+    """Lowest and highest image along one lattice direction (at most ``r`` either way) whose cell,
+    fractional coordinates [s, s + 1), comes within ``reach`` (Å) of fractional coordinate ``f``."""
+    lo, hi = -r, r
+    while lo < 0 and spacing * (f - lo - 1.0) > reach:
+        lo += 1
+    while hi > 0 and spacing * (hi - f) > reach:
+        hi -= 1
+    return lo, hi
+
+
 @numba.njit(cache=True, parallel=True)
 def _scan_pairs(wrapped, frac, structure, offsets, cells, ranges, spacing, r_cut, active, starts, neighbor,
                 d, fill):  # pragma: no cover - compiled
@@ -310,22 +322,16 @@ def _scan_pairs(wrapped, frac, structure, offsets, cells, ranges, spacing, r_cut
         if not active[i]:
             continue
         b = structure[i]
-        lo_s = np.zeros(3, dtype=np.int64)
-        hi_s = np.zeros(3, dtype=np.int64)
-        for ax in range(3):
-            r = ranges[b, ax]
-            lo_s[ax], hi_s[ax] = -r, r
-            f = frac[i, ax]
-            # Image s of the cell along ax holds fractional coordinates [s, s + 1).
-            while lo_s[ax] < 0 and spacing[b, ax] * (f - lo_s[ax] - 1.0) > reach:
-                lo_s[ax] += 1
-            while hi_s[ax] > 0 and spacing[b, ax] * (hi_s[ax] - f) > reach:
-                hi_s[ax] -= 1
+        # Image range per lattice direction (scalars: two small arrays per atom cost more than the
+        # distances of a molecule).
+        lo0, hi0 = _image_span(ranges[b, 0], frac[i, 0], spacing[b, 0], reach)
+        lo1, hi1 = _image_span(ranges[b, 1], frac[i, 1], spacing[b, 1], reach)
+        lo2, hi2 = _image_span(ranges[b, 2], frac[i, 2], spacing[b, 2], reach)
         xi, yi, zi = wrapped[i, 0], wrapped[i, 1], wrapped[i, 2]
         n = starts[i] if fill else 0
-        for s0 in range(lo_s[0], hi_s[0] + 1):
-            for s1 in range(lo_s[1], hi_s[1] + 1):
-                for s2 in range(lo_s[2], hi_s[2] + 1):
+        for s0 in range(lo0, hi0 + 1):
+            for s1 in range(lo1, hi1 + 1):
+                for s2 in range(lo2, hi2 + 1):
                     ox = s0 * cells[b, 0, 0] + s1 * cells[b, 1, 0] + s2 * cells[b, 2, 0] - xi
                     oy = s0 * cells[b, 0, 1] + s1 * cells[b, 1, 1] + s2 * cells[b, 2, 1] - yi
                     oz = s0 * cells[b, 0, 2] + s1 * cells[b, 1, 2] + s2 * cells[b, 2, 2] - zi
