@@ -27,6 +27,7 @@ def test_empty_features_construct_and_selectors_refuse_them():
         ({"values": np.zeros(3), "species": [1], "structure": [0]}, "2-D"),
         ({"values": np.zeros((2, 1)), "species": [1], "structure": [0, 0]}, "rows"),
         ({"values": np.array([[np.nan]]), "species": [1], "structure": [0]}, "NaN"),
+        ({"values": np.array([[0.0], [-np.inf]]), "species": [1, 1], "structure": [0, 0]}, "atom 1"),
         ({"values": np.zeros((1, 1)), "species": ["Xx"], "structure": [0]}, "unknown chemical symbol"),
         ({"values": np.zeros((1, 1)), "species": [1], "structure": [-1]}, "non-negative"),
     ],
@@ -34,6 +35,11 @@ def test_empty_features_construct_and_selectors_refuse_them():
 def test_bad_arrays_are_clear_errors(kwargs, message):
     with pytest.raises(ParameterError, match=message):
         AtomicFeatures(**kwargs)
+
+
+def test_huge_finite_values_are_accepted_though_their_sum_overflows():
+    f = AtomicFeatures(np.full((2, 1), 1e308), [1, 1], [0, 0])
+    assert np.isfinite(f.values).all()
 
 
 def test_subset_structures_renumbers_in_the_given_order():

@@ -69,10 +69,12 @@ class AtomicFeatures:
             raise ParameterError(f"values must be 2-D (n_atoms, n_features); got shape {values.shape}")
         if values.dtype.kind != "f":
             values = values.astype(np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row = int(np.flatnonzero(bad.any(axis=1))[0])
-            raise ParameterError(f"values contains NaN or infinity (first at atom {row})")
+        # NaN and infinities survive a sum: one pass and no temporary array (the exact search runs
+        # only when the sum is not finite, which finite values overflowing also reach)
+        if values.size and not np.isfinite(values.sum()):
+            bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+            if len(bad):
+                raise ParameterError(f"values contains NaN or infinity (first at atom {int(bad[0])})")
         self.values = values
         self.species = as_atomic_numbers(self.species)
         self.structure = np.asarray(self.structure, dtype=np.int64).reshape(-1)
