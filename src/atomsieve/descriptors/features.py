@@ -71,7 +71,9 @@ class AtomicFeatures:
             values = values.astype(np.float64)
         # NaN and infinities survive a sum: one pass and no temporary array (the exact search runs
         # only when the sum is not finite, which finite values overflowing also reach)
-        if values.size and not np.isfinite(values.sum()):
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = values.sum()
+        if values.size and not np.isfinite(total):
             bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
             if len(bad):
                 raise ParameterError(f"values contains NaN or infinity (first at atom {int(bad[0])})")
