@@ -225,7 +225,8 @@ def test_molecules_one_and_two_threads_bit_identical(bpa_frames):
 
 
 def test_task_bounds_split_the_work_evenly_and_do_not_change_results(bpa_frames):
-    from atomsieve.descriptors.kernels import features_from_csr, pair_features, task_bounds
+    from atomsieve.descriptors.kernel_threads import task_bounds
+    from atomsieve.descriptors.kernels import features_from_csr, pair_features
 
     sf = preset("acsf_standard", ["C", "H", "N", "O"])
     counts = np.array([len(a) for a in bpa_frames])

@@ -171,7 +171,8 @@ def raw_features_cpu(sf, atoms_list, *, progress=None, num_threads: int | None =
     >>> raw_features_cpu(preset("acsf_standard", ["Si"]), [bulk("Si")]).shape
     (2, 41)
     """
-    from atomsieve.descriptors.kernels import features_from_csr, numba_threads
+    from atomsieve.descriptors.kernel_threads import numba_threads
+    from atomsieve.descriptors.kernels import features_from_csr
     from atomsieve.descriptors.neighbors import neighbor_pairs
     from atomsieve.descriptors.terms import KernelPlan
 

@@ -189,7 +189,8 @@ def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.flo
                 "pk,pkj->pj", nb.shift, b.cells[nb.center // A])
             sp = b.species.reshape(-1)
             if compiled:
-                from atomsieve.descriptors.kernels import features_from_csr, numba_threads
+                from atomsieve.descriptors.kernel_threads import numba_threads
+                from atomsieve.descriptors.kernels import features_from_csr
                 from atomsieve.descriptors.terms import KernelPlan
 
                 args = (sp.numpy(), d.double().numpy(), nb.center.numpy(), nb.neighbor.numpy())
@@ -239,7 +240,7 @@ def _pair_derivatives_cpu(sf, species: np.ndarray, d: np.ndarray, center: np.nda
                           neighbor: np.ndarray, num_threads: int | None = None) -> np.ndarray:
     """Per-pair derivative blocks J (P, F, 3) = ∂G_center / ∂d_pair (float64), as
     :func:`_pair_derivatives` computes them, with a compiled kernel (``center`` sorted)."""
-    from atomsieve.descriptors.kernels import numba_threads
+    from atomsieve.descriptors.kernel_threads import numba_threads
 
     plan = sf.angular_plan
     cols = np.array([[rec[k] for k in ("eta", "zeta", "lambda", "theta_s", "use_jk", "prefactor")]

@@ -7,8 +7,8 @@ autograd, CUDA and the Jacobian. Without autograd on the CPU, features are compu
    structures (up to 16,384 atoms, all in one call) as CSR (``starts``, ``neighbor``, displacement
    vectors ``d``), in numba;
 2. :func:`pair_features` evaluates every radial and angular function of every centre in one fused
-   loop per centre, ``numba.prange`` over tasks of about equal work (:func:`task_bounds`), writing
-   straight into the caller's result array.
+   loop per centre, ``numba.prange`` over tasks of about equal work
+   (:mod:`atomsieve.descriptors.kernel_threads`), writing straight into the caller's result array.
 
 Per centre, the neighbours are sorted by species (stable), then per neighbour the kernel computes R,
 f_c(R) and the radial functions (one exponential when the η are integer multiples of the smallest).
@@ -34,36 +34,14 @@ neighbour element, then angular blocks per unordered neighbour-element pair).
 from __future__ import annotations
 
 import math
-import threading
-from contextlib import contextmanager
 
 import numba
 import numpy as np
 from numba import prange, types
 from numba.extending import intrinsic
 
+from atomsieve.descriptors.kernel_threads import TASKS_PER_THREAD, task_bounds
 from atomsieve.descriptors.terms import KernelPlan
-
-#: Parallel kernels are launched one at a time per process (numba's workqueue layer is not
-#: thread-safe, and two concurrent launches would only oversubscribe the cores anyway).
-LAUNCH_LOCK = threading.RLock()
-
-
-@contextmanager
-def numba_threads(n: int | None):
-    """Hold :data:`LAUNCH_LOCK` and run numba's parallel loops on ``n`` threads (None: torch's
-    setting), capped at ``numba.config.NUMBA_NUM_THREADS``; the previous setting is restored."""
-    import torch
-
-    want = torch.get_num_threads() if n is None else int(n)
-    want = max(1, min(want, numba.config.NUMBA_NUM_THREADS))
-    with LAUNCH_LOCK:
-        before = numba.get_num_threads()
-        numba.set_num_threads(want)
-        try:
-            yield
-        finally:
-            numba.set_num_threads(before)
 
 
 def features_from_csr(plan: KernelPlan, species: np.ndarray, starts: np.ndarray, neighbor: np.ndarray,
@@ -73,7 +51,8 @@ def features_from_csr(plan: KernelPlan, species: np.ndarray, starts: np.ndarray,
     ``species`` (N,) holds indices into the descriptor's species; the neighbours of atom i are
     entries ``starts[i]:starts[i + 1]`` of ``neighbor`` (atom index) and ``d`` (r_neighbor − r_i, Å).
     ``out``, if given, is a C-contiguous float64 (N, F) array overwritten in place (no second copy
-    of a large result). Call inside :func:`numba_threads` to choose the thread count.
+    of a large result). Call inside :func:`atomsieve.descriptors.kernel_threads.numba_threads` to
+    choose the thread count.
     """
     n = len(species)
     n_r, n_a = len(plan.rad_eta), len(plan.ang_pref)
@@ -90,21 +69,6 @@ def features_from_csr(plan: KernelPlan, species: np.ndarray, starts: np.ndarray,
                       *plan.arrays(), task_bounds(starts, TASKS_PER_THREAD * numba.get_num_threads()),
                       numba.get_num_threads(), out)
     return out
-
-
-def task_bounds(starts: np.ndarray, n_tasks: int) -> np.ndarray:
-    """Boundaries (n_tasks + 1,) of contiguous ranges of centres with about equal work, work of a
-    centre with K neighbours taken as K(K − 1)/2 + 4K + 16 (pairs, neighbours, fixed cost): dense and
-    sparse structures, or H and C centres, then take the threads equally long.
-
-    >>> task_bounds(np.array([0, 10, 10, 10, 10]), 2).tolist()
-    [0, 1, 4]
-    """
-    k = np.diff(starts).astype(np.float64)
-    work = np.concatenate([[0.0], np.cumsum(k * (k - 1) / 2 + 4 * k + 16)])
-    n_tasks = max(1, min(int(n_tasks), len(k)))
-    bounds = np.searchsorted(work, np.linspace(0.0, work[-1], n_tasks + 1)[1:-1], side="left")
-    return np.concatenate([[0], np.maximum.accumulate(bounds), [len(k)]]).astype(np.int64)
 
 
 #: Taylor coefficients (−1)^n / (2n)! of cos y, n = 0..11 (truncation error < 1e-19 for y ≤ π/2).
@@ -136,11 +100,6 @@ def cutoff_sq(r2, r_cut):  # pragma: no cover - compiled
 def cutoff(r, r_cut):  # pragma: no cover - compiled
     """f_c(R) for R in Å (see :func:`cutoff_sq`)."""
     return cutoff_sq(r * r, r_cut) if r <= r_cut else 0.0
-
-
-#: Parallel tasks per thread: each task takes a contiguous range of centres and allocates its
-#: scratch arrays once (allocating them per centre costs more than the arithmetic).
-TASKS_PER_THREAD = 16
 
 
 @numba.njit(cache=True, fastmath={"reassoc"})

@@ -245,7 +245,7 @@ def neighbor_pairs(positions: np.ndarray, cells: np.ndarray, pbc: np.ndarray, co
     (B, 3, 3) with lattice vectors as rows; ``pbc`` (B, 3). Same pairs as :class:`NeighborList`
     (brute force over the atoms and the lattice images each structure needs, pruned by the
     distance to each image of the cell, in numba); a structure with more than :data:`DENSE_LIMIT`
-    candidates uses ASE's cell list. Call inside :func:`atomsieve.descriptors.kernels.numba_threads`
+    candidates uses ASE's cell list. Call inside :func:`atomsieve.descriptors.kernel_threads.numba_threads`
     to choose the thread count.
 
     >>> import numpy as np
