@@ -100,7 +100,7 @@ class SymmetryFunctions(torch.nn.Module):
         if not self.radial and not self.angular:
             raise ParameterError("a descriptor needs at least one radial or angular function")
         self.preset = preset
-        self._feature_names: list[str] | None = None
+        self._feature_names = self._names()  # every compute() attaches them
         self.neighbor_list = NeighborList(self.r_cut)
         eta, rs = effective_radial(self.radial, self.r_cut)
         self.register_buffer("radial_eta", torch.tensor(eta, dtype=torch.float64))
@@ -134,8 +134,6 @@ class SymmetryFunctions(torch.nn.Module):
     @property
     def feature_names(self) -> list[str]:
         """One label per feature, e.g. ``g2[H](eta=0.5,r_s=0)`` or ``li[H-O](eta=1,zeta=16,...)``."""
-        if self._feature_names is None:  # built once: every compute() attaches them
-            self._feature_names = self._names()
         return list(self._feature_names)
 
     def _names(self) -> list[str]:
