@@ -29,7 +29,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from atomsieve.app.serve import restart_with_system_malloc, serve
 
-    if getattr(args, "own_process", False):
+    if args.own_process:
         restart_with_system_malloc()
 
     serve(
