@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict
 
 import numpy as np
+from typing_extensions import Unpack  # typing.Unpack is Python 3.11+
 
 from atomsieve.errors import ParameterError
 from atomsieve.evaluate.jobs import EvaluationContext, train_and_score

@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from functools import partial
-from typing import Any, Unpack
+from typing import Any
 
 import numpy as np
+from typing_extensions import Unpack  # typing.Unpack is Python 3.11+
 
 from atomsieve.errors import ParameterError
 from atomsieve.evaluate.curves import StudyOptions, study_options
