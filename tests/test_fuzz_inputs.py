@@ -129,4 +129,6 @@ def test_export_killed_mid_write_leaves_previous_file(tmp_path, suffix):
     else:
         assert len(load(target)) == 1
     leftovers = [p for p in tmp_path.iterdir() if p.name != target.name]
-    assert all(p.name.startswith(f".{target.name}.") for p in leftovers)  # only hidden temp folders
+    from atomsieve.data.io import TEMP_PREFIX
+
+    assert all(p.name.startswith(TEMP_PREFIX) for p in leftovers)  # only recognisable temp folders

@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from atomsieve.errors import AtomsieveError
+from atomsieve.errors import AtomsieveError, describe_os_error
 
 #: Verb modules in atomsieve.commands, in the order ``atomsieve --help`` lists them.
 COMMANDS = [
@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"atomsieve {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a file-system fault outside atomic writes: name the file and the fault
+        if args.debug:
+            raise
+        print(f"atomsieve {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:
         if args.debug:
             raise

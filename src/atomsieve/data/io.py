@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +17,12 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read as ase_read
 from ase.io import write as ase_write
-from ase.io.formats import filetype, string2index
+from ase.io.formats import filetype, get_compression, open_with_compression, string2index
 
 from atomsieve.data.dataset import Dataset
 from atomsieve.data.labels import find_labels
 from atomsieve.data.validate import validate_structure
-from atomsieve.errors import DataError
+from atomsieve.errors import AtomsieveError, DataError, StorageError, os_problem
 
 #: Output suffix -> ASE format name.
 WRITE_FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".db": "db", ".json": "json", ".traj": "traj"}
@@ -27,6 +30,8 @@ WRITE_FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".db": "db", ".json": "j
 REFUSED_FORMATS = {"bundletrajectory", "py", "pickle"}
 _PICKLE_SUFFIXES = {".pkl", ".pickle", ".pckl", ".npy", ".npz", ".pt", ".pth"}
 _DB_FORMATS = {"db", "json"}
+#: Compressed inputs ASE opens by suffix, and the magic bytes that give each away.
+COMPRESSIONS = {"gz": b"\x1f\x8b", "bz2": re.compile(rb"BZh[1-9]1AY&SY"), "xz": b"\xfd7zXZ\x00"}
 
 
 def _looks_pickled(head: bytes) -> bool:
@@ -43,9 +48,16 @@ def detect_format(path: Path) -> str:
         raise DataError(f"{path}: is a directory, not a structure file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
-    if path.suffix.lower() in _PICKLE_SUFFIXES or _looks_pickled(head):
+    compression = compression_of(path)
+    try:
+        with _open_binary(path) as fh:
+            head = fh.read(4096)
+    except (OSError, EOFError, ValueError) as exc:  # gzip/bz2/lzma errors
+        raise DataError(f"{path}: not a valid {compression} file ({exc})") from None
+    if compression and not head:
+        raise DataError(f"{path}: the {compression} file decompresses to nothing")
+    suffix = Path(get_compression(path.name)[0]).suffix.lower()
+    if suffix in _PICKLE_SUFFIXES or _looks_pickled(head):
         raise DataError(f"{path}: pickle-based files are refused because loading them can run code")
     try:
         fmt = filetype(str(path), guess=True)
@@ -61,15 +73,52 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
+def compression_of(path: Path) -> str | None:
+    """``"gz"``, ``"bz2"`` or ``"xz"`` for a compressed file named so, None for a plain one.
+
+    A compressed file whose name does not say so is refused with the suffix to add,
+    since ASE chooses the decompressor by the name.
+    """
+    compression = get_compression(str(path))[1]
+    if compression is None:
+        with open(path, "rb") as fh:
+            head = fh.read(10)
+        for kind, magic in COMPRESSIONS.items():
+            if magic.match(head) if isinstance(magic, re.Pattern) else head.startswith(magic):
+                raise DataError(f"{path}: the file is {kind}-compressed; name it {path.name}.{kind}")
+    return compression
+
+
+def _open_binary(path: Path):
+    return open_with_compression(str(path), "rb")
+
+
+@contextmanager
+def plain_database(path: Path) -> Iterator[Path]:
+    """``path``, or a decompressed temporary copy of it: ``ase.db`` opens only plain files."""
+    compression = get_compression(str(path))[1]
+    if compression is None:
+        yield path
+        return
+    tmpdir = Path(tempfile.mkdtemp(prefix="atomsieve-db-"))
+    try:
+        plain = tmpdir / Path(get_compression(path.name)[0]).name
+        with _open_binary(path) as src, open(plain, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        yield plain
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
 def check_xyz_counts(path: Path) -> None:
     """Check every frame's atom-count line against the lines that follow it.
 
     ASE allocates for the declared count before it reads, so a garbled count of
     10^9 would hang it; one cheap pass over the lines catches that first.
     """
-    with open(path, "rb") as fh:
+    with _open_binary(path) as fh:
         n_lines = sum(1 for _ in fh)
-    with open(path, "rb") as fh:
+    with _open_binary(path) as fh:
         header = 0
         for i, line in enumerate(fh):
             if i != header:
@@ -92,32 +141,61 @@ def check_xyz_counts(path: Path) -> None:
             header = i + count + 2
 
 
-def _read_db(path: Path, index) -> list[Atoms]:
+def row_atoms(row) -> Atoms:
+    """The structure of an ``ase.db`` row with its key-value pairs and stored info/arrays."""
+    atoms = row.toatoms()
+    atoms.info.update(row.key_value_pairs)
+    data = row.data or {}
+    atoms.info.update(data.get("info", {}))
+    for name, value in data.get("arrays", {}).items():
+        atoms.arrays[name] = np.asarray(value)
+    return atoms
+
+
+def select_rows(db, path: Path, query: str | None = None, **kwargs):
+    """``db.select(query)`` with ASE's selection grammar; a query ASE rejects is a :class:`DataError`."""
+    rows = db.select(query, **kwargs) if query else db.select(**kwargs)
+    try:
+        yield from rows
+    except (ValueError, KeyError, SyntaxError, TypeError, AssertionError) as exc:
+        raise DataError(
+            f"{path}: query {query!r} is not valid ASE selection syntax ({exc}); "
+            "e.g. 'config_type=bulk,natoms<100'"
+        ) from None
+
+
+def _read_db(path: Path, index, query: str | None = None) -> list[Atoms]:
     import ase.db
 
-    frames = []
-    with ase.db.connect(str(path)) as db:
-        for row in db.select():
-            atoms = row.toatoms()
-            atoms.info.update(row.key_value_pairs)
-            data = row.data or {}
-            atoms.info.update(data.get("info", {}))
-            for name, value in data.get("arrays", {}).items():
-                atoms.arrays[name] = np.asarray(value)
-            frames.append(atoms)
+    with plain_database(path) as plain, ase.db.connect(str(plain)) as db:
+        frames = [row_atoms(row) for row in select_rows(db, path, query)]
+    if query and not frames:
+        raise DataError(f"{path}: no structure matches query {query!r}")
     selected = frames[index]
     return selected if isinstance(selected, list) else [selected]
 
 
-def read_frames(path: str | os.PathLike, index=":") -> tuple[list[Atoms], str]:
-    """Read and validate the structures in ``path``; returns them and the format name."""
+def read_frames(path: str | os.PathLike, index=":", query: str | None = None) -> tuple[list[Atoms], str]:
+    """Read and validate the structures in ``path``; returns them and the format name.
+
+    ``path`` may be compressed (``.gz``, ``.bz2``, ``.xz``); ``query`` selects rows of an
+    ASE database (``.db``, ``.json``) in ASE's grammar before ``index`` applies.
+    """
     path = Path(path)
     fmt = detect_format(path)
+    if query and fmt not in _DB_FORMATS:
+        raise DataError(
+            f"{path}: a query needs an ASE database (.db or .json); a {fmt} file has no query; "
+            "convert it with `ase convert` or drop --query"
+        )
     idx = string2index(index) if isinstance(index, str) else index
     if fmt in ("extxyz", "xyz"):
         check_xyz_counts(path)
     try:
-        frames = _read_db(path, idx) if fmt in _DB_FORMATS else ase_read(str(path), index=idx, format=fmt)
+        if fmt in _DB_FORMATS:
+            frames = _read_db(path, idx, query)
+        else:
+            frames = ase_read(str(path), index=idx, format=fmt)
     except DataError:
         raise
     except Exception as exc:
@@ -139,6 +217,7 @@ def load(
     energy_key: str | None = None,
     forces_key: str | None = None,
     index: str | int | slice = ":",
+    query: str | None = None,
 ) -> Dataset:
     """Read structures and their reference labels into a :class:`Dataset`.
 
@@ -146,19 +225,25 @@ def load(
     ----------
     path : str or path-like
         An ASE database (``.db``, ``.json``), extxyz/xyz, ``.traj`` or anything
-        ``ase.io.read`` knows. Pickle-based formats are refused.
+        ``ase.io.read`` knows, plain or compressed (``.gz``, ``.bz2``, ``.xz``).
+        Pickle-based formats are refused.
     energy_key, forces_key : str, optional
         Where the energies (eV) and forces (eV/Å) are. Without them the
         calculator results are used, then ``REF_energy``/``REF_forces``,
         ``energy``/``forces``, ``dft_energy``/``dft_force``/``dft_forces``, ``force``.
     index : str, int or slice
         Which structures, in ASE's syntax (``":"``, ``"-10:"``, ``0``).
+    query : str, optional
+        For ASE databases only: rows to read, in ASE's selection grammar
+        (``"config_type=bulk,natoms<100"``), as ``ase db PATH QUERY`` takes it.
+        ``index`` then applies to the matching rows.
 
     Raises
     ------
     DataError
         For a missing, empty, garbled or unreadable file, invalid structures,
-        or a named key that does not exist (the message lists those that do).
+        or a named key that does not exist (the message lists those that do);
+        a query on a file that is not a database, one ASE rejects, or one nothing matches.
 
     Examples
     --------
@@ -167,7 +252,7 @@ def load(
     >>> len(ds), ds.energy_key, ds.forces_key
     (3, 'energy', 'forces')
     """
-    frames, _ = read_frames(path, index)
+    frames, _ = read_frames(path, index, query)
     energies, ekey = find_labels(frames, "energy", energy_key, str(path))
     forces, fkey = find_labels(frames, "forces", forces_key, str(path))
     return Dataset(
@@ -216,12 +301,77 @@ def _write_db(path: Path, frames: list[Atoms]) -> None:
             db.write(atoms, key_value_pairs=kvp, data={"info": info, "arrays": arrays})
 
 
+#: Start of the name of every temporary folder :func:`atomic_path` makes beside an output; the rest is
+#: ``HOST.PID.NAME.RANDOM``, so a later write can tell the temporaries of killed processes.
+TEMP_PREFIX = ".atomsieve-partial."
+
+_WRITE_GROUP: ContextVar[list | None] = ContextVar("atomsieve_write_group", default=None)
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "-") or "host"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary folders that killed writes of this host left in ``folder``.
+
+    A write killed mid-way (SIGKILL, power loss) cannot clean up after itself; every later
+    :func:`atomic_path` into the same folder removes what such writes left, recognised by
+    :data:`TEMP_PREFIX`, this host's name and a process id that no longer runs.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    removed = []
+    host = _host()
+    try:
+        entries = list(Path(folder).glob(TEMP_PREFIX + "*"))
+    except OSError:
+        return removed
+    for entry in entries:
+        parts = entry.name[len(TEMP_PREFIX):].split(".", 2)
+        if len(parts) < 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        if int(parts[1]) == os.getpid() or _process_alive(int(parts[1])):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        if not entry.exists():
+            removed.append(entry)
+    return removed
+
+
+def _storage_error(path: Path, exc: BaseException) -> StorageError | None:
+    problem = os_problem(exc, path.parent.absolute())
+    return None if problem is None else StorageError(f"{path}: cannot be written: {problem}")
+
+
+def _about_other_file(exc: BaseException, tmpdir: Path) -> bool:
+    """An OSError naming a file outside the temporary folder is not about this output."""
+    name = getattr(exc, "filename", None)
+    return isinstance(name, (str, os.PathLike)) and tmpdir not in Path(name).absolute().parents
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
     Nothing is left behind when the block raises, and a reader never sees a
-    half-written file.
+    half-written file. The temporary folder's name starts with :data:`TEMP_PREFIX`; what a killed
+    write left there is removed by the next write into that folder. Inside :func:`atomic_group`
+    the rename waits for the group. File-system faults (full disk, read-only or forbidden folder)
+    raise :class:`StorageError` naming ``path`` and the fault, never the temporary name.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -230,13 +380,95 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         raise DataError(f"{path}: is a directory")
     if not path.parent.exists():
         raise DataError(f"{path}: folder {path.parent} does not exist")
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    remove_stale_temporaries(path.parent)
+    try:
+        tmpdir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{_host()}.{os.getpid()}.{path.name}.",
+                                       dir=path.parent))
+    except OSError as exc:
+        raise (_storage_error(path, exc) or exc) from None
+    group = _WRITE_GROUP.get()
+    handed_over = False
     try:
         tmp = tmpdir / path.name
-        yield tmp
-        os.replace(tmp, path)
+        try:
+            yield tmp
+            if group is not None:
+                if not tmp.exists():
+                    raise DataError(f"{path}: the writer produced no file")
+                group.append((tmp, path))
+                handed_over = True
+            else:
+                os.replace(tmp, path)
+        except AtomsieveError:
+            raise
+        except Exception as exc:
+            error = None if _about_other_file(exc, tmpdir) else _storage_error(path, exc)
+            if error is None:
+                raise
+            raise error from None
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        if not handed_over:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@contextmanager
+def atomic_group() -> Iterator[None]:
+    """Write several files all or nothing.
+
+    Every :func:`atomic_path` inside the block writes its temporary file as usual but renames it
+    only when the whole block has succeeded; when any part fails, none of the files appears (and
+    files being replaced keep their old content). Nested groups join the outer one.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> try:
+    ...     with atomic_group():
+    ...         with atomic_path(folder / "a.txt") as tmp:
+    ...             _ = tmp.write_text("a")
+    ...         raise RuntimeError("the second file failed")
+    ... except RuntimeError:
+    ...     pass
+    >>> sorted(p.name for p in folder.iterdir())
+    []
+    """
+    if _WRITE_GROUP.get() is not None:
+        yield
+        return
+    pending: list[tuple[Path, Path]] = []
+    token = _WRITE_GROUP.set(pending)
+    try:
+        yield
+    except BaseException:
+        _WRITE_GROUP.reset(token)
+        for tmp, _ in pending:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
+        raise
+    _WRITE_GROUP.reset(token)
+    placed: list[tuple[Path, Path | None]] = []
+    try:
+        for tmp, path in pending:
+            backup = None
+            if path.exists():
+                backup = tmp.parent / ".previous"
+                try:
+                    os.link(path, backup)
+                except OSError:
+                    shutil.copy2(path, backup)
+            os.replace(tmp, path)
+            placed.append((path, backup))
+    except OSError as exc:
+        for path, backup in reversed(placed):  # undo: the old content back, new files away
+            if backup is not None:
+                os.replace(backup, path)
+            else:
+                path.unlink(missing_ok=True)
+        raise (_storage_error(path, exc) or exc) from None
+    finally:
+        for tmp, _ in pending:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
 
 
 def save(dataset: Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
