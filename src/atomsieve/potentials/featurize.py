@@ -60,10 +60,54 @@ def _disk_cache_path(key: str):
     return default_cache_dir().parent / "prepared" / f"{key}.npz"
 
 
+#: Atoms featurised per chunk by :func:`prepare`: only one chunk's per-pair Jacobian (about 50 kB
+#: per atom for the germanium preset) is ever held before it is summed or stored compactly.
+CHUNK_ATOMS = 4096
+
+#: Largest per-pair Jacobian (bytes, in ``store_dtype``) that ``prepare(pairs=True)`` builds; the
+#: neural network trains on it in memory. Override with $ATOMSIEVE_MAX_PAIR_BYTES.
+MAX_PAIR_BYTES = 4 * 2**30
+
+
+def structure_chunks(atom_counts, max_atoms: int = CHUNK_ATOMS) -> list[np.ndarray]:
+    """Consecutive structure indices in groups of at most ``max_atoms`` atoms (a larger structure
+    forms a group of its own).
+
+    >>> [c.tolist() for c in structure_chunks([3, 3, 3, 9, 1], max_atoms=6)]
+    [[0, 1], [2], [3], [4]]
+    """
+    counts = np.asarray(atom_counts, dtype=np.int64)
+    groups, start, atoms = [], 0, 0
+    for m, n in enumerate(counts.tolist()):
+        if m > start and atoms + n > max_atoms:
+            groups.append(np.arange(start, m))
+            start, atoms = m, 0
+        atoms += n
+    if start < len(counts):
+        groups.append(np.arange(start, len(counts)))
+    return groups
+
+
+def _max_pair_bytes() -> int:
+    import os
+
+    text = os.environ.get("ATOMSIEVE_MAX_PAIR_BYTES")
+    if text is None:
+        return MAX_PAIR_BYTES
+    try:
+        return int(float(text))
+    except ValueError:
+        raise ParameterError(f"$ATOMSIEVE_MAX_PAIR_BYTES={text!r}: expected a number of bytes") from None
+
+
 def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk_cache: bool,
-                  progress: ProgressCallback | None) -> dict:
-    """Unscaled features, element-summed Jacobian and (if asked) pair Jacobian; the first two are
-    cached on disk by dataset content hash and descriptor parameters."""
+                  progress: ProgressCallback | None, store_dtype=np.float32) -> dict:
+    """Unscaled features, element-summed Jacobian and (if asked) pair Jacobian in ``store_dtype``;
+    the first two are cached on disk by dataset content hash and descriptor parameters.
+
+    Built in chunks of about :data:`CHUNK_ATOMS` atoms, each chunk's per-pair blocks summed (or
+    copied into the compact pair arrays) before the next chunk is computed, so the peak memory is
+    the result plus one chunk. Structures are independent, so this is the whole-set answer."""
     key = hashlib.sha256(json.dumps({"dataset": dataset.content_hash(), "params": sf.params,
                                      "format": CACHE_FORMAT}, sort_keys=True).encode()).hexdigest()
     path = _disk_cache_path(key)
@@ -76,14 +120,47 @@ def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk
             warnings.warn(f"prepared-data cache {path}: unreadable ({exc}); recomputing", RuntimeWarning,
                           stacklevel=3)
         path.unlink(missing_ok=True)
-    jac = sf.jacobian(dataset, device=device, dtype=torch.float64, progress=progress)
-    numbers = jac.species.numpy()
-    species_index = sf.species_index(torch.as_tensor(numbers)).cpu().numpy()
-    out = {"values": jac.values.numpy(), "numbers": numbers,
-           "summed": sum_pairs(jac.center.numpy(), jac.neighbor.numpy(), jac.grad.numpy(), species_index,
-                              len(numbers), sf.n_species)}
+    counts = np.asarray(dataset.atom_counts, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    n_atoms, n_f, n_e = int(offsets[-1]), sf.n_features, sf.n_species
+    values = np.empty((n_atoms, n_f), dtype=np.float64)
+    numbers = np.empty(n_atoms, dtype=np.int64)
+    summed = np.empty((n_atoms, n_e, n_f, 3), dtype=np.float64)
+    centers, neighbours, grads = [], [], []
+    n_pairs, limit = 0, _max_pair_bytes() if pairs else 0
+    pair_bytes = n_f * 3 * np.dtype(store_dtype).itemsize
+    from atomsieve.progress import report
+
+    report(progress, 0, len(counts), "symmetry-function derivatives")
+    for idx in structure_chunks(counts):
+        a, b = int(offsets[idx[0]]), int(offsets[idx[-1] + 1])
+        jac = sf.jacobian([dataset.atoms[m] for m in idx.tolist()], device=device, dtype=torch.float64)
+        values[a:b] = jac.values.numpy()
+        numbers[a:b] = jac.species.numpy()
+        species_index = sf.species_index(jac.species).cpu().numpy()
+        center, neighbour, grad = jac.center.numpy(), jac.neighbor.numpy(), jac.grad.numpy()
+        summed[a:b] = sum_pairs(center, neighbour, grad, species_index, b - a, n_e)
+        if pairs:
+            n_pairs += len(center)
+            estimate = n_pairs / b * n_atoms * pair_bytes  # pairs per atom so far, times all atoms
+            if estimate > limit:
+                raise ParameterError(
+                    f"{dataset.source or 'the dataset'}: the per-pair Jacobian the neural network trains "
+                    f"on would take about {estimate / 2**30:.1f} GiB for {n_atoms:,} atoms, more than the "
+                    f"{limit / 2**30:.1f} GiB allowed ($ATOMSIEVE_MAX_PAIR_BYTES); use the linear model, "
+                    f"a subset, or raise the limit")
+            centers.append(center + a)
+            neighbours.append(neighbour + a)
+            grads.append(grad.astype(store_dtype))
+        del jac, center, neighbour, grad
+        report(progress, int(idx[-1]) + 1, len(counts), "symmetry-function derivatives")
+    out = {"values": values, "numbers": numbers, "summed": summed}
     if pairs:
-        out.update(center=jac.center.numpy(), neighbour=jac.neighbor.numpy(), grad=jac.grad.numpy())
+        empty = np.zeros(0, dtype=np.int64)
+        out.update(center=np.concatenate(centers) if centers else empty,
+                   neighbour=np.concatenate(neighbours) if neighbours else empty,
+                   grad=np.concatenate(grads) if grads else np.zeros((0, n_f, 3), dtype=store_dtype))
+        del centers, neighbours, grads
     if disk_cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,6 +171,12 @@ def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk
         except (OSError, AtomsieveError) as exc:
             warnings.warn(f"prepared-data cache: cannot write {path}: {exc}", RuntimeWarning, stacklevel=3)
     return out
+
+
+def _scale_in_place(summed: np.ndarray, slopes: np.ndarray) -> np.ndarray:
+    """``summed × slopes`` per element and feature, in place (``summed`` is always a fresh array)."""
+    summed *= slopes[None, :, :, None]
+    return summed
 
 
 def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = "minmax", *,
@@ -149,7 +232,7 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
     if cache and isinstance(central_atoms, str | type(None)) and key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    raw = _raw_jacobian(dataset, sf, pairs, device, cache, progress)
+    raw = _raw_jacobian(dataset, sf, pairs, device, cache, progress, store_dtype)
     numbers = raw["numbers"]
     scaler_obj, needs_fit = make_scaler(scaler)
     if needs_fit or getattr(scaler_obj, "elements_", None) is None:
@@ -159,16 +242,19 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
     slopes = scaler_slopes(scaler_obj, sf.species, sf.n_features)
     pair_arrays = {}
     if pairs:
-        grad = raw["grad"] * slopes[species_index[raw["center"]]][:, :, None]
+        grad = raw["grad"]  # scaled in place, a chunk of pairs at a time (no second full copy)
+        for start in range(0, len(grad), 1 << 16):
+            part = slice(start, start + (1 << 16))
+            grad[part] *= slopes[species_index[raw["center"][part]]][:, :, None].astype(grad.dtype)
         pair_arrays = {"pair_center": raw["center"], "pair_neighbour": raw["neighbour"],
-                       "pair_values": grad.astype(store_dtype)}
+                       "pair_values": grad}
     if central_atoms == "info":
         central = central_atoms_of(dataset)
     else:
         central = None if central_atoms is None else np.asarray(central_atoms, dtype=np.int64)
     data = PreparedData(
         features=values, species=species_index, elements=list(sf.species), atom_counts=dataset.atom_counts,
-        summed_jacobian=raw["summed"] * slopes[None, :, :, None], energies=dataset.energies,
+        summed_jacobian=_scale_in_place(raw["summed"], slopes), energies=dataset.energies,
         forces=dataset.forces, central_atoms=central, **pair_arrays,
     )
     feats = AtomicFeatures(values=values, species=numbers, structure=dataset.structure_index,
