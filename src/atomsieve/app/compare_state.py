@@ -30,20 +30,27 @@ def available_methods() -> list[str]:
     return list(METHODS)
 
 
-def evaluation_context(dataset, test, model: str, descriptor=None):
+def context_key(dataset, test, model: str, descriptor=None) -> tuple:
+    """The explicit key of a shared evaluation context: content hashes, model, descriptor digest."""
+    from atomsieve.app.selection_state import params_digest
+
+    return (dataset.content_hash(), None if test is None else test.content_hash(), model,
+            None if descriptor is None else params_digest(descriptor.params))
+
+
+def evaluation_context(dataset, test, model: str, descriptor=None, progress=None):
     """The shared evaluation context of ``dataset`` (prediction set ``test``) for ``model``.
 
-    Keyed on the dataset and test-set content hashes, the model and the descriptor parameters.
+    Keyed on :func:`context_key`; ``progress(done, total, label)`` hears of a build's progress.
     """
-    from atomsieve.app.selection_state import params_digest
     from atomsieve.evaluate.context import build_context
 
-    key = (dataset.content_hash(), None if test is None else test.content_hash(), model,
-           None if descriptor is None else params_digest(descriptor.params))
+    key = context_key(dataset, test, model, descriptor)
     with _CONTEXT_LOCK:
         if key not in _CONTEXTS:
             _CONTEXTS.clear()  # one at a time: contexts hold derivatives and are large
-            _CONTEXTS[key] = build_context(dataset, test=test, model=model, descriptor=descriptor)
+            _CONTEXTS[key] = build_context(dataset, test=test, model=model, descriptor=descriptor,
+                                           progress=progress)
         return _CONTEXTS[key]
 
 

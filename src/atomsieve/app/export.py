@@ -32,8 +32,12 @@ def export_name(stem: str, suffix: str) -> str:
     return safe_filename(stem).removesuffix(suffix) + suffix if stem else f"export{suffix}"
 
 
-def subset_bytes(dataset: Dataset, indices: Sequence[int] | np.ndarray, suffix: str = ".extxyz") -> bytes:
+def subset_bytes(dataset: Dataset, indices: Sequence[int] | np.ndarray, suffix: str = ".extxyz",
+                 info: dict | None = None) -> bytes:
     """The structures at ``indices`` written as ``suffix`` (``.extxyz`` or ``.db``), as bytes.
+
+    ``info`` (e.g. the selection's model error) is added to every written structure's ``atoms.info``;
+    the dataset's own structures are left unchanged.
 
     >>> from atomsieve.datasets import load_default
     >>> data = subset_bytes(load_default("test"), [0, 3], ".extxyz")
@@ -48,7 +52,12 @@ def subset_bytes(dataset: Dataset, indices: Sequence[int] | np.ndarray, suffix: 
         raise DataError("nothing is selected, so there is nothing to export")
     folder = Path(tempfile.mkdtemp(prefix="atomsieve-export-"))
     try:
-        path = save(dataset.subset(indices), folder / f"subset{suffix}")
+        subset = dataset.subset(indices)
+        if info:
+            subset.atoms = [atoms.copy() for atoms in subset.atoms]
+            for atoms in subset.atoms:
+                atoms.info.update(info)
+        path = save(subset, folder / f"subset{suffix}")
         return path.read_bytes()
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -60,13 +60,15 @@ class DatasetState(param.Parameterized):
             self._record_keys(self.dataset)
 
     @classmethod
-    def from_path(cls, path=None, *, energy_key=None, forces_key=None, data_dir=None) -> DatasetState:
-        """Load ``path``, or the embedded germanium set when ``path`` is None."""
+    def from_path(cls, path=None, *, energy_key=None, forces_key=None, data_dir=None,
+                  query: str | None = None) -> DatasetState:
+        """Load ``path`` (the rows matching ``query`` of an ASE database), or the embedded germanium set
+        when ``path`` is None."""
         state = cls(data_dir=None if data_dir is None else str(data_dir))
         if path is None:
             state.load_default()
         else:
-            state.load_path(path, energy_key=energy_key, forces_key=forces_key)
+            state.load_path(path, energy_key=energy_key, forces_key=forces_key, query=query)
         return state
 
     # -- loading ----------------------------------------------------------------------------------
@@ -82,13 +84,15 @@ class DatasetState(param.Parameterized):
         """``path`` as an absolute path, refused when it leaves ``data_dir``."""
         return confine_path(path, self.data_dir)
 
-    def load_path(self, path, *, energy_key: str | None = None, forces_key: str | None = None) -> Dataset:
-        """Read ``path`` with the optional label keys; the current dataset is kept on error."""
+    def load_path(self, path, *, energy_key: str | None = None, forces_key: str | None = None,
+                  query: str | None = None) -> Dataset:
+        """Read ``path`` with the optional label keys and database query; the current dataset is kept
+        on error."""
         from atomsieve.data import load
 
         resolved = self.resolve_path(path)
-        ds = load(resolved, energy_key=energy_key or None, forces_key=forces_key or None)
-        self._set(ds, str(path), str(resolved))
+        ds = load(resolved, energy_key=energy_key or None, forces_key=forces_key or None, query=query or None)
+        self._set(ds, f"{path} [{query}]" if query else str(path), str(resolved))
         return ds
 
     def load_upload(self, filename: str, content: bytes, *, energy_key: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from atomsieve.commands import add_label_keys, load_dataset
+from atomsieve.commands import add_label_keys, add_query, load_dataset
 from atomsieve.errors import DataError, ParameterError
 
 
@@ -28,6 +28,7 @@ def register(sub) -> None:
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    type=lambda t: _list(t, str, "--methods"),
                    help=f"comma-separated selection methods (default {','.join(DEFAULT_METHODS)})")
+    add_query(p)
     p.add_argument("--sizes", default="20,40,80,160", type=lambda t: _list(t, int, "--sizes"),
                    help="comma-separated numbers of structures (default 20,40,80,160)")
     p.add_argument("--model", choices=["linear", "bpnn"], default="linear",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from atomsieve.commands import add_label_keys, load_dataset
+from atomsieve.commands import add_label_keys, add_query, load_dataset
 from atomsieve.errors import ParameterError
 
 
@@ -22,6 +22,7 @@ def register(sub) -> None:
     p.add_argument("path", help="structure file (extxyz, .db, .json, .traj, ...)")
     add_label_keys(p)
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+    add_query(p)
                    help="function set (default: li_single_element for one element, else li_two_element)")
     p.add_argument("--cutoff", type=float, default=None, help="cutoff radius, Å (default 6)")
     p.add_argument("--scaler", choices=["minmax", "standard", "none"], default="minmax",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from atomsieve.commands import add_label_keys, load_dataset
+from atomsieve.commands import add_label_keys, add_query, load_dataset
 
 
 def register(sub) -> None:
     p = sub.add_parser("info", help="structures, atoms, elements and label keys of a file")
     p.add_argument("path", help="structure file (extxyz, .db, .json, .traj, ...)")
     add_label_keys(p)
+    add_query(p)
     p.set_defaults(run=run)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from atomsieve.commands import add_label_keys, load_dataset
+from atomsieve.commands import add_label_keys, add_query, load_dataset
+from atomsieve.commands.options import count_or_fraction
 from atomsieve.errors import ParameterError
 
 
@@ -151,6 +152,7 @@ def register(sub) -> None:
         metavar="N",
         help="structures to pick for methods other than lebank (a count, or a fraction like 0.2)",
     )
+    add_query(p)
     p.add_argument(
         "--threshold",
         action="append",

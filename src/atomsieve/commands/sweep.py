@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 
-from atomsieve.commands import add_label_keys, load_dataset
+from atomsieve.commands import add_label_keys, add_query, load_dataset
 from atomsieve.commands.select import add_feature_options, check_output, fingerprints, parse_thresholds
 from atomsieve.errors import ParameterError
 
@@ -24,6 +24,7 @@ def register(sub) -> None:
     add_label_keys(p)
     p.add_argument(
         "--element",
+    add_query(p)
         default=None,
         help="element whose threshold is swept (default: one shared threshold for all elements)",
     )

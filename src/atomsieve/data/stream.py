@@ -14,7 +14,7 @@ from pathlib import Path
 from ase.io import iread
 
 from atomsieve.data.dataset import Dataset
-from atomsieve.data.io import check_xyz_counts, detect_format
+from atomsieve.data.io import check_xyz_counts, detect_format, plain_database, row_atoms
 from atomsieve.data.labels import find_labels
 from atomsieve.data.validate import validate_structure
 from atomsieve.errors import DataError, ParameterError
@@ -24,12 +24,9 @@ def _frames(path: Path, fmt: str) -> Iterator:
     if fmt in ("db", "json"):
         import ase.db
 
-        with ase.db.connect(str(path)) as db:
+        with plain_database(path) as plain, ase.db.connect(str(plain)) as db:
             for row in db.select():
-                atoms = row.toatoms()
-                atoms.info.update(row.key_value_pairs)
-                atoms.info.update((row.data or {}).get("info", {}))
-                yield atoms
+                yield row_atoms(row)
         return
     if fmt in ("extxyz", "xyz"):
         check_xyz_counts(path)

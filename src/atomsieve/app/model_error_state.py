@@ -1,0 +1,611 @@
+"""Live model error of the current selection, and of the other methods at the same size. No widgets.
+
+Once a dataset's fingerprints exist, the model input (scaled fingerprints with their Jacobian and
+labels, :func:`atomsieve.app.compare_state.evaluation_context`, shared with the Compare tab) is
+prepared in the background. From then on every new selection outcome (slider move, budget fill,
+seed, shuffle) gives, off the UI thread:
+
+1. ``current``: a model (the fast linear one by default) trained on the current selection and
+   scored on the prediction set (the test set when there is one, else the whole pool) and on the
+   selection itself;
+2. ``at_size``: the same for every compared method (FPS, CUR, random, energy/force-uniform...)
+   selecting the same number of structures (``size_unit="structures"``) or about the same number
+   of atoms (``"atoms"``), computed, not read off a curve; ``at_size["lebank"]`` is ``current``;
+3. ``curves``: rows of every method at sizes of a geometric grid, filled outwards from the current
+   size in the background (plus every "at this size" row, so the curves refine where the user
+   moves), and LE-bank rows from a sweep of the focus element's threshold, which are also the
+   RMSE-versus-threshold curve (the paper's Fig. 3).
+
+The newest request wins: a running computation stops between fits when a newer one arrives, and
+results carrying an older key are dropped. Rows are cached process-wide (:data:`ROWS`) on an
+explicit key (evaluation-context key, method, size, seed), so returning to a size costs nothing.
+
+Units: energy RMSE in meV/atom, force RMSE in meV/Å (root mean square over force components).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import param
+
+from atomsieve.app.background import Background, Job
+from atomsieve.app.compare_state import context_key, evaluation_context
+from atomsieve.app.selection_state import SelectionState, run_selection, selection_key
+from atomsieve.errors import ParameterError
+
+#: Methods compared with the LE-bank selection by default (registry names).
+COMPARED_METHODS = ["fps", "cur", "random", "energy", "force"]
+#: Sizes per method on the curves' geometric grid.
+CURVE_POINTS = 10
+#: Thresholds of the focus element swept for the LE-bank curve and the RMSE-vs-threshold plot.
+SWEEP_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.05, 1.0001, 0.05), 3))
+#: Columns of a model-error row (the CSV export's header).
+ROW_COLUMNS = ("method", "size", "n_selected", "n_atoms", "threshold", "rmse_e_pred", "rmse_f_pred",
+               "rmse_e_train", "rmse_f_train", "select_seconds", "fit_seconds", "model", "seed")
+
+
+class RowCache:
+    """A thread-safe LRU of model-error rows on explicit keys (a few hundred bytes each).
+
+    >>> cache = RowCache(max_entries=1)
+    >>> cache.put(("a",), {"x": 1}); cache.put(("b",), {"x": 2}); cache.get(("a",)), cache.get(("b",))
+    (None, {'x': 2})
+    """
+
+    def __init__(self, max_entries: int = 20_000):
+        self.max_entries = int(max_entries)
+        self._rows: OrderedDict[tuple, dict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> dict | None:
+        with self._lock:
+            row = self._rows.get(key)
+            if row is not None:
+                self._rows.move_to_end(key)
+            return row
+
+    def put(self, key: tuple, row: dict) -> None:
+        with self._lock:
+            self._rows[key] = row
+            self._rows.move_to_end(key)
+            while len(self._rows) > self.max_entries:
+                self._rows.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
+#: Model-error rows shared by every session of this process.
+ROWS = RowCache()
+
+
+def selection_digest(selected: np.ndarray) -> str:
+    """A short digest of structure indices (order kept): the cache key of a given selection."""
+    return hashlib.sha256(np.asarray(selected, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+def fit_and_score(context, selected: np.ndarray, seed: int = 0, should_stop=None) -> dict[str, Any]:
+    """Train the context's model on the pool structures ``selected`` and score it (meV/atom, meV/Å).
+
+    The same model and data as :func:`atomsieve.evaluate.jobs.train_and_score`; a neural network
+    also polls ``should_stop()`` between epochs.
+    """
+    from atomsieve.evaluate.jobs import train_and_score
+
+    if context.model == "bpnn" and should_stop is not None:
+        from atomsieve.evaluate.jobs import make_model
+
+        selected = np.asarray(selected, dtype=np.int64)
+        model = make_model(context.model, context.model_params, seed)
+        start = time.perf_counter()
+        model.fit(context.prepared, structures=selected, should_stop=should_stop)
+        seconds = time.perf_counter() - start
+        train = model.score(context.prepared, structures=selected)
+        pred = model.score(context.test if context.test is not None else context.prepared)
+        scores = {"rmse_e_train": 1000 * train["rmse_e"], "rmse_e_pred": 1000 * pred["rmse_e"],
+                  "rmse_f_train": 1000 * train["rmse_f"], "rmse_f_pred": 1000 * pred["rmse_f"],
+                  "fit_seconds": seconds}
+    else:
+        scores = train_and_score(context, selected, seed)
+    selected = np.asarray(selected, dtype=np.int64)
+    return {"n_selected": int(len(selected)), "n_atoms": int(context.prepared.atom_counts[selected].sum()),
+            **{k: float(v) for k, v in scores.items()}}
+
+
+def _row(method: str, size: int, scores: dict, *, threshold="", select_seconds=0.0, model="linear",
+         seed=0) -> dict[str, Any]:
+    row = {"method": method, "size": int(size), "threshold": threshold,
+           "select_seconds": float(select_seconds), "model": model, "seed": int(seed), **scores}
+    return {k: row[k] for k in ROW_COLUMNS}
+
+
+def method_row(context, ckey: tuple, method: str, size: int, seed: int = 0, should_stop=None) -> dict:
+    """``method`` selects ``size`` structures of the pool; the model trained on them, scored (cached)."""
+    from atomsieve.evaluate.selection import select
+
+    key = (ckey, method, int(size), int(seed))
+    hit = ROWS.get(key)
+    if hit is not None:
+        return hit
+    selected, seconds, _ = select(context.features, method, int(size), seed, context.pool,
+                                  context.selector_params.get(method))
+    row = _row(method, size, fit_and_score(context, selected, seed, should_stop), select_seconds=seconds,
+               model=context.model, seed=seed)
+    ROWS.put(key, row)
+    return row
+
+
+def method_row_at_atoms(context, ckey: tuple, method: str, atoms: int, seed: int = 0,
+                        should_stop=None) -> dict:
+    """The :func:`method_row` whose selection holds the number of atoms closest to ``atoms``.
+
+    The number of structures is found by a few secant steps on the method's own selections
+    (methods differ in the structures they prefer, so their atoms per structure differ).
+    """
+    counts = context.prepared.atom_counts
+    n_total = len(counts)
+    n = int(np.clip(round(atoms / counts.mean()), 1, n_total))
+    tried: dict[int, dict] = {}
+    for _ in range(6):
+        row = tried[n] = method_row(context, ckey, method, n, seed, should_stop)
+        got = row["n_atoms"]
+        if got == atoms:
+            break
+        step = int(np.clip(round(n * atoms / max(got, 1)), 1, n_total))
+        if step == n:
+            step = int(np.clip(n + (1 if got < atoms else -1), 1, n_total))
+        if step in tried:
+            break
+        n = step
+    return min(tried.values(), key=lambda r: (abs(r["n_atoms"] - atoms), r["n_selected"]))
+
+
+def curve_sizes(n_structures: int, points: int = CURVE_POINTS) -> list[int]:
+    """A geometric grid of selection sizes from 2 to the pool size (without the pool itself).
+
+    >>> curve_sizes(228, 6)
+    [2, 5, 13, 34, 88]
+    """
+    grid = np.unique(np.round(np.geomspace(2, max(n_structures, 3), points)).astype(int))
+    return [int(s) for s in grid if 1 <= s < n_structures]
+
+
+def nearest_first(values, around: float, log: bool = True) -> list:
+    """``values`` ordered by distance from ``around`` (on a log scale when ``log``).
+
+    >>> nearest_first([2, 10, 40, 100], 30)
+    [40, 10, 100, 2]
+    """
+    f = (lambda v: np.log(max(float(v), 1e-9))) if log else float
+    return sorted(values, key=lambda v: (abs(f(v) - f(around)), v))
+
+
+class ModelErrorState(param.Parameterized):
+    """Thresholds in (through the selection), prediction-set RMSE of the selection and of the others out.
+
+    Parameters
+    ----------
+    selection : SelectionState
+        The live LE-bank selection whose outcome is scored.
+    test : Dataset, optional
+        The prediction set; the whole pool when None.
+    model : {"linear", "bpnn"}
+        The model trained on each selection (linear: milliseconds per fit).
+    methods : list of str
+        Methods compared with the LE-bank at the current size.
+    size_unit : {"structures", "atoms"}
+        How "the same size" is measured for the other methods.
+    synchronous : bool
+        Compute in the calling thread (tests, benchmarks); the curves then fill only on
+        :meth:`fill_curves`.
+
+    Examples
+    --------
+    >>> from atomsieve.app.features_state import FeaturesState
+    >>> from atomsieve.app.state import DatasetState
+    >>> from atomsieve.datasets import load_default
+    >>> ds = load_default("test")
+    >>> fs = FeaturesState(data=DatasetState(dataset=ds, title="Ge test"), r_cut=3.0)
+    >>> _ = fs.compute_now()
+    >>> sel = SelectionState(features_state=fs, synchronous=True)
+    >>> errors = ModelErrorState(selection=sel, methods=["random"], synchronous=True)
+    >>> _ = errors.prepare_now()
+    >>> sel.thresholds = {"Ge": 0.5}
+    >>> errors.current["n_selected"] == sel.outcome.n_structures, errors.current["rmse_f_pred"] > 0
+    (True, True)
+    >>> sorted(errors.at_size), errors.at_size["random"]["n_selected"] == sel.outcome.n_structures
+    (['lebank', 'random'], True)
+    """
+
+    selection = param.ClassSelector(class_=SelectionState)
+    test = param.Parameter(default=None, doc="prediction set (Dataset); the whole pool when None")
+    model = param.Selector(default="linear", objects=["linear", "bpnn"],
+                           doc="model trained on each selection")
+    methods = param.List(default=list(COMPARED_METHODS), doc="methods compared at the current size")
+    size_unit = param.Selector(default="structures", objects=["structures", "atoms"],
+                               doc="the same size in structures or in atoms")
+    synchronous = param.Boolean(default=False, doc="compute in the calling thread")
+    auto_curves = param.Boolean(default=True, doc="fill the curves in the background after each result")
+    # outputs
+    ready = param.Boolean(default=False, doc="the model input is prepared")
+    preparing = param.Boolean(default=False, doc="the model input is being prepared")
+    progress = param.Number(default=0.0, bounds=(0.0, 1.0), doc="preparation progress")
+    status = param.String(default="", doc="one line on what is happening")
+    training = param.Boolean(default=False, doc="a model for the current selection is being trained")
+    current = param.Dict(default={}, doc="row of the current selection (meV/atom, meV/Å)")
+    at_size = param.Dict(default={}, doc="method -> row at the current size; 'lebank' is the selection")
+    curves = param.List(default=[], doc="rows of every method at grid sizes and the LE-bank sweep")
+    curve_progress = param.Number(default=0.0, bounds=(0.0, 1.0), doc="fraction of the curve points done")
+
+    def __init__(self, background: Background | None = None, **params):
+        super().__init__(**params)
+        self.background = background or self.selection.background
+        self.context = None
+        self._ckey: tuple | None = None
+        self._wanted: tuple | None = None
+        self._job: Job | None = None
+        self._curve_job: Job | None = None
+        self._prepare_job: Job | None = None
+        self._sweep_key: tuple | None = None
+        self.selection.param.watch(lambda *_e: self.request(), ["outcome"])
+        self.selection.features_state.param.watch(lambda *_e: self.prepare(), ["features"])
+        self.selection.features_state.data.param.watch(lambda *_e: self.reset(), ["dataset"], precedence=2)
+        self.param.watch(lambda *_e: self.reset(prepare=True), ["test", "model"])
+        self.param.watch(lambda *_e: self.request(), ["methods", "size_unit"])
+        if self.selection.features is not None and not self.synchronous:
+            self.prepare()
+
+    # -- the model input ----------------------------------------------------------------------------
+    def _context_args(self) -> tuple:
+        fs = self.selection.features_state
+        return fs.data.dataset, self.test, self.model, fs.descriptor()
+
+    def reset(self, prepare: bool = False) -> None:
+        """Forget the context and every result (a new dataset, prediction set or model)."""
+        self.cancel()
+        if self._prepare_job is not None:
+            self._prepare_job.cancel()
+        self.context, self._ckey, self._wanted, self._sweep_key = None, None, None, None
+        with param.parameterized.batch_call_watchers(self):
+            self.ready = self.preparing = self.training = False
+            self.current, self.at_size, self.curves = {}, {}, []
+            self.progress, self.curve_progress, self.status = 0.0, 0.0, ""
+        if prepare:
+            self.prepare()
+
+    def prepare_now(self):
+        """Prepare the model input in this thread (notebooks, tests); returns the context."""
+        args = self._context_args()
+        self._publish(context_key(*args), evaluation_context(*args))
+        return self.context
+
+    def prepare(self) -> Job | None:
+        """Prepare the model input in the background (progress in ``progress``); then score."""
+        if self.selection.features is None:
+            return None
+        args = self._context_args()
+        ckey = context_key(*args)
+        if ckey == self._ckey and (self.ready or self.preparing):
+            return self._prepare_job
+        if self.synchronous:
+            self.prepare_now()
+            return None
+        self._ckey = ckey
+        dataset = args[0]
+        with param.parameterized.batch_call_watchers(self):
+            self.ready, self.preparing, self.progress = False, True, 0.0
+            self.status = (f"preparing the model input ({self.model}: fingerprint derivatives of "
+                           f"{dataset.n_atoms:,} atoms)…")
+
+        def work(cancelled, emit):
+            return evaluation_context(*args,
+                                      progress=lambda done, total, label="": emit(done / max(total, 1)))
+
+        def on_emit(frac):
+            if self._ckey == ckey:
+                self.progress = float(min(max(frac, 0.0), 1.0))
+
+        def finished():
+            if self._ckey == ckey and not self.ready:
+                self.preparing = False
+                if job.error is not None:
+                    self.status = f"preparing the model input failed: {job.error}"
+
+        job = self._prepare_job = self.background.submit(
+            "model input", work, on_result=lambda ctx: self._publish(ckey, ctx), on_emit=on_emit,
+            on_finally=finished)
+        return job
+
+    def _publish(self, ckey: tuple, context) -> None:
+        if self._ckey is not None and ckey != self._ckey and not self.synchronous:
+            return  # prepared for a dataset or model the user has left
+        self.context, self._ckey = context, ckey
+        with param.parameterized.batch_call_watchers(self):
+            self.ready, self.preparing, self.progress = True, False, 1.0
+            where = "the test set" if context.test is not None else "the whole pool"
+            self.status = f"{self.model} model, prediction set: {where}"
+        self.request()
+
+    # -- the current selection ----------------------------------------------------------------------
+    def request_key(self) -> tuple | None:
+        """What the current numbers depend on: context, selection outcome, methods, size unit, seed."""
+        out = self.selection.outcome
+        if self.context is None or out is None or not self.selection.outcome_is_current():
+            return None
+        return (self._ckey, out.key, tuple(self.methods), self.size_unit)
+
+    def request(self) -> None:
+        """Score the current selection and the others at its size (now, or in the background)."""
+        key = self.request_key()
+        if key is None:
+            return
+        if key == self._wanted and self.current.get("key") == key:
+            return
+        self._wanted = key
+        if self._job is not None and self._job.running:
+            self._job.cancel()  # newest wins: the old one stops between fits, its results dropped
+        if self._curve_job is not None and self._curve_job.running:
+            self._curve_job.cancel()
+        context, ckey = self.context, self._ckey
+        selected = self.selection.selected_indices().copy()
+        methods, unit, seed = list(self.methods), self.size_unit, int(self.selection.seed)
+        label = ";".join(f"{e}={t:.6g}" for e, t in sorted(self.selection.thresholds.items()))
+        args = (context, ckey, key, selected, label, self.selection.outcome.seconds, methods, unit, seed)
+        if self.synchronous:
+            for item in self._score(*args, threading.Event()):
+                self._deliver(item)
+            return
+        self.training = True
+
+        def work(cancelled, emit):
+            for item in self._score(*args, cancelled):
+                if cancelled.is_set():
+                    return None
+                emit(item)
+            return key
+
+        def finished():
+            if self._job is job:
+                self.training = False
+                if job.error is None and not job.cancelled.is_set() and self.auto_curves:
+                    self.fill_curves()
+
+        job = self._job = self.background.submit("model error", work, on_emit=self._deliver,
+                                                 on_finally=finished)
+
+    @staticmethod
+    def _score(context, ckey, key, selected, label, seconds, methods, unit, seed, cancelled):
+        """Items ``(kind, key, payload)``: the selection's row first, then one per compared method."""
+        if not len(selected):
+            return
+        stop = cancelled.is_set
+        skey = (ckey, "selection", selection_digest(selected), seed)
+        row = ROWS.get(skey)
+        if row is None:
+            row = _row("lebank", len(selected), fit_and_score(context, selected, seed, stop),
+                       threshold=label, select_seconds=seconds, model=context.model, seed=seed)
+            ROWS.put(skey, row)
+        yield "current", key, row
+        for method in methods:
+            if cancelled.is_set():
+                return
+            if method == "lebank":
+                continue
+            if unit == "atoms":
+                other = method_row_at_atoms(context, ckey, method, row["n_atoms"], seed, stop)
+            else:
+                other = method_row(context, ckey, method, row["n_selected"], seed, stop)
+            yield "at_size", key, other
+
+    def _deliver(self, item) -> None:
+        kind, key, row = item
+        if key != self._wanted:
+            return  # a newer request is on its way: stale results never overwrite newer ones
+        if kind == "current":
+            with param.parameterized.batch_call_watchers(self):
+                self.at_size = {"lebank": row}
+                self.current = {**row, "key": key}
+        else:
+            with param.parameterized.batch_call_watchers(self):
+                self.at_size = {**self.at_size, row["method"]: row}
+                self._add_curve_row(row)
+
+    def _add_curve_row(self, row: dict) -> None:
+        same = (row["method"], row["n_selected"], row["threshold"] if row.get("sweep") else "")
+        if not any((r["method"], r["n_selected"], r["threshold"] if r.get("sweep") else "") == same
+                   for r in self.curves):
+            self.curves = [*self.curves, row]
+
+    @property
+    def current_is_fresh(self) -> bool:
+        """Whether ``current`` belongs to the selection shown now."""
+        key = self.request_key()
+        return key is not None and self.current.get("key") == key
+
+    # -- curves -------------------------------------------------------------------------------------
+    def sweep_key(self) -> tuple:
+        """What the LE-bank sweep depends on: focus element, the other thresholds, seed, shuffle."""
+        sel = self.selection
+        fixed = tuple(sorted((e, t) for e, t in sel.thresholds.items() if e != sel.focus))
+        return (self._ckey, sel.focus, fixed, sel.seed, sel.shuffle)
+
+    def curve_jobs(self) -> list[tuple[str, float]]:
+        """The points still to compute, nearest to the current size first: ``(method, size)`` and
+        ``("lebank", threshold)``."""
+        context = self.context
+        if context is None or not self.current:
+            return []
+        n_pool = context.prepared.n_structures
+        n_now = self.current["n_selected"]
+        if self.size_unit == "atoms":
+            n_now = max(1.0, self.current["n_atoms"] / float(context.prepared.atom_counts.mean()))
+        done = {(r["method"], r["size"]) for r in self.curves if r["method"] != "lebank"}
+        jobs = []
+        for size in nearest_first(curve_sizes(n_pool), n_now):
+            jobs += [(m, size) for m in self.methods if m != "lebank" and (m, size) not in done]
+        swept = {r["threshold"] for r in self.curves if r["method"] == "lebank" and r.get("sweep")}
+        focus_t = self.selection.thresholds.get(self.selection.focus, 0.3)
+        jobs += [("lebank", t) for t in nearest_first(SWEEP_THRESHOLDS, focus_t, log=False) if t not in swept]
+        # interleave: a method point, a threshold point, so both curves grow around the marker
+        methods = [j for j in jobs if j[0] != "lebank"]
+        sweep = [j for j in jobs if j[0] == "lebank"]
+        order = []
+        while methods or sweep:
+            order += methods[:len(self.methods)]
+            methods = methods[len(self.methods):]
+            order += sweep[:1]
+            sweep = sweep[1:]
+        return order
+
+    def sweep_row(self, threshold: float) -> dict:
+        """LE-bank at the focus element's ``threshold`` (others as now): selected, trained, scored."""
+        sel, context = self.selection, self.context
+        thresholds = {**sel.thresholds, sel.focus: float(threshold)}
+        feats = sel.features
+        out = run_selection(feats, selection_key(feats, sel.dataset.content_hash(), thresholds, sel.seed,
+                                                 sel.shuffle), thresholds, sel.seed, sel.shuffle)
+        return self._sweep_row(context, self._ckey, out.selected, float(threshold), out.seconds, sel.seed)
+
+    @staticmethod
+    def _sweep_row(context, ckey, selected, threshold, seconds, seed, should_stop=None) -> dict:
+        skey = (ckey, "selection", selection_digest(selected), int(seed))
+        scores = ROWS.get(skey)
+        if scores is None:
+            scores = _row("lebank", len(selected), fit_and_score(context, selected, seed, should_stop),
+                          select_seconds=seconds, model=context.model, seed=seed)
+            ROWS.put(skey, scores)
+        return {**scores, "threshold": float(threshold), "sweep": True}
+
+    def fill_curves(self, max_points: int | None = None) -> Job | None:
+        """Compute the curve points nearest the current size first (background unless synchronous)."""
+        if self.sweep_key() != self._sweep_key:
+            self._sweep_key = self.sweep_key()
+            self.curves = [r for r in self.curves if r["method"] != "lebank"]
+        jobs = self.curve_jobs()[:max_points]
+        if not jobs:
+            self.curve_progress = 1.0
+            return None
+        sel, context, ckey = self.selection, self.context, self._ckey
+        seed, shuffle, focus = int(sel.seed), bool(sel.shuffle), sel.focus
+        base = dict(sel.thresholds)
+        feats, digest = sel.features, sel.dataset.content_hash()
+        sweep_key = self._sweep_key
+        total = len(jobs)
+
+        def point(job, stop):
+            method, value = job
+            if method != "lebank":
+                return method_row(context, ckey, method, int(value), seed, stop)
+            thresholds = {**base, focus: float(value)}
+            out = run_selection(feats, selection_key(feats, digest, thresholds, seed, shuffle), thresholds,
+                                seed, shuffle)
+            if not len(out.selected):
+                return None
+            return self._sweep_row(context, ckey, out.selected, float(value), out.seconds, seed, stop)
+
+        def add(item):
+            done, row = item
+            if ckey != self._ckey or sweep_key != self._sweep_key:
+                return
+            self.curve_progress = done / total
+            if row is not None:
+                self._add_curve_row(row)
+
+        if self.synchronous:
+            for i, job in enumerate(jobs):
+                add((i + 1, point(job, None)))
+            return None
+        selection = self.selection
+
+        def work(cancelled, emit):
+            for i, job in enumerate(jobs):
+                while (selection.busy or self.training) and not cancelled.is_set():
+                    time.sleep(0.02)  # the slider's own work goes first
+                if cancelled.is_set():
+                    return None
+                emit((i + 1, point(job, cancelled.is_set)))
+            return total
+
+        if self._curve_job is not None and self._curve_job.running:
+            self._curve_job.cancel()
+        self.curve_progress = 0.0
+        self._curve_job = self.background.submit("model-error curves", work, on_emit=add)
+        return self._curve_job
+
+    def threshold_curve(self) -> dict[str, list]:
+        """The LE-bank sweep by threshold (Fig. 3): threshold, n_selected, RMSE on both sets."""
+        rows = sorted((r for r in self.curves if r["method"] == "lebank" and r.get("sweep")),
+                      key=lambda r: r["threshold"])
+        keys = ("threshold", "n_selected", "n_atoms", "rmse_e_pred", "rmse_f_pred", "rmse_e_train",
+                "rmse_f_train")
+        return {k: [r[k] for r in rows] for k in keys}
+
+    def series(self, method: str, column: str = "rmse_f_pred") -> tuple[list[float], list[float]]:
+        """``(sizes, values)`` of one method's curve, sizes in the current unit, sorted, one per size."""
+        x_key = "n_atoms" if self.size_unit == "atoms" else "n_selected"
+        points = {}
+        for r in self.curves:
+            if r["method"] == method:
+                points[r[x_key]] = r[column]
+        xs = sorted(points)
+        return [float(x) for x in xs], [float(points[x]) for x in xs]
+
+    def cancel(self) -> None:
+        """Stop the running scoring and curve jobs (a BPNN training stops at its next epoch)."""
+        for job in (self._job, self._curve_job):
+            if job is not None and job.running:
+                job.cancel()
+        if self.training:
+            self.training = False
+            self.status = "cancelled; move a slider to score again"
+        self._wanted = None
+
+    # -- numbers for notebooks and exports ----------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """The live numbers as a plain dict: the selection's RMSE and each method's at this size.
+
+        Keys: ``model``, ``size_unit``, ``n_structures``, ``n_atoms``, ``rmse_f_pred`` (meV/Å),
+        ``rmse_e_pred`` (meV/atom) and ``at_size``: method -> (n_selected, n_atoms, rmse_f_pred,
+        rmse_e_pred). Empty before the first result.
+        """
+        if not self.current:
+            return {}
+        cur = self.current
+        return {
+            "model": self.model, "size_unit": self.size_unit, "n_structures": cur["n_selected"],
+            "n_atoms": cur["n_atoms"], "rmse_f_pred": cur["rmse_f_pred"], "rmse_e_pred": cur["rmse_e_pred"],
+            "fresh": self.current_is_fresh,
+            "at_size": {m: {k: r[k] for k in ("n_selected", "n_atoms", "rmse_f_pred", "rmse_e_pred")}
+                        for m, r in self.at_size.items()},
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        """The current selection's RMSE as ``atoms.info`` entries for an exported selection file.
+
+        Empty unless the numbers belong to the selection shown now.
+        """
+        if not self.current_is_fresh:
+            return {}
+        cur = self.current
+        where = "test set" if self.context is not None and self.context.test is not None else "whole pool"
+        return {"atomsieve_model": self.model, "atomsieve_prediction_set": where,
+                "atomsieve_rmse_f_pred_meV_per_A": round(cur["rmse_f_pred"], 4),
+                "atomsieve_rmse_e_pred_meV_per_atom": round(cur["rmse_e_pred"], 4),
+                "atomsieve_rmse_f_train_meV_per_A": round(cur["rmse_f_train"], 4),
+                "atomsieve_rmse_e_train_meV_per_atom": round(cur["rmse_e_train"], 4)}
+
+    def curve_rows(self) -> list[dict]:
+        """Every curve row (the CSV export), sorted by method and size."""
+        rows = [{k: r[k] for k in ROW_COLUMNS} for r in self.curves]
+        if self.current:
+            rows.append({**{k: self.current[k] for k in ROW_COLUMNS}, "method": "lebank (current)"})
+        if not rows:
+            raise ParameterError("no model-error rows yet: wait for the model input to be prepared")
+        return sorted(rows, key=lambda r: (r["method"], r["n_selected"]))

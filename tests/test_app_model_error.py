@@ -1,0 +1,151 @@
+"""The live model-error state: thresholds in, RMSE of the selection and of the other methods out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from atomsieve.app.background import Background
+from atomsieve.app.compare_state import evaluation_context
+from atomsieve.app.features_state import FeaturesState
+from atomsieve.app.model_error_state import ModelErrorState, curve_sizes, nearest_first
+from atomsieve.app.selection_state import SelectionState
+from atomsieve.app.state import DatasetState
+from atomsieve.datasets import load_default
+from atomsieve.evaluate.jobs import train_and_score
+from atomsieve.evaluate.selection import select
+from atomsieve.potentials.linear import LinearPotential
+
+R_CUT = 3.0  # few neighbours: quick fingerprint derivatives
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return load_default("test")  # 25 germanium structures, 1,568 atoms
+
+
+def make_states(pool, synchronous=True, **params):
+    fs = FeaturesState(data=DatasetState(dataset=pool, title="Ge test"), r_cut=R_CUT)
+    fs.compute_now()
+    sel = SelectionState(features_state=fs, synchronous=True)
+    errors = ModelErrorState(selection=sel, synchronous=synchronous, **params)
+    if synchronous:
+        errors.prepare_now()
+    return sel, errors
+
+
+def test_cards_equal_training_the_same_model_on_the_same_selection_directly(pool):
+    sel, errors = make_states(pool, methods=["fps", "random"])
+    for t in (0.3, 0.6):
+        sel.thresholds = {"Ge": t}
+        chosen = sel.outcome.selected
+        # The same linear model fitted by hand on the selected structures, scored on the whole pool.
+        ctx = evaluation_context(pool, None, "linear", sel.features_state.descriptor())
+        model = LinearPotential().fit(ctx.prepared, structures=chosen)
+        pred = model.score(ctx.prepared)
+        assert errors.current["n_selected"] == len(chosen) == sel.outcome.n_structures
+        assert errors.current["rmse_f_pred"] == pytest.approx(1000 * pred["rmse_f"], rel=1e-9)
+        assert errors.current["rmse_e_pred"] == pytest.approx(1000 * pred["rmse_e"], rel=1e-9)
+        # "At this size": FPS and random select the same number of structures; same model, same scores.
+        for method in ("fps", "random"):
+            picked, _, _ = select(ctx.features, method, len(chosen), sel.seed, pool)
+            direct = train_and_score(ctx, picked, sel.seed)
+            row = errors.at_size[method]
+            assert row["n_selected"] == len(chosen)
+            assert row["rmse_f_pred"] == pytest.approx(direct["rmse_f_pred"], rel=1e-9)
+            assert row["rmse_e_pred"] == pytest.approx(direct["rmse_e_pred"], rel=1e-9)
+        assert errors.at_size["lebank"]["rmse_f_pred"] == errors.current["rmse_f_pred"]
+    assert errors.summary()["at_size"]["fps"]["n_selected"] == sel.outcome.n_structures
+    meta = errors.metadata()
+    assert meta["atomsieve_rmse_f_pred_meV_per_A"] == round(errors.current["rmse_f_pred"], 4)
+
+
+def test_size_in_atoms_picks_the_structure_count_closest_in_atoms(pool):
+    sel, errors = make_states(pool, methods=["fps"], size_unit="atoms")
+    sel.thresholds = {"Ge": 0.4}
+    target = errors.current["n_atoms"]
+    row = errors.at_size["fps"]
+    ctx = errors.context
+    # No other number of FPS structures holds a number of atoms closer to the selection's.
+    gaps = []
+    for n in range(1, len(pool) + 1):
+        picked, _, _ = select(ctx.features, "fps", n, sel.seed, pool)
+        gaps.append(abs(int(ctx.prepared.atom_counts[picked].sum()) - target))
+    assert abs(row["n_atoms"] - target) == min(gaps)
+
+
+def test_stale_results_never_overwrite_newer_ones(pool):
+    sel, errors = make_states(pool, methods=["random"])
+    sel.thresholds = {"Ge": 0.3}
+    old_key, old_row = errors.current["key"], {k: v for k, v in errors.current.items() if k != "key"}
+    sel.thresholds = {"Ge": 0.7}
+    newer = dict(errors.current)
+    assert newer["n_selected"] != old_row["n_selected"]
+    errors._deliver(("current", old_key, old_row))  # an old job's result arriving late
+    errors._deliver(("at_size", old_key, {**old_row, "method": "random"}))
+    assert errors.current == newer
+    assert errors.at_size["random"]["n_selected"] == newer["n_selected"]
+
+
+def test_background_requests_coalesce_and_the_newest_wins(pool):
+    sel, errors = make_states(pool, synchronous=False, methods=["fps", "cur", "random"], auto_curves=False,
+                              background=Background())
+    assert errors.preparing or errors.ready
+    errors._prepare_job.join(300)
+    for job in list(errors.background.jobs):
+        job.join(300)
+    assert errors.ready
+    for t in (0.25, 0.35, 0.45, 0.55):  # moves faster than the scoring: only the last one must show
+        sel.thresholds = {"Ge": t}
+    for job in list(errors.background.jobs):
+        assert job.join(300)
+    assert errors.current_is_fresh
+    assert errors.current["n_selected"] == sel.outcome.n_structures
+    assert set(errors.at_size) == {"lebank", "fps", "cur", "random"}
+    assert all(r["n_selected"] == sel.outcome.n_structures for r in errors.at_size.values())
+    assert not errors.training
+
+
+def test_curves_fill_nearest_first_and_give_the_threshold_curve(pool):
+    sel, errors = make_states(pool, methods=["fps", "random"])
+    sel.thresholds = {"Ge": 0.5}
+    errors.fill_curves()
+    sizes = curve_sizes(len(pool))
+    for method in ("fps", "random"):
+        xs, ys = errors.series(method)
+        assert set(sizes) <= set(int(x) for x in xs)
+        assert all(y > 0 for y in ys)
+    curve = errors.threshold_curve()
+    assert len(curve["threshold"]) >= 15  # every swept threshold that selects anything
+    for t, n in zip(curve["threshold"], curve["n_selected"], strict=True):  # the slider's own selections
+        sel.thresholds = {"Ge": t}
+        assert n == sel.outcome.n_structures
+    assert curve["n_selected"][0] > curve["n_selected"][-1]  # larger thresholds select fewer
+    # Training error of the sweep is the fit on the selection; prediction error on the whole pool.
+    assert all(p > 0 and t > 0 for p, t in zip(curve["rmse_f_pred"], curve["rmse_f_train"], strict=True))
+    rows = errors.curve_rows()
+    assert {"fps", "random", "lebank", "lebank (current)"} <= {r["method"] for r in rows}
+
+
+def test_nearest_first_and_grid():
+    assert nearest_first([1, 4, 16, 64], 10) == [16, 4, 64, 1]
+    assert curve_sizes(25) == sorted(set(curve_sizes(25)))
+    assert max(curve_sizes(25)) < 25
+
+
+def test_selection_export_carries_the_rmse_in_its_metadata(pool, tmp_path):
+    import io
+
+    import ase.io
+
+    from atomsieve.app.export import subset_bytes
+
+    sel, errors = make_states(pool, methods=[])
+    sel.thresholds = {"Ge": 0.5}
+    data = subset_bytes(pool, sel.selected_indices(), ".extxyz", info=errors.metadata())
+    frames = ase.io.read(io.StringIO(data.decode()), ":", format="extxyz")
+    assert len(frames) == sel.outcome.n_structures
+    value = frames[0].info["atomsieve_rmse_f_pred_meV_per_A"]
+    assert value == pytest.approx(errors.current["rmse_f_pred"], abs=1e-4)
+    assert "atomsieve_rmse_f_pred_meV_per_A" not in pool.atoms[int(sel.selected_indices()[0])].info
+    assert np.isfinite(frames[0].get_potential_energy())
