@@ -138,6 +138,7 @@ def register(sub) -> None:
     )
     p.add_argument("path", help="structure file (extxyz, .db, .json, .traj, ...)")
     add_label_keys(p)
+    add_query(p)
     p.add_argument("--output", "-o", required=True, metavar="PATH", help="file for the selected structures")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument(
