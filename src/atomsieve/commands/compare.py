@@ -25,10 +25,10 @@ def register(sub) -> None:
     p = sub.add_parser("compare", help="RMSE of a model trained on each method's selection, versus size")
     p.add_argument("path", help="structure file with energies and forces (the pool)")
     add_label_keys(p)
+    add_query(p)
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    type=lambda t: _list(t, str, "--methods"),
                    help=f"comma-separated selection methods (default {','.join(DEFAULT_METHODS)})")
-    add_query(p)
     p.add_argument("--sizes", default="20,40,80,160", type=lambda t: _list(t, int, "--sizes"),
                    help="comma-separated numbers of structures (default 20,40,80,160)")
     p.add_argument("--model", choices=["linear", "bpnn"], default="linear",

@@ -21,8 +21,8 @@ def register(sub) -> None:
     )
     p.add_argument("path", help="structure file (extxyz, .db, .json, .traj, ...)")
     add_label_keys(p)
-    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
     add_query(p)
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="function set (default: li_single_element for one element, else li_two_element)")
     p.add_argument("--cutoff", type=float, default=None, help="cutoff radius, Å (default 6)")
     p.add_argument("--scaler", choices=["minmax", "standard", "none"], default="minmax",

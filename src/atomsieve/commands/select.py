@@ -11,7 +11,11 @@ import argparse
 from pathlib import Path
 
 from atomsieve.commands import add_label_keys, add_query, load_dataset
-from atomsieve.commands.options import count_or_fraction
+from atomsieve.commands.selection_outputs import (
+    add_selection_outputs,
+    check_selection_outputs,
+    write_selection_outputs,
+)
 from atomsieve.errors import ParameterError
 
 
@@ -153,7 +157,6 @@ def register(sub) -> None:
         metavar="N",
         help="structures to pick for methods other than lebank (a count, or a fraction like 0.2)",
     )
-    add_query(p)
     p.add_argument(
         "--threshold",
         action="append",
@@ -186,12 +189,12 @@ def register(sub) -> None:
     )
     p.add_argument("--bank-in", metavar="BANK.npz", help="screen against this existing bank")
     p.add_argument("--bank-out", metavar="BANK.npz", help="write the bank after selection")
+    add_selection_outputs(p)
     add_feature_options(p)
     p.set_defaults(run=run)
 
 
 def _run_other_method(args, ds, output: Path) -> int:
-    from atomsieve.data import save
     from atomsieve.selectors.registry import fit_labels, make_selector
 
     for flag, value in (
@@ -208,21 +211,20 @@ def _run_other_method(args, ds, output: Path) -> int:
         n = float(args.n) if "." in args.n else int(args.n)
     except ValueError:
         raise ParameterError(f"--n {args.n!r}: expected a count or a fraction in (0, 1]") from None
+    check_selection_outputs(args, ds.elements)
     feats = fingerprints(args, ds)
     sel = make_selector(args.method, n, seed=args.seed).fit(feats, **fit_labels(args.method, ds))
-    save(ds.subset(sel.selected_), output, overwrite=args.overwrite)
     print(f"method:      {args.method}")
     print(
         f"selected:    {len(sel.selected_)} of {len(ds)} structures, "
         f"{sel.n_selected_atoms_} of {ds.n_atoms} atoms"
     )
     print(f"time:        {sel.seconds_:.3f} s (selection only)")
-    print(f"written:     {output}")
+    write_selection_outputs(args, ds, sel, feats, output, n=args.n)
     return 0
 
 
 def run(args) -> int:
-    from atomsieve.data import save
     from atomsieve.data.io import WRITE_FORMATS
     from atomsieve.selectors import EnvironmentBank, LEBank, calibrate_thresholds
     from atomsieve.selectors.lebank import normalise_thresholds, thresholds_for
@@ -241,7 +243,9 @@ def run(args) -> int:
     if args.bank_out:
         check_output(args.bank_out, args.overwrite, (".npz",))
     bank = EnvironmentBank.load(args.bank_in) if args.bank_in else None
+    check_selection_outputs(args)
     ds = load_dataset(args)
+    check_selection_outputs(args, ds.elements)
     if thresholds is not None and budget is None:  # fail before computing fingerprints
         thresholds_for(normalise_thresholds(thresholds), ds.elements)
     feats = fingerprints(args, ds, bank)
@@ -274,11 +278,9 @@ def run(args) -> int:
     per = ", ".join(f"{e} {c}" for e, c in sel.bank_.counts_per_element().items())
     print(f"bank:        {len(sel.bank_)} vectors ({per}); {sel.new_vectors_} new")
     print(f"time:        {sel.seconds_:.3f} s (selection only)")
-    if len(sel.selected_):
-        save(ds.subset(sel.selected_), output, overwrite=args.overwrite)
-        print(f"written:     {output}")
-    else:
-        print(f"written:     nothing; no structure is new against the bank, {output} not created")
+    budget_record = None if budget is None else {
+        "target": args.budget, "kind": args.budget_kind, "mode": "retention" if args.retention else "ratio"}
+    write_selection_outputs(args, ds, sel, feats, output, budget=budget_record, bank_in=args.bank_in)
     if args.bank_out:
         sel.bank_.save(args.bank_out, overwrite=args.overwrite)
         print(f"bank saved:  {args.bank_out}")

@@ -22,9 +22,9 @@ def register(sub) -> None:
     )
     p.add_argument("path", help="structure file (extxyz, .db, .json, .traj, ...)")
     add_label_keys(p)
+    add_query(p)
     p.add_argument(
         "--element",
-    add_query(p)
         default=None,
         help="element whose threshold is swept (default: one shared threshold for all elements)",
     )

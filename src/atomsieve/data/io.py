@@ -20,6 +20,7 @@ from ase.io import write as ase_write
 from ase.io.formats import filetype, get_compression, open_with_compression, string2index
 
 from atomsieve.data.dataset import Dataset
+from atomsieve.data.fitting_labels import isolated_atoms, prefixed_copy
 from atomsieve.data.labels import find_labels
 from atomsieve.data.validate import validate_structure
 from atomsieve.errors import AtomsieveError, DataError, StorageError, os_problem
@@ -260,7 +261,9 @@ def load(
     )
 
 
-def _labelled_copy(atoms: Atoms, energy, forces, energy_key, forces_key) -> Atoms:
+def _labelled_copy(atoms: Atoms, energy, forces, energy_key, forces_key, prefix=None) -> Atoms:
+    if prefix is not None:
+        return prefixed_copy(atoms, energy, forces, prefix, drop=tuple({energy_key, forces_key} - {None}))
     copy = atoms.copy()  # drops the calculator, keeps info and arrays
     for key in {"energy", energy_key} - {None}:
         copy.info.pop(key, None)
@@ -471,12 +474,30 @@ def atomic_group() -> Iterator[None]:
             shutil.rmtree(tmp.parent, ignore_errors=True)
 
 
-def save(dataset: Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def save(
+    dataset: Dataset,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    label_prefix: str | None = None,
+    isolated_atom_energies: dict[str, float] | None = None,
+) -> Path:
     """Write ``dataset`` to extxyz/xyz, ASE ``.db``/``.json`` or ``.traj``, chosen by suffix.
 
     Info, per-atom arrays, energies and forces are kept (``.traj`` keeps info,
     energies and forces but not extra per-atom arrays), so ``load(save(ds, p))``
     gives the same structures and labels back. The write is atomic.
+
+    Parameters
+    ----------
+    label_prefix : str, optional
+        Write the labels as fitting codes read them: ``info[prefix + "energy"]``,
+        ``arrays[prefix + "forces"]`` and ``info[prefix + "stress"]`` when a stress is present
+        (MACE's prefix is ``"REF_"``); ``config_type`` and every other key are kept. Not for ``.traj``,
+        which drops per-atom arrays. See :mod:`atomsieve.data.fitting_labels`.
+    isolated_atom_energies : dict, optional
+        ``{"Ge": -0.1234}``: append one single-atom frame per element with this energy (eV) and
+        ``config_type=IsolatedAtom``, from which MACE takes its reference energies ``E0``.
 
     Returns
     -------
@@ -489,6 +510,9 @@ def save(dataset: Dataset, path: str | os.PathLike, *, overwrite: bool = False) 
         raise DataError(f"{path}: cannot write suffix {path.suffix!r}; use one of {', '.join(WRITE_FORMATS)}")
     if len(dataset) == 0:
         raise DataError(f"{path}: refusing to write an empty dataset")
+    if label_prefix is not None and fmt == "traj":
+        raise DataError(f"{path}: a .traj file drops per-atom arrays, so it cannot hold "
+                        f"{label_prefix}forces; write extxyz or an ASE database instead")
     frames = [
         _labelled_copy(
             atoms,
@@ -496,9 +520,12 @@ def save(dataset: Dataset, path: str | os.PathLike, *, overwrite: bool = False) 
             dataset.forces_of(i),
             dataset.energy_key,
             dataset.forces_key,
+            label_prefix,
         )
         for i, atoms in enumerate(dataset.atoms)
     ]
+    if isolated_atom_energies:
+        frames += isolated_atoms(isolated_atom_energies, label_prefix)
     with atomic_path(path, overwrite) as tmp:
         if fmt in _DB_FORMATS:
             _write_db(tmp, frames)
