@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import assert_no_atomsieve_exception, running
 
 BPA = "/work/shared/data/3bpa_train_300K.xyz"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ATOMSIEVE_EXE = str(Path(sys.executable).with_name("atomsieve"))
-
-
-def _wait_for_http(url: str, proc: subprocess.Popen, log: Path, seconds: float = 120) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dashboard exited early: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=90) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {seconds} s")
 
 
 @pytest.fixture(scope="session")
@@ -38,26 +21,10 @@ def dashboard_url():
     from atomsieve.app.serve import free_port
 
     port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="atomsieve-dashboard-")) / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [ATOMSIEVE_EXE, "dashboard", "--port", str(port), "--no-show"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "BOKEH_LOG_LEVEL": "warn"},
-        )
-    try:
-        _wait_for_http(f"http://127.0.0.1:{port}/", proc, log)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
-    # Exceptions through atomsieve's code are failures; tornado's "websocket closed" noise when a
-    # browser tab goes away mid-message is not.
-    text = log.read_text()
-    assert "src/atomsieve/" not in text, f"the dashboard server logged an exception:\n{text[-4000:]}"
+    url = f"http://127.0.0.1:{port}/"
+    with running([ATOMSIEVE_EXE, "dashboard", "--port", str(port), "--no-show"], url) as log:
+        yield url
+    assert_no_atomsieve_exception(log)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ therefore never waits for the work, and param watchers fire where widgets may be
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +26,19 @@ class Job:
         self.finished = threading.Event()
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self.runner: Background | None = None
 
     def cancel(self) -> None:
         self.cancelled.set()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait until the job and its delivered callbacks are done; True when they are."""
+        """Wait until the job and its delivered callbacks are done; True when they are.
+
+        On the thread of a served session (a notebook run by ``panel serve``), the callbacks can
+        only run on that same thread, so joining runs them here instead of waiting for the loop.
+        """
+        if self.runner is not None:
+            return self.runner.wait([self], timeout)
         return self.finished.wait(timeout)
 
     @property
@@ -60,32 +68,83 @@ class Background:
         self.doc = pn.state.curdoc
         self.jobs: list[Job] = []
         self.closed = False
+        self.owner = threading.get_ident()  # the thread that builds the session runs its loop
+        self._pending: deque[Callable[[], None]] = deque()
+
+    @property
+    def served(self) -> bool:
+        """Whether callbacks go through a served session's event loop."""
+        return self.doc is not None and self.doc.session_context is not None
 
     def deliver(self, callback: Callable[[], Any]) -> None:
         """Call ``callback`` on the session's loop (next tick), or now outside a server."""
-        doc = self.doc
-        if doc is not None and doc.session_context is not None:
-            from panel.io.state import set_curdoc
-
-            from atomsieve.app.live import batched
-
-            def run():
-                with set_curdoc(doc), batched(doc):
-                    callback()
-
-            try:
-                doc.add_next_tick_callback(run)
-            except Exception:  # noqa: BLE001 - the session is gone; drop the update
-                log.debug("session closed; dropped a background update")
+        if not self.served:
+            callback()
             return
-        callback()
+        # Queued in order; each tick runs the oldest, unless :meth:`wait` on the loop's own thread
+        # already ran it.
+        self._pending.append(callback)
+        try:
+            self.doc.add_next_tick_callback(self._run_next)
+        except Exception:  # noqa: BLE001 - the session is gone; drop the update
+            log.debug("session closed; dropped a background update")
+
+    def _run_next(self) -> bool:
+        """Run the oldest queued callback on this (the session's) thread; False when none is left."""
+        from panel.io.state import set_curdoc
+
+        from atomsieve.app.live import batched
+
+        try:
+            callback = self._pending.popleft()
+        except IndexError:
+            return False
+        with set_curdoc(self.doc), batched(self.doc):
+            callback()
+        return True
+
+    def wait(self, jobs: list[Job] | None = None, timeout: float | None = None) -> bool:
+        """Wait until ``jobs`` (default: all submitted so far) are done; True when they are.
+
+        Called on a served session's own thread (where a notebook's code runs under ``panel serve``),
+        a plain wait would deadlock: the jobs finish in callbacks queued for that thread. There the
+        queued callbacks run in this call instead, in order.
+        """
+        import time
+
+        jobs = list(self.jobs if jobs is None else jobs)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        here = self.served and threading.get_ident() == self.owner
+        for job in jobs:
+            while job.running:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                if not here:
+                    job.finished.wait(left)
+                elif not self._run_queued():
+                    job.thread.join(0.01 if left is None else min(0.01, left))
+        return True
+
+    def _run_queued(self) -> bool:
+        """:meth:`_run_next` for :meth:`wait`: a failing callback is logged, as the loop would."""
+        try:
+            return self._run_next()
+        except Exception:  # noqa: BLE001 - one update failed; the others still run
+            log.exception("a background update failed")
+            return True
 
     def submit(self, label: str, fn: Callable[[threading.Event, Callable[[Any], None]], Any], *,
                on_result: Callable[[Any], None] | None = None, on_emit: Callable[[Any], None] | None = None,
                on_error: Callable[[BaseException], None] | None = None,
-               on_finally: Callable[[], None] | None = None) -> Job:
-        """Start ``fn(cancelled_event, emit)`` in a thread; returns its :class:`Job`."""
-        job = Job(label)
+               on_finally: Callable[[], None] | None = None, job: Job | None = None) -> Job:
+        """Start ``fn(cancelled_event, emit)`` in a thread; returns its :class:`Job`.
+
+        Callbacks that refer to their own job get it made first and passed as ``job``: when every
+        result is already cached, they can run before ``submit`` returns.
+        """
+        job = job or Job(label)
+        job.runner = self
 
         def emit(item) -> None:
             if on_emit is not None and not job.cancelled.is_set():

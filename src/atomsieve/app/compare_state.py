@@ -151,9 +151,8 @@ class CompareState(param.Parameterized):
                 self.status = (f"cancelled after {len(self.rows)} rows" if cancelled
                                else f"done: {len(self.rows)} rows" if job.error is None else "failed")
 
-        job = self.background.submit("comparison", work, on_emit=on_emit, on_finally=finished)
-        self.job = job
-        return job
+        self.job = job = Job("comparison")  # made first: ``finished`` may run before submit returns
+        return self.background.submit("comparison", work, on_emit=on_emit, on_finally=finished, job=job)
 
     def cancel(self) -> None:
         if self.job is not None and self.job.running:

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, Span
+from bokeh.models import ColumnDataSource, Legend, LegendItem, Span
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 from panel.viewable import Viewer
@@ -61,6 +61,7 @@ class LearningCurves(Viewer):
         self.cancel_button.on_click(lambda *_e: cs.cancel())
         self.sources: dict[tuple[str, str, str], ColumnDataSource] = {}
         self.references: dict[str, Span] = {}
+        self.legend_items: dict[tuple[str, str], LegendItem] = {}
         self.figures = []
         for column, label in PANELS:
             fig = figure(title=label, height=330, sizing_mode="stretch_width", x_axis_type="log",
@@ -70,23 +71,30 @@ class LearningCurves(Viewer):
                         line_width=2)
             fig.add_layout(span)
             self.references[column] = span
+            # One legend entry per method (its colour; solid = prediction, dashed = training), shown only
+            # once the method has points: at most one entry per method drawn, so the legend fits.
+            items = []
             for i, method in enumerate(available_methods()):
                 color = Category10_10[i % 10]
+                renderers = []
                 for kind, dash in (("pred", "solid"), ("train", "dashed")):
                     src = ColumnDataSource({"x": [], "y": []})
                     self.sources[(column, method, kind)] = src
-                    legend = f"{method} ({'prediction' if kind == 'pred' else 'training'})"
-                    fig.line("x", "y", source=src, color=color, line_dash=dash, line_width=2,
-                             legend_label=legend)
-                    fig.scatter("x", "y", source=src, color=color, size=6 if kind == "pred" else 4)
-            fig.legend.click_policy = "hide"
-            fig.legend.label_text_font_size = "8pt"
-            fig.add_layout(fig.legend[0], "right")
+                    renderers.append(fig.line("x", "y", source=src, color=color, line_dash=dash,
+                                              line_width=2))
+                    renderers.append(fig.scatter("x", "y", source=src, color=color,
+                                                 size=6 if kind == "pred" else 4))
+                items.append(LegendItem(label=method, renderers=renderers, visible=False))
+                self.legend_items[(column, method)] = items[-1]
+            legend = Legend(items=items, click_policy="hide", label_text_font_size="8pt",
+                            css_classes=[f"legend-{column}"])
+            fig.add_layout(legend, "right")
             fig.css_classes = [f"curve-{column}"]
             self.figures.append(fig)
         self.panes = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in self.figures]
         self.schedule = UiScheduler(*self.panes)
         cs.param.watch(lambda *_e: self.schedule(self.refresh), ["rows", "running", "progress", "status"])
+        self.refresh()  # built after (or during) a comparison: show what it has so far
 
     def start(self) -> None:
         cs = self.compare
@@ -110,7 +118,11 @@ class LearningCurves(Viewer):
         rows = cs.rows
         for (column, method, kind), src in self.sources.items():
             x, y = curve_series(rows, method, f"{column}_{kind}")
-            src.data = {"x": x, "y": y}
+            if x or src.data["x"]:
+                src.data = {"x": x, "y": y}
+        drawn = {row["method"] for row in rows}
+        for (_column, method), item in self.legend_items.items():
+            item.visible = method in drawn
         full = [r for r in rows if r["method"] == "full"]
         for column, span in self.references.items():
             span.location = float(full[0][f"{column}_pred"]) if full else float("nan")
@@ -121,16 +133,17 @@ class LearningCurves(Viewer):
         points = len([r for r in rows if r["method"] != "full"])
         self.status.object = f"{cs.status} · {points} curve points" if cs.status else ""
         seconds = cs.seconds_per_method()
-        if seconds:
-            self.timing.object = "Seconds per method (selection + training, summed): " + ", ".join(
-                f"{m} {s:.1f} s" for m, s in sorted(seconds.items()))
+        timing = ("Seconds per method (selection + training, summed): " + ", ".join(
+            f"{m} {s:.1f} s" for m, s in sorted(seconds.items()))) if seconds else ""
         if full:
-            self.timing.object += (f" · dotted line: model trained on all {full[0]['n_selected']} structures")
+            timing += f" · dotted line: model trained on all {full[0]['n_selected']} structures"
+        self.timing.object = timing
 
     def __panel__(self):
         return pn.Column(
             pn.pane.Markdown("Each method selects the given numbers of structures; a model is trained on "
-                             "them and scored on the training set (dashed) and the prediction set (solid).",
+                             "them and scored on the training set (dashed) and the prediction set (solid); "
+                             "click a method in a legend to hide it.",
                              margin=(0, 10)),
             self.methods,
             pn.Row(self.sizes, self.model, self.start_button, self.cancel_button, self.download),

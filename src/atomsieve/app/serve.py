@@ -185,10 +185,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_SERVED: dict[tuple, object] = {}
+_SERVED_LOCK = threading.Lock()
+
+
+def served_dataset(path=None, *, energy_key=None, forces_key=None, data_dir=None, query=None):
+    """The dataset this server process serves, loaded once per process (the first session waits).
+
+    The first call also readies the process: allocator settings, imports, and the background
+    pre-warm of fingerprints and slider positions. Both ``atomsieve dashboard`` and the
+    ``panel serve`` entry (:mod:`atomsieve.app.panel_app`, run once per session) call it.
+    Returns a :class:`~atomsieve.app.state.DatasetState` that sessions only read.
+    """
+    from atomsieve.app.state import DatasetState
+
+    key = (None if path is None else str(path), energy_key, forces_key, data_dir, query)
+    with _SERVED_LOCK:
+        if key not in _SERVED:
+            loaded = DatasetState.from_path(path, energy_key=energy_key, forces_key=forces_key,
+                                            data_dir=data_dir, query=query)
+            tune_malloc()
+            _preimport()
+            _prewarm(loaded.dataset)
+            # What is loaded now lives as long as the server: keep it out of the collector's full
+            # passes, which otherwise walk it (0.4-0.8 s) and can land on a slider release.
+            gc.collect()
+            gc.freeze()
+            _SERVED[key] = loaded
+        return _SERVED[key]
+
+
 def serve(path=None, *, energy_key=None, forces_key=None, port: int = 5006, address: str = "127.0.0.1",
           allow_websocket_origin: list[str] | None = None, show: bool = False,
           data_dir: str | None = None, max_upload_mb: float | None = None,
-          session_lifetime_s: float | None = None) -> None:
+          session_lifetime_s: float | None = None, query: str | None = None) -> None:
     """Serve the dashboard until interrupted.
 
     The dataset is loaded once, before the server starts, so a bad file fails
@@ -197,28 +227,20 @@ def serve(path=None, *, energy_key=None, forces_key=None, port: int = 5006, addr
     Uploads are limited to ``max_upload_mb`` (default
     :data:`~atomsieve.app.security.UPLOAD_LIMIT_BYTES`; the websocket message limit is set just
     above it, as uploads travel base64-encoded). With ``data_dir``, open-by-path only reaches
-    files inside that folder. A closed session is discarded (and its memory released) once unused
+    files inside that folder. ``query`` selects rows of an ASE database (ASE's grammar).
+    A closed session is discarded (and its memory released) once unused
     for ``session_lifetime_s`` seconds (Bokeh's default, 15 s, checked every 17 s, when None).
     """
     import panel as pn
 
-    from atomsieve.app.state import DatasetState
-
     check_bind(address, allow_websocket_origin)
     set_upload_limit(max_upload_mb)
-    loaded = DatasetState.from_path(path, energy_key=energy_key, forces_key=forces_key, data_dir=data_dir)
+    loaded = served_dataset(path, energy_key=energy_key, forces_key=forces_key, data_dir=data_dir,
+                            query=query)
     port = port or free_port()
     origins = allow_websocket_origin or [f"localhost:{port}", f"127.0.0.1:{port}"]
     pn.extension("plotly", notifications=True)
     pn.config.notifications = True
-
-    tune_malloc()
-    _preimport()
-    _prewarm(loaded.dataset)
-    # Everything loaded so far lives as long as the server: keep it out of the collector's full passes,
-    # which otherwise walk it (0.4-0.8 s) and can land on a slider release.
-    gc.collect()
-    gc.freeze()
 
     def factory():
         return make_app(loaded.dataset, loaded.title, data_dir=data_dir, source_path=loaded.source_path)

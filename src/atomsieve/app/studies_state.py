@@ -84,15 +84,16 @@ class StudiesState(param.Parameterized):
             on_point(row)
             self.progress = {**self.progress, label: done / total}
 
+        job = Job(label)  # made first: with every point cached, ``finished`` can run before submit returns
+
         def finished():
             if self._jobs.get(label) is job:
                 self.running = [r for r in self.running if r != label]
 
         self.running = [*[r for r in self.running if r != label], label]
         self.progress = {**self.progress, label: 0.0}
-        job = self.background.submit(label, work, on_emit=emitted, on_finally=finished)
         self._jobs[label] = job
-        return job
+        return self.background.submit(label, work, on_emit=emitted, on_finally=finished, job=job)
 
     def cancel(self, label: str) -> None:
         job = self._jobs.get(label)
