@@ -164,7 +164,7 @@ def test_bpnn_training_lowers_the_loss_and_is_seeded(prepared, bpnn):
 def test_bpnn_early_stopping_keeps_the_best_epoch(prepared):
     data, _ = prepared
     model = BPNNPotential(hidden=(4,), max_epochs=400, patience=3, learning_rate=0.05, batch_size=4,
-                          dtype="float64", device="cpu").fit(data)
+                          optimizer="adam", validation_fraction=0.1, dtype="float64", device="cpu").fit(data)
     assert len(model.history_) < 400
     losses = [h["validation_loss"] for h in model.history_]
     assert model.best_epoch_ == int(np.nanargmin(losses))
@@ -313,3 +313,77 @@ def test_bpnn_prediction_in_small_batches_equals_one_batch(prepared, bpnn):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     subset = bpnn.predict_all(data, structures=[3, 1], batch_atoms=1)
     np.testing.assert_allclose(subset[0], whole[0][[3, 1]], rtol=1e-12)
+
+
+# -- the trainer: L-BFGS beside Adam, convergence rules, L2 (issue 19) ---------------------------------
+
+def teacher_labelled(data, seed: int = 7):
+    """``data`` relabelled by a random small network, so a zero loss is reachable."""
+    teacher = BPNNPotential(hidden=(4,), seed=seed, device="cpu")
+    net = teacher.build_network(data.n_features, data.elements)
+    with torch.no_grad():
+        net.shift.fill_(-3.0)
+        net.scale.fill_(0.5)
+    energies, forces = teacher.predict(data)
+    return type(data)(features=data.features, species=data.species, elements=data.elements,
+                      atom_counts=data.atom_counts, pair_center=data.pair_center,
+                      pair_neighbour=data.pair_neighbour, pair_values=data.pair_values,
+                      energies=energies, forces=forces)
+
+
+def test_lbfgs_reaches_a_small_loss_on_a_learnable_problem(prepared):
+    data = teacher_labelled(prepared[0])
+    model = BPNNPotential(hidden=(6,), max_epochs=400, patience=400, energy_rmse_goal=None,
+                          force_rmse_goal=None, force_max_goal=None, device="cpu", seed=1).fit(data)
+    assert model.network_.scale.dtype == torch.float64  # float64 is the CPU default
+    losses = [h["train_loss"] for h in model.history_]
+    assert losses[-1] < 1e-5 * losses[0]
+    score = model.score(data)
+    assert score["rmse_f"] < 1e-3 and score["rmse_e"] < 1e-4
+
+
+def test_lbfgs_and_adam_agree_on_a_convex_problem(prepared):
+    # No hidden layer: energies and forces are linear in the weights, so the loss (with L2) has one minimum.
+    data = prepared[0].subset([0, 1, 2, 3])
+    settings = dict(hidden=(), l2=1e-2, energy_rmse_goal=None, force_rmse_goal=None, force_max_goal=None,
+                    device="cpu", seed=0)
+    lbfgs = BPNNPotential(max_epochs=200, patience=200, **settings).fit(data)
+    adam = BPNNPotential(optimizer="adam", learning_rate=0.1, batch_size=4, max_epochs=800, patience=800,
+                         **settings).fit(data)
+    assert abs(adam.best_loss_ - lbfgs.best_loss_) < 1e-4 * lbfgs.best_loss_
+    np.testing.assert_allclose(adam.predict(data)[1], lbfgs.predict(data)[1], atol=0.01)
+    np.testing.assert_allclose(adam.predict(data)[0], lbfgs.predict(data)[0], atol=0.005)
+
+
+def test_convergence_rules_stop_training(prepared):
+    data = teacher_labelled(prepared[0])
+    goal = 0.02  # eV/Å force RMSE: reached after some iterations, long before the 400 allowed
+    model = BPNNPotential(hidden=(6,), max_epochs=400, patience=400, energy_rmse_goal=None,
+                          force_rmse_goal=goal, force_max_goal=None, device="cpu", seed=1).fit(data)
+    rmse = [h["rmse_f"] for h in model.history_]
+    assert model.converged_ and model.stop_reason_ == "converged"
+    assert 1 < len(rmse) < 400 and rmse[-1] <= goal < min(rmse[:-1])
+    # the converged weights are the ones kept
+    np.testing.assert_allclose(model.score(data)["rmse_f"], rmse[-1], rtol=1e-10)
+    with pytest.raises(ParameterError, match="force_max_goal"):
+        BPNNPotential(force_max_goal=0.0).fit(data)
+    with pytest.raises(ParameterError, match="optimizer"):
+        BPNNPotential(optimizer="sgd").fit(data)
+
+
+def test_lbfgs_training_is_seeded(prepared):
+    data = prepared[0]
+    settings = dict(hidden=(6,), max_epochs=30, device="cpu")
+    one, again, other = (BPNNPotential(seed=s, **settings).fit(data) for s in (4, 4, 5))
+    np.testing.assert_array_equal(one.predict(data)[1], again.predict(data)[1])
+    assert not np.allclose(one.predict(data)[1], other.predict(data)[1])
+
+
+def test_l2_shrinks_the_weights(prepared):
+    data = prepared[0]
+    norms = []
+    for l2 in (0.0, 0.1):
+        model = BPNNPotential(hidden=(6,), max_epochs=60, l2=l2, device="cpu", seed=2).fit(data)
+        norms.append(sum(float((p.detach() ** 2).sum()) for n, p in model.network_.named_parameters()
+                         if n.endswith("weight")))
+    assert norms[1] < 0.5 * norms[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections.abc import Callable
@@ -14,10 +13,18 @@ from atomsieve.errors import ParameterError
 from atomsieve.potentials.loss import error_measures, loss_weights
 from atomsieve.potentials.network import ACTIVATIONS, BehlerParrinelloNetwork
 from atomsieve.potentials.prepared import PreparedData
-from atomsieve.progress import ProgressCallback, report
+from atomsieve.potentials.training import OPTIMIZERS, Batch, ConvergenceGoals, train_network
+from atomsieve.progress import ProgressCallback
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _GLOBAL_RNG = threading.Lock()
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``"auto"`` → float64 on the CPU (as Amp trains), float32 on an accelerator."""
+    if dtype == "auto":
+        return torch.float64 if device.type == "cpu" else torch.float32
+    return _DTYPES[dtype]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -28,33 +35,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(f"device={device!r} but CUDA is not available; use 'cpu' or 'auto'")
     return dev
-
-
-class _Batch:
-    """Tensors of a group of structures, with batch-local atom indices, on one device."""
-
-    def __init__(self, data: PreparedData, e_w: np.ndarray, f_w: np.ndarray, device, dtype):
-        t = lambda a, dt=dtype: torch.as_tensor(np.asarray(a), dtype=dt, device=device)  # noqa: E731
-        self.n_structures = data.n_structures
-        self.features = t(data.features)
-        self.species = t(data.species, torch.long)
-        self.structure = t(data.structure_index, torch.long)
-        self.pair_center = t(data.pair_center, torch.long)
-        self.pair_neighbour = t(data.pair_neighbour, torch.long)
-        self.pair_values = t(data.pair_values)
-        zeros_e = np.zeros(data.n_structures)
-        self.energies = t(data.energies if data.energies is not None else zeros_e)
-        self.forces = t(data.forces if data.forces is not None else np.zeros((data.n_atoms, 3)))
-        self.e_w, self.f_w = t(e_w), t(f_w)
-
-    def loss(self, net: BehlerParrinelloNetwork, create_graph: bool) -> torch.Tensor:
-        energies, forces, _ = net.energies_and_forces(
-            self.features, self.species, self.structure, self.n_structures,
-            self.pair_center, self.pair_neighbour, self.pair_values, create_graph=create_graph,
-        )
-        return (self.e_w * (energies - self.energies) ** 2).sum() + (
-            self.f_w * ((forces - self.forces) ** 2).sum(1)
-        ).sum()
 
 
 class BPNNPotential:
@@ -69,29 +49,46 @@ class BPNNPotential:
         α of the loss in :mod:`atomsieve.potentials.loss` (Å²).
     central_force_weight : float, optional
         β, the weight of a chunk's central-atom force (default α).
+    optimizer : {"lbfgs", "adam"}
+        Full-batch L-BFGS with a strong-Wolfe line search (as Amp trains), or minibatch Adam.
     learning_rate : float
-        Adam's step size; halved when the validation loss stalls.
-    max_epochs, batch_size : int
-        Passes over the training structures, structures per step.
+        L-BFGS: the initial step length (1.0 is the usual); Adam: the step size, halved when the
+        watched loss stalls.
+    max_epochs : int
+        Adam: passes over the training structures; L-BFGS: iterations on the whole set.
+    batch_size : int
+        Structures per Adam step (unused by L-BFGS).
     patience : int
-        Early stopping: epochs without a better validation loss before training ends;
+        Early stopping: epochs without a better watched loss before training ends;
         the best weights are kept.
     validation_fraction : float
         Share of the training structures held out for early stopping (none when fewer than
         5 structures; the training loss is watched instead).
+    l2 : float
+        Weight of the L2 penalty ``l2 · Σ w²`` on the weight matrices.
+    energy_rmse_goal, force_rmse_goal, force_max_goal : float or None
+        Convergence rules on the training set (eV/atom, eV/Å, eV/Å; see
+        :mod:`atomsieve.potentials.training`): training ends when every goal that is set is met.
+        The paper's values are 0.001, 0.005 and 0.02.
     seed : int
         Seeds weights, the validation split and batch order.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``...
-    dtype : {"float32", "float64"}
+    dtype : {"auto", "float32", "float64"}
+        ``"auto"``: float64 on the CPU, float32 on an accelerator.
 
     Attributes
     ----------
     network_ : BehlerParrinelloNetwork
     elements_ : list of str
     history_ : list of dict
-        Per epoch: training and validation loss.
+        Per epoch: training and validation loss, and the training set's ``rmse_e``, ``rmse_f`` and
+        ``max_f`` (NaN for Adam when no goal is set).
     best_epoch_, seconds_ : int, float
+    converged_ : bool
+        Whether the convergence goals were met.
+    stop_reason_ : str
+        ``"converged"``, ``"patience"``, ``"max_epochs"`` or ``"stopped"``.
 
     Examples
     --------
@@ -107,19 +104,26 @@ class BPNNPotential:
     """
 
     def __init__(self, hidden=(32, 32), activation: str = "tanh", force_weight: float = 1.0,
-                 central_force_weight: float | None = None, learning_rate: float = 3e-3,
-                 max_epochs: int = 300, batch_size: int = 16, patience: int = 40,
-                 validation_fraction: float = 0.1, seed: int = 0, device: str = "auto",
-                 dtype: str = "float32"):
+                 central_force_weight: float | None = None, optimizer: str = "lbfgs",
+                 learning_rate: float = 1.0, max_epochs: int = 2000, batch_size: int = 16,
+                 patience: int = 100, validation_fraction: float = 0.0, l2: float = 0.0,
+                 energy_rmse_goal: float | None = 0.001, force_rmse_goal: float | None = 0.005,
+                 force_max_goal: float | None = 0.02, seed: int = 0, device: str = "auto",
+                 dtype: str = "auto"):
         self.hidden = hidden
         self.activation = activation
         self.force_weight = force_weight
         self.central_force_weight = central_force_weight
+        self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.l2 = l2
+        self.energy_rmse_goal = energy_rmse_goal
+        self.force_rmse_goal = force_rmse_goal
+        self.force_max_goal = force_max_goal
         self.seed = seed
         self.device = device
         self.dtype = dtype
@@ -127,8 +131,10 @@ class BPNNPotential:
     def _validate(self) -> None:
         if self.activation not in ACTIVATIONS:
             raise ParameterError(f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}")
-        if self.dtype not in _DTYPES:
-            raise ParameterError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
+        if self.dtype != "auto" and self.dtype not in _DTYPES:
+            raise ParameterError(f"dtype must be 'auto', 'float32' or 'float64'; got {self.dtype!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ParameterError(f"optimizer must be one of {list(OPTIMIZERS)}; got {self.optimizer!r}")
         if not all(int(h) > 0 for h in self.hidden):
             raise ParameterError(f"hidden layer widths must be positive; got {self.hidden}")
         for name in ("max_epochs", "batch_size", "patience"):
@@ -136,12 +142,20 @@ class BPNNPotential:
                 raise ParameterError(f"{name} must be at least 1; got {getattr(self, name)}")
         if not 0 <= self.validation_fraction < 1:
             raise ParameterError(f"validation_fraction must lie in [0, 1); got {self.validation_fraction}")
+        if not (self.learning_rate > 0 and self.l2 >= 0):
+            raise ParameterError(f"learning_rate must be positive and l2 non-negative; got "
+                                 f"{self.learning_rate} and {self.l2}")
+        for name in ("energy_rmse_goal", "force_rmse_goal", "force_max_goal"):
+            goal = getattr(self, name)
+            if goal is not None and not goal > 0:
+                raise ParameterError(f"{name} must be a positive number or None; got {goal}")
 
     def get_config(self) -> dict:
         """The constructor arguments (JSON-serialisable)."""
         cfg = {k: getattr(self, k) for k in (
-            "activation", "force_weight", "central_force_weight", "learning_rate", "max_epochs",
-            "batch_size", "patience", "validation_fraction", "seed", "device", "dtype")}
+            "activation", "force_weight", "central_force_weight", "optimizer", "learning_rate",
+            "max_epochs", "batch_size", "patience", "validation_fraction", "l2", "energy_rmse_goal",
+            "force_rmse_goal", "force_max_goal", "seed", "device", "dtype")}
         cfg["hidden"] = [int(h) for h in self.hidden]
         return cfg
 
@@ -153,7 +167,7 @@ class BPNNPotential:
             torch.manual_seed(self.seed)
             net = BehlerParrinelloNetwork(n_features, len(elements), tuple(self.hidden), self.activation)
         self.elements_ = list(elements)
-        self.network_ = net.to(dtype=_DTYPES[self.dtype])
+        self.network_ = net.to(dtype=resolve_dtype(self.dtype, resolve_device(self.device)))
         return self.network_
 
     def fit(self, data: PreparedData, structures=None, structure_weights=None, atom_force_weights=None,
@@ -162,7 +176,8 @@ class BPNNPotential:
         """Train on ``data`` (or the structures at ``structures``, repeats allowed)."""
         self._validate()
         start = time.perf_counter()
-        device, dtype = resolve_device(self.device), _DTYPES[self.dtype]
+        device = resolve_device(self.device)
+        dtype = resolve_dtype(self.dtype, device)
         _require_pairs(data)
         sub = data if structures is None else data.subset(structures)
         if sub.n_structures == 0:
@@ -176,54 +191,30 @@ class BPNNPotential:
         net = self.build_network(sub.n_features, sub.elements)
         _set_energy_reference(net, sub.subset(train_idx), f_w[sub.atoms_of(train_idx)] > 0)
         net.to(device)
+        size = len(train_idx) if self.optimizer == "lbfgs" else int(self.batch_size)
 
-        def batches(idx: np.ndarray) -> list[_Batch]:
+        def batches(idx: np.ndarray, size: int) -> list[Batch]:
             out = []
-            for lo in range(0, len(idx), int(self.batch_size)):
-                part = idx[lo : lo + int(self.batch_size)]
+            for lo in range(0, len(idx), size):
+                part = idx[lo : lo + size]
                 atoms = sub.atoms_of(part)
                 # Renormalise per batch so each batch's loss is a mean like the full loss.
                 norm = len(idx) / len(part)
-                out.append(_Batch(sub.subset(part), e_w[part] * norm, f_w[atoms] * norm, device, dtype))
+                out.append(Batch(sub.subset(part), e_w[part] * norm, f_w[atoms] * norm, device, dtype))
             return out
 
-        train_batches = batches(train_idx[rng.permutation(len(train_idx))])
-        val_batches = batches(val_idx)
-        optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=0.5, patience=max(1, int(self.patience) // 4))
-        best, best_state, stale = np.inf, copy.deepcopy(net.state_dict()), 0
-        self.history_ = []
-        total = int(self.max_epochs)
-        for epoch in range(total):
-            if should_stop is not None and should_stop():
-                break
-            net.train()
-            train_loss = 0.0
-            for b in rng.permutation(len(train_batches)):
-                optimizer.zero_grad()
-                loss = train_batches[b].loss(net, create_graph=True)
-                loss.backward()
-                optimizer.step()
-                train_loss += float(loss.detach()) / len(train_batches)
-            watched = train_loss
-            if val_batches:
-                watched = sum(float(b.loss(net, create_graph=False).detach()) for b in val_batches)
-                watched /= len(val_batches)
-            scheduler.step(watched)
-            self.history_.append({"epoch": epoch, "train_loss": train_loss,
-                                  "validation_loss": watched if val_batches else np.nan})
-            if watched < best * (1 - 1e-4):
-                best, best_state, stale = watched, copy.deepcopy(net.state_dict()), 0
-                self.best_epoch_ = epoch
-            else:
-                stale += 1
-            report(progress, epoch + 1, total, f"epoch {epoch + 1}")
-            if stale >= int(self.patience):
-                break
-        net.load_state_dict(best_state)
-        net.eval()
-        self.best_loss_ = float(best)
+        train_batches = batches(train_idx[rng.permutation(len(train_idx))], max(size, 1))
+        val_batches = batches(val_idx, max(len(val_idx), 1))
+        goals = ConvergenceGoals(self.energy_rmse_goal, self.force_rmse_goal, self.force_max_goal)
+        out = train_network(net, train_batches, val_batches, optimizer=self.optimizer,
+                            learning_rate=float(self.learning_rate), max_epochs=int(self.max_epochs),
+                            patience=int(self.patience), l2=float(self.l2), goals=goals, rng=rng,
+                            progress=progress, should_stop=should_stop)
+        self.history_ = out["history"]
+        self.best_epoch_ = out["best_epoch"]
+        self.best_loss_ = out["best_loss"]
+        self.converged_ = out["converged"]
+        self.stop_reason_ = out["stop_reason"]
         self.seconds_ = time.perf_counter() - start
         return self
 
@@ -252,7 +243,7 @@ class BPNNPotential:
             stop = int(np.searchsorted(counts, (counts[start - 1] if start else 0) + batch_atoms, "right"))
             stop = max(stop, start + 1)
             sub = data.subset(idx[start:stop])
-            batch = _Batch(sub, np.zeros(sub.n_structures), np.zeros(sub.n_atoms), param.device, param.dtype)
+            batch = Batch(sub, np.zeros(sub.n_structures), np.zeros(sub.n_atoms), param.device, param.dtype)
             energies, forces, atomic = net.energies_and_forces(
                 batch.features, batch.species, batch.structure, batch.n_structures,
                 batch.pair_center, batch.pair_neighbour, batch.pair_values)

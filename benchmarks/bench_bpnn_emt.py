@@ -1,0 +1,102 @@
+"""The EMT platinum check of the Behler–Parrinello trainer (issue 19).
+
+60 rattled fcc Pt cells of 32 atoms (2×2×2 cubic cells, lattice constant 3.92 Å × (1 + 0.02·N(0, 1)),
+positions rattled with σ = 0.1 Å) labelled by ASE's EMT train a ``BPNNPotential``; 30 other such cells
+test it. Reports the test force MAE (meV/Å), the training time and how training ended, per data draw
+(``--draws``: the cells of draw k come from seed k).
+
+Run:  .venv/bin/python benchmarks/bench_bpnn_emt.py --draws 3 --json /tmp/bpnn_emt.json
+Options set BPNNPotential arguments; those not given keep the class defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.build import bulk
+from ase.calculators.emt import EMT
+
+from atomsieve import Dataset
+from atomsieve.descriptors import preset
+from atomsieve.potentials import BPNNPotential, LinearPotential, prepare
+
+
+def rattled_pt_cells(n: int, seed: int, sigma: float = 0.1) -> Dataset:
+    """``n`` rattled, strained 32-atom fcc Pt cells labelled by EMT (eV, eV/Å)."""
+    rng = np.random.default_rng(seed)
+    frames, energies, forces = [], [], []
+    for _ in range(n):
+        atoms = bulk("Pt", "fcc", a=3.92 * (1 + 0.02 * rng.standard_normal()), cubic=True).repeat(2)
+        atoms.positions += rng.normal(0.0, sigma, atoms.positions.shape)
+        atoms.calc = EMT()
+        energies.append(atoms.get_potential_energy())
+        forces.append(atoms.get_forces())
+        atoms.calc = None
+        frames.append(atoms)
+    return Dataset(frames, energies=energies, forces=np.concatenate(forces))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--draws", type=int, default=3)
+    ap.add_argument("--n-train", type=int, default=60)
+    ap.add_argument("--n-test", type=int, default=30)
+    ap.add_argument("--descriptor", default="li_single_element")
+    ap.add_argument("--descriptor-cutoff", type=float, default=6.0)
+    ap.add_argument("--optimizer")
+    ap.add_argument("--hidden")
+    ap.add_argument("--force-weight", type=float)
+    ap.add_argument("--max-epochs", type=int)
+    ap.add_argument("--learning-rate", type=float)
+    ap.add_argument("--l2", type=float)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--dtype")
+    ap.add_argument("--no-goals", action="store_true", help="turn the convergence goals off")
+    ap.add_argument("--linear", action="store_true", help="also fit the linear model")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    params: dict = {"device": "cpu"}
+    for name in ("optimizer", "force_weight", "max_epochs", "learning_rate", "l2", "batch_size", "dtype"):
+        if getattr(args, name) is not None:
+            params[name] = getattr(args, name)
+    if args.hidden:
+        params["hidden"] = tuple(int(h) for h in args.hidden.split(","))
+    if args.no_goals:
+        params.update(energy_rmse_goal=None, force_rmse_goal=None, force_max_goal=None)
+    sf = preset(args.descriptor, ["Pt"], r_cut=args.descriptor_cutoff)
+    rows = []
+    for draw in range(args.draws):
+        train = rattled_pt_cells(args.n_train, seed=2 * draw)
+        test = rattled_pt_cells(args.n_test, seed=2 * draw + 1)
+        d_train, feats = prepare(train, sf, pairs=True, device="cpu", cache=False)
+        d_test, _ = prepare(test, sf, feats.scaler, pairs=True, device="cpu", cache=False)
+        t0 = time.perf_counter()
+        model = BPNNPotential(**params, seed=draw).fit(d_train)
+        seconds = time.perf_counter() - t0
+        score, fit = model.score(d_test), model.score(d_train)
+        row = {"draw": draw, "test_force_mae_meV": 1000 * score["mae_f"],
+               "test_force_rmse_meV": 1000 * score["rmse_f"],
+               "test_energy_rmse_meV_atom": 1000 * score["rmse_e"],
+               "train_force_rmse_meV": 1000 * fit["rmse_f"], "epochs": len(model.history_),
+               "stop_reason": model.stop_reason_, "train_seconds": seconds}
+        if args.linear:
+            lin = LinearPotential().fit(d_train)
+            row["linear_test_force_mae_meV"] = 1000 * lin.score(d_test)["mae_f"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    result = {"settings": {**vars(args), **{k: v for k, v in params.items() if k != "hidden"}},
+              "model_config": BPNNPotential(**params).get_config(), "draws": rows}
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
