@@ -22,6 +22,7 @@ Units: eV, Å, eV/Å.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,8 +34,9 @@ from ase.calculators.calculator import Calculator
 from atomsieve.active.chunks import cut_chunks
 from atomsieve.active.model import EnsembleModel
 from atomsieve.active.novelty import NoveltyFilter
-from atomsieve.active.parents import label_structures, parent_name
+from atomsieve.active.parents import label_structures, parent_factory, parent_name
 from atomsieve.active.rundir import RunDirectory
+from atomsieve.data import atomic_group
 from atomsieve.errors import ParameterError
 from atomsieve.parallel import TaskRunner
 from atomsieve.progress import ProgressCallback, report
@@ -131,6 +133,11 @@ class NearsightedForceTraining:
         if self.novelty_threshold is not None and self.novelty_threshold < 0:
             raise ParameterError(
                 f"novelty_threshold must be non-negative or None; got {self.novelty_threshold}")
+        for name in ("cutoff", "stop_delta", "novelty_threshold"):  # NaN passes the comparisons above
+            if getattr(self, name) is not None and not np.isfinite(getattr(self, name)):
+                raise ParameterError(f"{name} must be finite; got {getattr(self, name)}")
+        parent_factory(self.parent)  # an unknown parent name fails here, before a run records it
+        (self.model or EnsembleModel()).validate()
 
     def get_config(self) -> dict:
         """The settings that define a run (what a resumed run must repeat)."""
@@ -211,11 +218,18 @@ class NearsightedForceTraining:
         if unlabelled:
             initial = label_structures(initial, self.parent, runner=self._runner, progress=progress)
         self.initial_ = list(initial)
-        if run is not None:
-            run.create()
-            run.write_config(self.get_config())
-            run.write_target(self.target_)
-            run.write_initial(self.initial_)
+        if run is not None:  # the folder, its settings, target and initial cells: all or nothing
+            new_folder = not run.path.exists()
+            try:
+                with atomic_group():
+                    run.create()
+                    run.write_config(self.get_config())
+                    run.write_target(self.target_)
+                    run.write_initial(self.initial_)
+            except BaseException:
+                if new_folder:
+                    shutil.rmtree(run.path, ignore_errors=True)
+                raise
 
     def _reopen_last(self) -> None:
         """On resume with other stopping rules, a final record that would not stop now is redone."""

@@ -103,6 +103,25 @@ class EnsembleModel:
         out.elements_, out.descriptor_, out._blocks = self.elements_, self.descriptor_, self._blocks
         return out
 
+    def validate(self) -> None:
+        """Check every setting now (a member is built and checked), before a run records them."""
+        from atomsieve.descriptors import PRESETS
+
+        if not 1 <= int(self.n_members) <= 1000:
+            raise ParameterError(f"n_members must be from 1 to 1000; got {self.n_members}")
+        if self.descriptor not in PRESETS:
+            raise ParameterError(f"descriptor {self.descriptor!r} is unknown; use one of {sorted(PRESETS)}")
+        if not (np.isfinite(self.descriptor_cutoff) and self.descriptor_cutoff > 0):
+            raise ParameterError(
+                f"descriptor_cutoff must be a positive distance in Å; got {self.descriptor_cutoff}")
+        try:
+            member = self._member()
+        except TypeError as exc:
+            raise ParameterError(f"model_params {self.model_params}: {exc}") from None
+        check = getattr(member, "_validate", None)
+        if check is not None:
+            check()
+
     def _need(self, attr: str, call: str) -> None:
         if not hasattr(self, attr):
             raise ParameterError(f"EnsembleModel has no {attr.rstrip('_')} yet; call {call} first")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     from atomsieve.builders import BUILDERS
+    from atomsieve.commands.options import count, seed
 
     p = sub.add_parser(
         "build", help="build a labelled candidate pool (pdh-cluster, molten-nacl, one-element)",
@@ -16,9 +17,9 @@ def register(sub) -> None:
     p.add_argument("name", choices=sorted(BUILDERS), help="which pool")
     p.add_argument("--output", "-o", required=True, metavar="PATH",
                    help="file to write (.extxyz, .xyz, .db, .json, .traj); written atomically")
-    p.add_argument("--structures", "-n", type=int, default=None, metavar="N",
+    p.add_argument("--structures", "-n", type=count(1), default=None, metavar="N",
                    help="structures in the pool (default: the builder's, 1000/500/500)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--scheduler", default=None, metavar="ADDR|local",
                    help="run trajectories on a local Dask cluster ('local') or a scheduler address "
                         "(tcp://host:8786); serial by default")

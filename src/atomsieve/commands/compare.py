@@ -14,12 +14,15 @@ def _list(text: str, convert, what: str) -> list:
         items = [convert(t.strip()) for t in text.split(",") if t.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{what}: expected a comma-separated list, got {text!r}") from None
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{what}: {exc}") from None
     if not items:
         raise argparse.ArgumentTypeError(f"{what}: empty list")
     return items
 
 
 def register(sub) -> None:
+    from atomsieve.commands.options import count, number, seed
     from atomsieve.evaluate.selection import DEFAULT_METHODS
 
     p = sub.add_parser("compare", help="RMSE of a model trained on each method's selection, versus size")
@@ -29,15 +32,17 @@ def register(sub) -> None:
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    type=lambda t: _list(t, str, "--methods"),
                    help=f"comma-separated selection methods (default {','.join(DEFAULT_METHODS)})")
-    p.add_argument("--sizes", default="20,40,80,160", type=lambda t: _list(t, int, "--sizes"),
+    p.add_argument("--sizes", default="20,40,80,160", type=lambda t: _list(t, count(1), "--sizes"),
                    help="comma-separated numbers of structures (default 20,40,80,160)")
     p.add_argument("--model", choices=["linear", "bpnn"], default="linear",
                    help="model to train (default linear)")
-    p.add_argument("--repeats", type=int, default=1, help="repeats per method and size (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--repeats", type=count(1, 1000), default=1,
+                   help="repeats per method and size (default 1)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--test", metavar="TEST_PATH", help="prediction set; the whole pool when omitted")
     p.add_argument("--preset", help="descriptor preset (default: by the number of elements)")
-    p.add_argument("--cutoff", type=float, help="descriptor cutoff in Å (default: the preset's)")
+    p.add_argument("--cutoff", type=number(0, 100, low_open=True),
+                   help="descriptor cutoff in Å (default: the preset's)")
     p.add_argument("--scheduler", help="where jobs run: 'threads' (default, this process), 'serial', "
                    "Dask 'local' or a scheduler address tcp://host:port")
     p.add_argument("--output", required=True, help="CSV file for the table (meV/atom, meV/Å, seconds)")
@@ -53,9 +58,14 @@ def run(args) -> int:
     from atomsieve.evaluate.curves import learning_curves, summarize
     from atomsieve.evaluate.plots import save_curve_plot
     from atomsieve.progress import progress_bar
+    from atomsieve.selectors.registry import METHODS
 
     if args.repeats < 1:
         raise ParameterError(f"--repeats must be at least 1; got {args.repeats}")
+    unknown = [m for m in args.methods if m not in METHODS and m != "lebank"]
+    if unknown:  # before minutes of featurising
+        raise ParameterError(f"--methods: unknown {', '.join(unknown)}; choose from "
+                             f"{', '.join(sorted(set(METHODS) | {'lebank'}))}")
     if args.plot and not args.plot.lower().endswith((".png", ".svg", ".pdf", ".html")):
         raise ParameterError(f"--plot {args.plot}: use a .png, .svg, .pdf or .html file")
     for target in (args.output, args.plot):

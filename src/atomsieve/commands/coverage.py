@@ -6,13 +6,16 @@ from atomsieve.commands import add_label_keys
 
 
 def register(sub) -> None:
+    from atomsieve.commands.options import number
+
     p = sub.add_parser("coverage",
                        help="nearest-neighbour fingerprint distances from TEST atoms to TRAIN atoms")
     p.add_argument("train", help="training structure file")
     p.add_argument("test", help="test structure file")
     add_label_keys(p)
     p.add_argument("--preset", help="descriptor preset (default: by the number of elements)")
-    p.add_argument("--cutoff", type=float, help="descriptor cutoff in Å (default: the preset's)")
+    p.add_argument("--cutoff", type=number(0, 100, low_open=True),
+                   help="descriptor cutoff in Å (default: the preset's)")
     p.add_argument("--scaler", choices=["minmax", "standard", "none"], default="minmax",
                    help="feature scaling, fitted on TRAIN and applied to TEST (default minmax)")
     p.set_defaults(run=run)

@@ -8,6 +8,8 @@ from atomsieve.commands import add_label_keys
 
 
 def register(sub) -> None:
+    from atomsieve.commands.options import count, number
+
     p = sub.add_parser("dashboard", help="serve the interactive dashboard in a browser")
     p.add_argument("path", nargs="?", help="structure file; the embedded germanium set when omitted")
     add_label_keys(p)
@@ -19,7 +21,7 @@ def register(sub) -> None:
     )
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help="confine the dashboard's open-by-path field to files inside DIR")
-    p.add_argument("--max-upload-mb", type=float, default=None, metavar="MB",
+    p.add_argument("--max-upload-mb", type=number(0, 100_000, low_open=True), default=None, metavar="MB",
                    help="largest file the upload button accepts (default 50 MB)")
     p.add_argument("--show", action=argparse.BooleanOptionalAction, default=False,
                    help="open a browser tab (default: --no-show)")

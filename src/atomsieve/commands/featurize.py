@@ -9,6 +9,7 @@ from atomsieve.errors import ParameterError
 
 
 def register(sub) -> None:
+    from atomsieve.commands.options import count, device, number
     from atomsieve.descriptors import PRESETS
 
     p = sub.add_parser(
@@ -24,14 +25,15 @@ def register(sub) -> None:
     add_query(p)
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="function set (default: li_single_element for one element, else li_two_element)")
-    p.add_argument("--cutoff", type=float, default=None, help="cutoff radius, Å (default 6)")
+    p.add_argument("--cutoff", type=number(0, 100, low_open=True), default=None,
+                   help="cutoff radius, Å (default 6)")
     p.add_argument("--scaler", choices=["minmax", "standard", "none"], default="minmax",
                    help="per-element scaling (default minmax to [0, 1])")
     p.add_argument("--output", "-o", default="features.npz", help="output file (default features.npz)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--device", type=device, default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--float32", action="store_true", help="compute in single precision")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=count(1, 1024), default=None,
                    help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
     p.add_argument("--cache", action="store_true",
                    help="reuse/store results in the feature cache "
@@ -63,7 +65,7 @@ def run(args) -> int:
                            dtype=torch.float32 if args.float32 else torch.float64,
                            progress=bar, cache=True if args.cache else None, num_threads=args.threads)
     seconds = time.perf_counter() - start
-    save_features(feats, out, overwrite=args.overwrite)
+    save_features(feats, out, overwrite=args.overwrite, extra={"structure_hash": ds.structure_hash()})
     print(f"{ds.n_atoms} atoms x {feats.n_features} features ({sf.preset}, r_cut {sf.r_cut:g} Å, "
           f"scaler {args.scaler}) in {seconds:.2f} s -> {out}")
     return 0

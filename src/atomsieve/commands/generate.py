@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+from atomsieve.commands.options import count, number, seed
 from atomsieve.errors import ParameterError
 
 
@@ -12,6 +15,8 @@ def _cell(text: str) -> list[float]:
         raise ParameterError(f"--cell {text!r}: give 3 lengths or 9 numbers separated by commas, Å") from None
     if len(values) not in (3, 9):
         raise ParameterError(f"--cell {text!r}: give 3 lengths or 9 numbers separated by commas, Å")
+    if not all(math.isfinite(v) for v in values) or (len(values) == 3 and min(values) <= 0):
+        raise ParameterError(f"--cell {text!r}: lengths must be finite and positive, Å")
     return values
 
 
@@ -23,23 +28,24 @@ def register(sub) -> None:
                     "symmetry-function vectors) and harvest one configuration per cycle. --kmax 0 gives the "
                     "unbiased reference. Units: Å, eV, K, fs.",
     )
-    p.add_argument("--configs", type=int, default=100, help="configurations to harvest (default 100)")
-    p.add_argument("--atoms", type=int, default=39, help="atoms per configuration (default 39)")
+    p.add_argument("--configs", type=count(1), default=100, help="configurations to harvest (default 100)")
+    p.add_argument("--atoms", type=count(1, 100_000), default=39, help="atoms per configuration (default 39)")
     p.add_argument("--cell", default="9.54,9.54,14.31",
                    help="periodic cell: 3 lengths or 9 numbers, Å (default 9.54,9.54,14.31)")
     p.add_argument("--element", default="W", help="chemical symbol (default W)")
-    p.add_argument("--kmax", type=float, default=1000.0,
+    p.add_argument("--kmax", type=number(0), default=1000.0,
                    help="final bias strength K, eV (default 1000; 0: unbiased)")
-    p.add_argument("--t-start", type=float, default=10_000.0,
+    p.add_argument("--t-start", type=number(0, low_open=True), default=10_000.0,
                    help="start temperature of a cycle, K (default 10000)")
-    p.add_argument("--steps", type=int, default=1000, help="MD steps per cycle (default 1000)")
-    p.add_argument("--timestep", type=float, default=1.0, help="MD timestep, fs (default 1)")
-    p.add_argument("--chains", type=int, default=None,
+    p.add_argument("--steps", type=count(1), default=1000, help="MD steps per cycle (default 1000)")
+    p.add_argument("--timestep", type=number(0, 100, low_open=True), default=1.0,
+                   help="MD timestep, fs (default 1)")
+    p.add_argument("--chains", type=count(1, 10_000), default=None,
                    help="independent chains (default 1 when serial, else one per worker)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--scheduler", default=None,
                    help="where chains run: serial (default), local (a Dask LocalCluster) or tcp://host:port")
-    p.add_argument("--workers", type=int, default=None, help="workers of a local cluster")
+    p.add_argument("--workers", type=count(1, 1024), default=None, help="workers of a local cluster")
     p.add_argument("--output", "-o", required=True, help="output file (.extxyz, .xyz, .db, .json, .traj)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--progress", action=__import__("argparse").BooleanOptionalAction, default=None,
@@ -49,15 +55,18 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import os
-    from pathlib import Path
 
+    from ase.data import chemical_symbols
+
+    from atomsieve.commands.select import check_output
     from atomsieve.data import save
+    from atomsieve.data.io import WRITE_FORMATS
     from atomsieve.generate import EntropyMaximisationGenerator, RepulsivePotential
     from atomsieve.progress import progress_bar
 
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:  # fail before the long run, not after
-        raise ParameterError(f"{out}: already exists; pass --overwrite to replace it")
+    out = check_output(args.output, args.overwrite, tuple(WRITE_FORMATS))  # before the long run
+    if args.element not in chemical_symbols[1:]:
+        raise ParameterError(f"--element {args.element!r}: not a chemical symbol (e.g. W, Cu, Si)")
     serial = args.scheduler in (None, "serial")
     chains = args.chains if args.chains is not None else (
         1 if serial else max(1, min(args.configs, args.workers or min(4, os.cpu_count() or 1))))

@@ -16,6 +16,8 @@ NAMED_CALCULATORS = ("emt", "tosi-fumi")
 
 
 def register(sub) -> None:
+    from atomsieve.commands.options import MAX_COUNT, count, number, seed
+
     p = sub.add_parser(
         "md-check", help="run NVT MD with a potential and compare RDFs with a reference",
         description="Langevin NVT MD with MODEL; per-pair RDFs against REF; flags short-range contacts "
@@ -26,23 +28,27 @@ def register(sub) -> None:
                    help="a named calculator or model file run the same way, or a structure file of frames")
     p.add_argument("--system", required=True, metavar="NAME|FILE",
                    help="pdh-cluster, molten-nacl, one-element, or a structure file (see --frame)")
-    p.add_argument("--atoms", type=int, default=None, metavar="N",
+    p.add_argument("--atoms", type=count(1, 1_000_000), default=None, metavar="N",
                    help="size of a named system (defaults: 1000 molten-nacl, 15 pdh-cluster, "
                         "256 one-element)")
-    p.add_argument("--frame", type=int, default=0, help="which structure of a --system file (default 0)")
-    p.add_argument("--repeat", type=int, default=1, metavar="K", help="repeat a periodic system K×K×K")
-    p.add_argument("--temperature", type=float, default=1400.0, help="thermostat temperature in K (1400)")
-    p.add_argument("--steps", type=int, default=2000, help="MD steps (2000)")
-    p.add_argument("--equilibration", type=int, default=500, help="steps before RDF sampling (500)")
-    p.add_argument("--timestep", type=float, default=1.0, help="fs (1.0)")
-    p.add_argument("--friction", type=float, default=0.01, help="Langevin friction in 1/fs (0.01)")
-    p.add_argument("--sample-every", type=int, default=20, help="steps between samples and checks (20)")
-    p.add_argument("--nve-steps", type=int, default=200,
+    p.add_argument("--frame", type=count(-MAX_COUNT), default=0,
+                   help="which structure of a --system file (default 0)")
+    p.add_argument("--repeat", type=count(1, 100), default=1, metavar="K",
+                   help="repeat a periodic system K×K×K")
+    p.add_argument("--temperature", type=number(0), default=1400.0, help="thermostat temperature in K (1400)")
+    p.add_argument("--steps", type=count(1), default=2000, help="MD steps (2000)")
+    p.add_argument("--equilibration", type=count(0), default=500, help="steps before RDF sampling (500)")
+    p.add_argument("--timestep", type=number(0, 100, low_open=True), default=1.0, help="fs (1.0)")
+    p.add_argument("--friction", type=number(0), default=0.01, help="Langevin friction in 1/fs (0.01)")
+    p.add_argument("--sample-every", type=count(1), default=20, help="steps between samples and checks (20)")
+    p.add_argument("--nve-steps", type=count(0), default=200,
                    help="NVE steps after the NVT run to check energy conservation (200; 0 skips)")
-    p.add_argument("--r-max", type=float, default=6.0, help="RDF range in Å, clipped to the cells (6.0)")
-    p.add_argument("--bins", type=int, default=120, help="RDF bins (120)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-seconds", type=float, default=None, help="wall-clock budget of the MD")
+    p.add_argument("--r-max", type=number(0, 1000, low_open=True), default=6.0,
+                   help="RDF range in Å, clipped to the cells (6.0)")
+    p.add_argument("--bins", type=count(1, 1_000_000), default=120, help="RDF bins (120)")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--max-seconds", type=number(0, low_open=True), default=None,
+                   help="wall-clock budget of the MD")
     p.add_argument("--output", "-o", default=None, metavar="PATH", help="write the report as JSON")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     p.set_defaults(run=run)
@@ -123,10 +129,10 @@ def run(args) -> int:
     from atomsieve.evaluate.md_check import md_check
     from atomsieve.progress import progress_bar
 
-    if args.output and Path(args.output).exists() and not args.overwrite:
-        from atomsieve.errors import DataError
+    if args.output:
+        from atomsieve.commands.select import check_output
 
-        raise DataError(f"{args.output}: already exists; pass --overwrite to replace it")
+        check_output(args.output, args.overwrite)  # before the MD, not after
     calculator = make_calculator(args.model)
     reference = _reference(args.reference)
     atoms = _system(args)

@@ -7,6 +7,8 @@ import json
 
 
 def register(sub) -> None:
+    from atomsieve.commands.options import count, number, seed
+
     p = sub.add_parser(
         "nft",
         help="nearsighted force training: label uncertain chunks of a target with a parent calculator",
@@ -19,31 +21,41 @@ def register(sub) -> None:
     p.add_argument("--parent", default="emt", help="parent calculator: emt (default) or gfn1-xtb")
     p.add_argument("--initial", metavar="PATH", help="initial training cells (labelled or not); "
                    "default: random fcc/tetragonal cells chosen by hierarchical FPS")
-    p.add_argument("--n-initial", type=int, default=20, help="initial cells to choose (default 20)")
-    p.add_argument("--chunks-per-iter", type=int, default=26, help="chunks per iteration (default 26)")
-    p.add_argument("--percentile", type=float, help="chunk atoms whose δ is above this percentile instead")
-    p.add_argument("--cutoff", type=float, default=6.5, help="chunk radius in Å (default 6.5)")
+    p.add_argument("--n-initial", type=count(1, 100_000), default=20,
+                   help="initial cells to choose (default 20)")
+    p.add_argument("--chunks-per-iter", type=count(1, 100_000), default=26,
+                   help="chunks per iteration (default 26)")
+    p.add_argument("--percentile", type=number(0, 100, high_open=True),
+                   help="chunk atoms whose δ is above this percentile instead")
+    p.add_argument("--cutoff", type=number(0, 100, low_open=True), default=6.5,
+                   help="chunk radius in Å (default 6.5)")
     p.add_argument("--periodic-chunks", action="store_true", help="cut periodic box chunks (for slabs)")
-    p.add_argument("--max-iter", type=int, default=20, help="most iterations (default 20)")
-    p.add_argument("--stop-delta", type=float, default=0.1,
+    p.add_argument("--max-iter", type=count(1, 100_000), default=20, help="most iterations (default 20)")
+    p.add_argument("--stop-delta", type=number(0), default=0.1,
                    help="stop when the structure uncertainty max δ falls below this, eV/Å (default 0.1)")
-    p.add_argument("--steps-not-improved", type=int, default=2, help="stop after this many iterations "
+    p.add_argument("--steps-not-improved", type=count(1, 100_000), default=2,
+                   help="stop after this many iterations "
                    "without a better structure uncertainty (default 2)")
-    p.add_argument("--members", type=int, default=10, help="bootstrap ensemble members (default 10)")
+    p.add_argument("--members", type=count(1, 1000), default=10,
+                   help="bootstrap ensemble members (default 10)")
     p.add_argument("--model", choices=["bpnn", "linear"], default="bpnn", help="member model (default bpnn)")
-    p.add_argument("--epochs", type=int, help="most training epochs of a BPNN member (default 300)")
+    p.add_argument("--epochs", type=count(1, 1_000_000),
+                   help="most training epochs of a BPNN member (default 300)")
     p.add_argument("--hidden", help="hidden layer widths of a BPNN member, e.g. 16,16")
-    p.add_argument("--descriptor-cutoff", type=float, default=6.0, help="symmetry-function cutoff, Å")
-    p.add_argument("--novelty-threshold", type=float, default=0.01,
+    p.add_argument("--descriptor-cutoff", type=number(0, 100, low_open=True), default=6.0,
+                   help="symmetry-function cutoff, Å")
+    p.add_argument("--novelty-threshold", type=number(0), default=0.01,
                    help="skip chunks whose centre is this close to a labelled environment (default 0.01)")
     p.add_argument("--no-novelty", action="store_true", help="turn the novelty filter off")
     p.add_argument("--relax", action="store_true", help="then relax the target with retraining")
-    p.add_argument("--relax-chunks", type=int, default=5, help="chunks kept by CUR per relax round")
-    p.add_argument("--fmax", type=float, default=0.05, help="relaxation force criterion, eV/Å")
+    p.add_argument("--relax-chunks", type=count(1, 100_000), default=5,
+                   help="chunks kept by CUR per relax round")
+    p.add_argument("--fmax", type=number(0, low_open=True), default=0.05,
+                   help="relaxation force criterion, eV/Å")
     p.add_argument("--scheduler", default="local",
                    help="where parent calls run: local (Dask LocalCluster, default), serial, or tcp://HOST:PORT")
-    p.add_argument("--workers", type=int, help="LocalCluster worker processes")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=count(1, 1024), help="LocalCluster worker processes")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: when stderr is a terminal)")
     p.set_defaults(run=run)
@@ -61,6 +73,8 @@ def _model(args):
             params["hidden"] = [int(h) for h in args.hidden.split(",")]
         except ValueError:
             raise ParameterError(f"--hidden {args.hidden!r}: give widths like 16,16") from None
+        if not all(1 <= h <= 100_000 for h in params["hidden"]):
+            raise ParameterError(f"--hidden {args.hidden!r}: each width must be from 1 to 100,000")
     if args.model == "linear" and params:
         raise ParameterError("--epochs and --hidden apply to --model bpnn only")
     return EnsembleModel(n_members=args.members, model=args.model, model_params=params or None,

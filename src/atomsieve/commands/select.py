@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from atomsieve.commands import add_label_keys, add_query, load_dataset
+from atomsieve.commands.options import count_or_fraction
 from atomsieve.commands.selection_outputs import (
     add_selection_outputs,
     check_selection_outputs,
@@ -65,6 +66,7 @@ def parse_budget(text: str | None) -> int | float | None:
 
 def add_feature_options(p: argparse.ArgumentParser) -> None:
     """Options that say how fingerprints are obtained (shared with ``sweep``)."""
+    from atomsieve.commands.options import device, number
     from atomsieve.descriptors import PRESETS
 
     p.add_argument(
@@ -79,8 +81,9 @@ def add_feature_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="symmetry-function set (default: li_single_element for one element, else li_two_element)",
     )
-    p.add_argument("--cutoff", type=float, default=None, help="cutoff radius, Å (default: the preset's)")
-    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--cutoff", type=number(0, 100, low_open=True), default=None,
+                   help="cutoff radius, Å (default: the preset's)")
+    p.add_argument("--device", type=device, default="auto", help="auto (default), cpu or cuda")
     p.add_argument(
         "--cache",
         action="store_true",
@@ -100,15 +103,24 @@ def fingerprints(args, ds, bank=None):
     from atomsieve.progress import progress_bar
 
     if args.features:
+        from atomsieve.descriptors.storage import check_features_match
+
         feats = load_features(args.features)
-        if feats.n_atoms != ds.n_atoms or feats.n_structures != len(ds):
-            raise ParameterError(
-                f"--features {args.features}: {feats.n_atoms} atoms in {feats.n_structures} structures, but "
-                f"{args.path} holds {ds.n_atoms} atoms in {len(ds)} structures"
-            )
+        check_features_match(args.features, feats, ds)
         return feats
     if bank is not None and bank.params is not None:
         sf = SymmetryFunctions.from_params(bank.params)
+        if args.preset is not None or args.cutoff is not None:  # a descriptor asked for must be the bank's
+            from atomsieve.errors import CacheError
+            from atomsieve.selectors.bank import params_difference, params_equal
+
+            asked = preset(args.preset or sf.preset, ds.elements, r_cut=args.cutoff)
+            if not params_equal(asked.params, bank.params):
+                raise CacheError(
+                    f"--bank-in {args.bank_in}: made with another descriptor than --preset/--cutoff ask for: "
+                    f"{params_difference(bank.params, asked.params)} (bank against asked); drop them to "
+                    "use the bank's"
+                )
         scaler = bank.scaler if bank.scaler is not None else "minmax"
     else:
         sf, scaler = preset(args.preset, ds.elements, r_cut=args.cutoff), "minmax"
@@ -127,10 +139,14 @@ def check_output(path: str, overwrite: bool, suffixes: tuple[str, ...] | None = 
         raise ParameterError(f"{out}: already exists; pass --overwrite to replace it")
     if not out.parent.exists():
         raise ParameterError(f"{out}: folder {out.parent} does not exist")
+    from atomsieve.data.io import check_writable
+
+    check_writable(out)
     return out
 
 
 def register(sub) -> None:
+    from atomsieve.commands.options import seed
     from atomsieve.selectors.registry import METHODS, OPTIONAL_METHODS
 
     p = sub.add_parser(
@@ -179,7 +195,7 @@ def register(sub) -> None:
         help="with --budget: equalise the share of each element's atoms kept in the bank "
         "instead of keeping the threshold ratios",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--shuffle", action="store_true", help="visit structures in a seeded random order")
     p.add_argument(
         "--init",
@@ -207,10 +223,7 @@ def _run_other_method(args, ds, output: Path) -> int:
             raise ParameterError(f"{flag} applies to --method lebank only; --method {args.method} takes --n")
     if args.n is None:
         raise ParameterError(f"--method {args.method} needs --n (a count, or a fraction like 0.2)")
-    try:
-        n = float(args.n) if "." in args.n else int(args.n)
-    except ValueError:
-        raise ParameterError(f"--n {args.n!r}: expected a count or a fraction in (0, 1]") from None
+    n = count_or_fraction(args.n)
     check_selection_outputs(args, ds.elements)
     feats = fingerprints(args, ds)
     sel = make_selector(args.method, n, seed=args.seed).fit(feats, **fit_labels(args.method, ds))
@@ -230,6 +243,8 @@ def run(args) -> int:
     from atomsieve.selectors.lebank import normalise_thresholds, thresholds_for
 
     output = check_output(args.output, args.overwrite, tuple(WRITE_FORMATS))
+    if args.n is not None:
+        count_or_fraction(args.n)  # before the dataset is read
     if args.method != "lebank":
         return _run_other_method(args, load_dataset(args), output)
     if args.n is not None:

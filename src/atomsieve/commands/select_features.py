@@ -11,6 +11,7 @@ from atomsieve.errors import ParameterError
 
 
 def register(sub) -> None:
+    from atomsieve.commands.options import count, seed
     from atomsieve.commands.select import add_feature_options
 
     p = sub.add_parser(
@@ -26,26 +27,20 @@ def register(sub) -> None:
     p.add_argument("--method", choices=["cur", "fcorr"], default="cur", help="cur (default) or fcorr")
     p.add_argument("--n", required=True, metavar="N",
                    help="functions to keep (a count or a fraction like 0.5)")
-    p.add_argument("--k", type=int, default=1, help="singular vectors in the CUR score (default 1)")
+    p.add_argument("--k", type=count(1, 10_000), default=1,
+                   help="singular vectors in the CUR score (default 1)")
     p.add_argument(
         "--sample",
-        type=int,
+        type=count(1),
         default=5,
         metavar="S",
         help="fcorr: structures (drawn with --seed) whose force derivatives are computed (default 5)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed for --sample (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed for --sample (default 0)")
     p.add_argument("--output", "-o", metavar="FILE.json", help="write the chosen functions as JSON")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_feature_options(p)
     p.set_defaults(run=run)
-
-
-def _count(text: str) -> int | float:
-    try:
-        return float(text) if "." in text else int(text)
-    except ValueError:
-        raise ParameterError(f"--n {text!r}: expected a count or a fraction in (0, 1]") from None
 
 
 def _check_fcorr(args, ds) -> None:
@@ -74,12 +69,13 @@ def _force_features(args, ds, feats):
 
 
 def run(args) -> int:
+    from atomsieve.commands.options import count_or_fraction
     from atomsieve.commands.select import check_output, fingerprints
     from atomsieve.data import atomic_path
     from atomsieve.selectors import FeatureCUR, ForceCorrelation
 
     output = check_output(args.output, args.overwrite, (".json",)) if args.output else None
-    n = _count(args.n)
+    n = count_or_fraction(args.n)
     ds = load_dataset(args)
     if args.method == "fcorr":
         _check_fcorr(args, ds)

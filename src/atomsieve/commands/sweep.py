@@ -14,6 +14,8 @@ from atomsieve.errors import ParameterError
 
 
 def register(sub) -> None:
+    from atomsieve.commands.options import number, seed
+
     p = sub.add_parser(
         "sweep",
         help="LE-bank selection counts over a range of thresholds (CSV)",
@@ -34,10 +36,11 @@ def register(sub) -> None:
         metavar="EL=T",
         help="fixed thresholds of the other elements when --element is given (repeatable)",
     )
-    p.add_argument("--from", dest="start", type=float, default=0.1, help="first threshold (default 0.1)")
-    p.add_argument("--to", dest="stop", type=float, default=0.45, help="last threshold (default 0.45)")
-    p.add_argument("--step", type=float, default=0.025, help="threshold step (default 0.025)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--from", dest="start", type=number(0), default=0.1, help="first threshold (default 0.1)")
+    p.add_argument("--to", dest="stop", type=number(0), default=0.45, help="last threshold (default 0.45)")
+    p.add_argument("--step", type=number(0, low_open=True), default=0.025,
+                   help="threshold step (default 0.025; at most 10,000 thresholds)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--shuffle", action="store_true", help="visit structures in a seeded random order")
     p.add_argument(
         "--init", choices=["random", "empty"], default="random", help="initial bank (default random)"

@@ -66,6 +66,7 @@ class Dataset:
     atom_counts: np.ndarray = field(init=False, repr=False)
     offsets: np.ndarray = field(init=False, repr=False)
     _hash: str | None = field(init=False, default=None, repr=False)
+    _structure_hash: str | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.atoms = list(self.atoms)
@@ -158,17 +159,31 @@ class Dataset:
         whatever file they were read from.
         """
         if self._hash is None:
-            h = hashlib.sha256()
-            h.update(self.atom_counts.tobytes())
-            h.update(self.numbers.tobytes())
-            for a in self.atoms:
-                h.update(np.ascontiguousarray(a.positions, dtype=np.float64).tobytes())
-                h.update(np.ascontiguousarray(a.cell.array, dtype=np.float64).tobytes())
-                h.update(np.asarray(a.pbc, dtype=bool).tobytes())
+            h = self._structures_sha256()
             for label in (self.energies, self.forces):
                 h.update(b"none" if label is None else np.ascontiguousarray(label).tobytes())
             self._hash = h.hexdigest()
         return self._hash
+
+    def structure_hash(self) -> str:
+        """SHA-256 over numbers, positions, cells and periodicity only (not the labels).
+
+        What a features file or bank computed from these structures records, so that it can be
+        matched to its dataset by content whatever energy or force keys are read.
+        """
+        if self._structure_hash is None:
+            self._structure_hash = self._structures_sha256().hexdigest()
+        return self._structure_hash
+
+    def _structures_sha256(self):
+        h = hashlib.sha256()
+        h.update(self.atom_counts.tobytes())
+        h.update(self.numbers.tobytes())
+        for a in self.atoms:
+            h.update(np.ascontiguousarray(a.positions, dtype=np.float64).tobytes())
+            h.update(np.ascontiguousarray(a.cell.array, dtype=np.float64).tobytes())
+            h.update(np.asarray(a.pbc, dtype=bool).tobytes())
+        return h
 
     def summary(self) -> dict:
         """Counts and key names, as printed by ``atomsieve info``."""

@@ -366,6 +366,17 @@ def _about_other_file(exc: BaseException, tmpdir: Path) -> bool:
     return isinstance(name, (str, os.PathLike)) and tmpdir not in Path(name).absolute().parents
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail before the work when the folder of ``path`` is read-only or forbidden (:class:`StorageError`)."""
+    path = Path(path)
+    folder = path.parent.absolute()
+    if not folder.is_dir() or os.access(folder, os.W_OK | os.X_OK):
+        return
+    read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    problem = f"{folder} is on a read-only file system" if read_only else f"permission denied in {folder}"
+    raise StorageError(f"{path}: cannot be written: {problem}")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.

@@ -62,6 +62,36 @@ def save_features(features: AtomicFeatures, path: str | os.PathLike, *, overwrit
     return path
 
 
+def check_features_match(path: str | os.PathLike, features: AtomicFeatures, dataset) -> None:
+    """Refuse a features file that was not computed from ``dataset``'s structures (:class:`CacheError`).
+
+    Identity is checked by content, not by counts: the atoms' elements in order, then the structure
+    hash the file records (files written by ``atomsieve featurize`` carry one).
+    """
+    if features.n_atoms != dataset.n_atoms or features.n_structures != len(dataset):
+        raise CacheError(
+            f"{path}: {features.n_atoms} atoms in {features.n_structures} structures, but "
+            f"{dataset.source or 'the dataset'} holds {dataset.n_atoms} atoms in {len(dataset)} structures"
+        )
+    species = np.asarray(features.species, dtype=np.int64)
+    numbers = np.asarray(dataset.numbers, dtype=np.int64)
+    if not np.array_equal(species, numbers):
+        first = int(np.flatnonzero(species != numbers)[0])
+        from ase.data import chemical_symbols
+
+        raise CacheError(
+            f"{path}: computed from other structures than {dataset.source or 'the dataset'} (atom {first} is "
+            f"{chemical_symbols[species[first]]} in the features file, {chemical_symbols[numbers[first]]} "
+            "in the dataset); featurize this dataset again"
+        )
+    recorded = read_meta(path).get("structure_hash")
+    if recorded is not None and recorded != dataset.structure_hash():
+        raise CacheError(
+            f"{path}: computed from other structures than {dataset.source or 'the dataset'} (same elements "
+            "and counts, other positions or cells); featurize this dataset again"
+        )
+
+
 def read_meta(path: str | os.PathLike) -> dict:
     """The metadata of a features file (without loading the values)."""
     try:

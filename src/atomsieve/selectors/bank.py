@@ -34,6 +34,27 @@ def params_equal(a: dict | None, b: dict | None) -> bool:
     return json.dumps(jsonable(a), sort_keys=True) == json.dumps(jsonable(b), sort_keys=True)
 
 
+def params_difference(a: dict | None, b: dict | None) -> str:
+    """Which descriptor parameters differ, in words: ``"r_cut 6 against 4.5, angular"``.
+
+    Examples
+    --------
+    >>> params_difference({"r_cut": 6.0, "preset": "x"}, {"r_cut": 4.5, "preset": "x"})
+    'r_cut 6.0 against 4.5'
+    """
+    a, b = jsonable(a or {}), jsonable(b or {})
+    parts = []
+    for key in sorted(set(a) | set(b)):
+        left, right = a.get(key), b.get(key)
+        if json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True):
+            continue
+        short = all(isinstance(v, (int, float, str, type(None))) for v in (left, right)) or (
+            len(json.dumps(left)) + len(json.dumps(right)) < 80
+        )
+        parts.append(f"{key} {left} against {right}" if short else f"{key} (lists differ)")
+    return ", ".join(parts) or "nothing recorded"
+
+
 def encode_scaler(scaler: Any) -> dict | None:
     """A JSON description of a fitted scaler, or None.
 
@@ -180,8 +201,8 @@ class EnvironmentBank:
             and not params_equal(self.params, features.params)
         ):
             raise CacheError(
-                f"the bank was made with other descriptor parameters than the {what}; "
-                f"bank: {json.dumps(jsonable(self.params), sort_keys=True)[:300]}"
+                f"the bank was made with other descriptor parameters than the {what}: "
+                f"{params_difference(self.params, features.params)} (bank against {what})"
             )
         if self.scaler is not None and features.scaler is not None:
             if encode_scaler(self.scaler) != encode_scaler(features.scaler):

@@ -18,6 +18,9 @@ from atomsieve.parallel import run_tasks
 from atomsieve.progress import ProgressCallback
 from atomsieve.selectors.lebank import LEBank, normalise_thresholds
 
+#: Most thresholds one range may hold (a step that implies more is refused, not allocated).
+MAX_THRESHOLDS = 10_000
+
 
 def threshold_range(start: float, stop: float, step: float) -> np.ndarray:
     """Thresholds from ``start`` to ``stop`` inclusive in steps of ``step`` (rounded to 12 digits).
@@ -25,11 +28,19 @@ def threshold_range(start: float, stop: float, step: float) -> np.ndarray:
     >>> threshold_range(0.1, 0.45, 0.025)[[0, -1]].tolist(), len(threshold_range(0.1, 0.45, 0.025))
     ([0.1, 0.45], 15)
     """
+    if not all(np.isfinite([start, stop, step])):
+        raise ParameterError(f"threshold range needs finite numbers; got from {start} to {stop} step {step}")
     if not step > 0:
         raise ParameterError(f"threshold step must be > 0; got {step}")
     if stop < start:
         raise ParameterError(f"threshold range runs backwards: from {start} to {stop}")
-    n = int(np.floor((stop - start) / step + 1e-9)) + 1
+    span = (stop - start) / step
+    if span + 1 > MAX_THRESHOLDS:
+        raise ParameterError(
+            f"threshold range from {start} to {stop} in steps of {step} holds {span + 1:.3g} thresholds; "
+            f"at most {MAX_THRESHOLDS:,}: use a larger step"
+        )
+    n = int(np.floor(span + 1e-9)) + 1
     return np.round(start + step * np.arange(n), 12)
 
 
