@@ -13,6 +13,7 @@ from atomsieve.app.environment_map import EnvironmentMap
 from atomsieve.app.export_panel import ExportPanel
 from atomsieve.app.features_state import FeaturesState
 from atomsieve.app.learning_curves import LearningCurves
+from atomsieve.app.model_error_state import ModelErrorState
 from atomsieve.app.selection_state import SelectionState
 from atomsieve.app.state import DatasetState
 from atomsieve.app.structure_view import StructureViewer
@@ -50,16 +51,22 @@ class Dashboard(Viewer):
         self.selection = SelectionState(features_state=self.features, background=self.background,
                                         synchronous=self.background.doc is None)
         self.studies = StudiesState(selection=self.selection, background=self.background)
-        self.explorer = ThresholdExplorer(selection=self.selection, studies=self.studies, with_controls=False)
+        self.model_error = ModelErrorState(selection=self.selection, background=self.background,
+                                           test=self._prediction_set())
+        self.explorer = ThresholdExplorer(selection=self.selection, studies=self.studies, with_controls=False,
+                                          model_error=self.model_error)
         self.structure = StructureViewer(state=self.data)
         self.environment_map = EnvironmentMap(selection=self.selection, structure=self.structure)
         self.data_panel = DataPanel(state=self.data, extra=[DescriptorControls(features_state=self.features)])
         self.compare = CompareState(data=self.data, background=self.background, test=self._prediction_set(),
                                     descriptor=self.features.descriptor())
         self.curves = LearningCurves(compare=self.compare)
-        self.export = ExportPanel(data=self.data, selection=self.selection, compare=self.compare)
+        self.export = ExportPanel(data=self.data, selection=self.selection, compare=self.compare,
+                                  model_error=self.model_error)
         self.data.param.watch(lambda *_e: setattr(self.structure, "index", 0), ["dataset"])
         self.data.param.watch(lambda *_e: setattr(self.compare, "test", self._prediction_set()), ["dataset"])
+        self.data.param.watch(lambda *_e: setattr(self.model_error, "test", self._prediction_set()),
+                              ["dataset"])
         self.features.param.watch(lambda *_e: setattr(self.compare, "descriptor", self.features.descriptor()),
                                   ["features"])
         self.features.request()
@@ -108,6 +115,7 @@ class Dashboard(Viewer):
     def close(self) -> None:
         """Stop background work (the served app calls this when the browser session ends)."""
         self.studies.cancel_all()
+        self.model_error.cancel()
         self.compare.cancel()
         self.background.cancel_all()
 

@@ -24,6 +24,8 @@ class ExportPanel(Viewer):
     data = param.ClassSelector(class_=DatasetState)
     selection = param.Parameter(default=None, doc="object with ``selected_indices()``; None exports all")
     compare = param.Parameter(default=None, doc="CompareState whose rows are exported as CSV")
+    model_error = param.Parameter(default=None,
+                                  doc="ModelErrorState: its curves as CSV, its RMSE in the subset's info")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -41,6 +43,11 @@ class ExportPanel(Viewer):
             callback=self._curves_file, filename="atomsieve_learning_curves.csv",
             label="Download learning curves (CSV)", button_type="light", sizing_mode="stretch_width",
             css_classes=["export-curves"],
+        )
+        self.model_error_download = pn.widgets.FileDownload(
+            callback=self._model_error_file, filename="atomsieve_model_error_curves.csv",
+            label="Download model-error curves (CSV)", button_type="light", sizing_mode="stretch_width",
+            css_classes=["export-model-error"],
         )
         self.subset_format.param.watch(lambda *_e: self._rename(), "value")
         self.data.param.watch(lambda *_e: self._rename(), ["dataset"])
@@ -61,7 +68,8 @@ class ExportPanel(Viewer):
 
     def _subset_file(self):
         try:
-            data = subset_bytes(self.data.dataset, self._indices(), self._suffix())
+            info = self.model_error.metadata() if self.model_error is not None else None
+            data = subset_bytes(self.data.dataset, self._indices(), self._suffix(), info=info)
         except Exception as exc:  # noqa: BLE001 - shown to the user; the download is skipped
             notify(f"Export: {describe(exc)}")
             return None
@@ -75,6 +83,17 @@ class ExportPanel(Viewer):
             return io.BytesIO(bank_bytes(bank))
         except Exception as exc:  # noqa: BLE001
             notify(f"Export bank: {describe(exc)}")
+            return None
+
+    def _model_error_file(self):
+        try:
+            if self.model_error is None:
+                raise DataError("no model-error panel in this view")
+            from atomsieve.app.model_error_state import ROW_COLUMNS
+
+            return io.BytesIO(rows_csv(self.model_error.curve_rows(), ROW_COLUMNS))
+        except Exception as exc:  # noqa: BLE001
+            notify(f"Export model-error curves: {describe(exc)}")
             return None
 
     def _curves_file(self):
@@ -93,5 +112,6 @@ class ExportPanel(Viewer):
             pn.pane.Markdown("#### Environment bank and curves"),
             self.bank_download,
             self.curves_download,
+            self.model_error_download,
             sizing_mode="stretch_width", max_width=520, name="Export",
         )

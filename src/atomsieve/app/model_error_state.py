@@ -269,9 +269,9 @@ class ModelErrorState(param.Parameterized):
 
     def reset(self, prepare: bool = False) -> None:
         """Forget the context and every result (a new dataset, prediction set or model)."""
-        self.cancel()
-        if self._prepare_job is not None:
-            self._prepare_job.cancel()
+        for job in (self._job, self._curve_job, self._prepare_job):
+            if job is not None and job.running:
+                job.cancel()
         self.context, self._ckey, self._wanted, self._sweep_key = None, None, None, None
         with param.parameterized.batch_call_watchers(self):
             self.ready = self.preparing = self.training = False
@@ -375,7 +375,8 @@ class ModelErrorState(param.Parameterized):
             if self._job is job:
                 self.training = False
                 if job.error is None and not job.cancelled.is_set() and self.auto_curves:
-                    self.fill_curves()
+                    if self.model == "linear":  # a network's curves are the Compare tab's batch study
+                        self.fill_curves()
 
         job = self._job = self.background.submit("model error", work, on_emit=self._deliver,
                                                  on_finally=finished)
@@ -558,14 +559,22 @@ class ModelErrorState(param.Parameterized):
         return [float(x) for x in xs], [float(points[x]) for x in xs]
 
     def cancel(self) -> None:
-        """Stop the running scoring and curve jobs (a BPNN training stops at its next epoch)."""
-        for job in (self._job, self._curve_job):
+        """Stop preparing, scoring and filling curves (a BPNN training stops at its next epoch).
+
+        Cancelling the neural network goes back to the linear model, so the page keeps its numbers.
+        """
+        for job in (self._job, self._curve_job, self._prepare_job):
             if job is not None and job.running:
                 job.cancel()
-        if self.training:
-            self.training = False
-            self.status = "cancelled; move a slider to score again"
         self._wanted = None
+        if not (self.training or self.preparing):
+            return
+        with param.parameterized.batch_call_watchers(self):
+            self.training = self.preparing = False
+            self.status = "cancelled"
+        if self.model == "bpnn":
+            self.model = "linear"  # resets and prepares the linear model's input
+            self.status = "BPNN cancelled; back to the linear model"
 
     # -- numbers for notebooks and exports ----------------------------------------------------------
     def summary(self) -> dict[str, Any]:

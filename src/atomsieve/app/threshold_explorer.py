@@ -8,6 +8,8 @@ from panel.viewable import Viewer
 
 from atomsieve.app.features_state import FeaturesState, preset_names
 from atomsieve.app.live import LiveMarkdown
+from atomsieve.app.model_error_state import ModelErrorState
+from atomsieve.app.model_error_view import ModelErrorPanel
 from atomsieve.app.selection_panel import SelectionCards, SelectionControls
 from atomsieve.app.selection_plots import FeatureHistogram, ShuffleViolins, ThresholdCurve, ThresholdGrid
 from atomsieve.app.selection_state import SelectionState
@@ -56,6 +58,8 @@ class ThresholdExplorer(Viewer):
     selection = param.ClassSelector(class_=SelectionState)
     studies = param.ClassSelector(class_=StudiesState)
     with_controls = param.Boolean(default=True, doc="show the sliders inside the view (off when served)")
+    model_error = param.ClassSelector(class_=ModelErrorState, allow_None=True,
+                                      doc="live model error of the selection (panel shown when given)")
 
     def __init__(self, **params):
         if "studies" not in params and "selection" in params:
@@ -67,6 +71,8 @@ class ThresholdExplorer(Viewer):
         self.curve = ThresholdCurve(studies=self.studies)
         self.grid = ThresholdGrid(studies=self.studies)
         self.violins = ShuffleViolins(studies=self.studies)
+        self.model_error_panel = (None if self.model_error is None
+                                  else ModelErrorPanel(model_error=self.model_error))
 
     @classmethod
     def from_dataset(cls, dataset, **params) -> ThresholdExplorer:
@@ -89,6 +95,9 @@ class ThresholdExplorer(Viewer):
             ncols=2, sizing_mode="stretch_width",
         )
         parts = [self.cards, plots]
+        if self.model_error_panel is not None:
+            parts.insert(1, pn.Card(self.model_error_panel, title="Model error of this selection (live)",
+                                    css_classes=["model-error-card"], **card))
         if self.with_controls:
             parts.insert(0, self.controls)
         return pn.Column(*parts, sizing_mode="stretch_width", name="Selection")

@@ -1,0 +1,207 @@
+"""The model-error panel of the Selection tab: RMSE cards, "at this size" line, RMSE vs size and vs threshold.
+
+Takes a :class:`~atomsieve.app.model_error_state.ModelErrorState`; every number shown is one of
+its fields, so the panel renders the same in the served page and in JupyterLab.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, Span
+from bokeh.palettes import Category10_10
+from bokeh.plotting import figure
+from panel.viewable import Viewer
+
+from atomsieve.app.live import LiveMarkdown, LiveNumber
+from atomsieve.app.model_error_state import ModelErrorState
+from atomsieve.app.notify import UiScheduler
+
+#: Display names of the methods.
+LABELS = {"lebank": "LE-bank", "fps": "FPS", "cur": "CUR", "random": "random", "energy": "energy-uniform",
+          "force": "force-uniform", "cluster": "k-means"}
+QUANTITIES = {"force (meV/Å)": ("rmse_f", "meV/Å"), "energy (meV/atom)": ("rmse_e", "meV/atom")}
+MARKER_COLOR = "#d62728"
+
+
+def label(method: str) -> str:
+    return LABELS.get(method, method)
+
+
+def at_size_text(state: ModelErrorState, column: str = "rmse_f", unit: str = "meV/Å") -> str:
+    """The "at this size" line: every method's prediction-set RMSE at the selection's size, best first.
+
+    >>> class S:  # a stand-in with the two fields the line reads
+    ...     size_unit, at_size = "structures", {
+    ...         "lebank": {"n_selected": 40, "n_atoms": 900, "rmse_f_pred": 120.0},
+    ...         "fps": {"n_selected": 40, "n_atoms": 700, "rmse_f_pred": 130.5}}
+    >>> at_size_text(S())
+    'At this size (40 structures): **LE-bank 120.0** · FPS 130.5 meV/Å (prediction set)'
+    """
+    rows = state.at_size
+    if not rows or "lebank" not in rows:
+        return ""
+    here = rows["lebank"]
+    size = (f"{here['n_selected']:,} structures" if state.size_unit == "structures"
+            else f"≈{here['n_atoms']:,} atoms")
+    ranked = sorted(rows.items(), key=lambda kv: kv[1][f"{column}_pred"])
+    parts = []
+    for i, (method, row) in enumerate(ranked):
+        text = f"{label(method)} {row[f'{column}_pred']:.1f}"
+        if state.size_unit == "atoms" and method != "lebank":
+            text += f" ({row['n_selected']} str., {row['n_atoms']:,} at.)"
+        parts.append(f"**{text}**" if i == 0 else text)
+    return f"At this size ({size}): " + " · ".join(parts) + f" {unit} (prediction set)"
+
+
+class ModelErrorPanel(Viewer):
+    """Cards, the "at this size" line, RMSE vs size (one curve per method, moving marker) and vs threshold."""
+
+    model_error = param.ClassSelector(class_=ModelErrorState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        st = self.model_error
+        style = {"title_size": "11pt", "font_size": "22pt", "default_color": "#8c2d19"}
+        self.force = LiveNumber(name="Force RMSE, prediction set", value=0.0, format="{value:.1f} meV/Å",
+                                css_classes=["card-rmse-f"], **style)
+        self.energy = LiveNumber(name="Energy RMSE, prediction set", value=0.0,
+                                 format="{value:.1f} meV/atom", css_classes=["card-rmse-e"], **style)
+        self.text = LiveMarkdown("", margin=(0, 10), css_classes=["model-error-text"])
+        self.line = LiveMarkdown("", margin=(0, 10), css_classes=["model-error-at-size"])
+        self.status = LiveMarkdown("", margin=(0, 10), styles={"color": "#555", "font-size": "0.85em"},
+                                   css_classes=["model-error-status"])
+        self.progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width", visible=False)
+        self.unit = pn.widgets.RadioButtonGroup(options=["structures", "atoms"], value=st.size_unit,
+                                                button_type="light", css_classes=["model-error-unit"])
+        self.quantity = pn.widgets.RadioButtonGroup(options=list(QUANTITIES), value=next(iter(QUANTITIES)),
+                                                    button_type="light")
+        self.model = pn.widgets.Select(options=["linear", "bpnn"], value=st.model, width=110,
+                                       css_classes=["model-error-model"])
+        self.cancel_button = pn.widgets.Button(name="Cancel", disabled=True, width=80,
+                                               css_classes=["model-error-cancel"])
+        self.unit.param.watch(lambda e: setattr(st, "size_unit", e.new), "value")
+        self.model.param.watch(lambda e: setattr(st, "model", e.new), "value")
+        self.quantity.param.watch(lambda *_e: self.refresh(), "value")
+        self.cancel_button.on_click(lambda *_e: st.cancel())
+        self._build_plots()
+        self.schedule = UiScheduler(self.size_pane, self.threshold_pane)
+        st.param.watch(lambda *_e: self.schedule(self.refresh),
+                       ["current", "at_size", "curves", "training", "ready", "preparing", "progress",
+                        "status", "size_unit", "curve_progress"])
+        st.selection.param.watch(lambda *_e: self.schedule(self.refresh), ["outcome", "busy"])
+        self.refresh()
+
+    def _build_plots(self) -> None:
+        st = self.model_error
+        tools = "pan,wheel_zoom,box_zoom,reset,save"
+        fig = figure(height=300, sizing_mode="stretch_width", x_axis_type="log", y_axis_type="log",
+                     tools=tools, title="Prediction-set RMSE vs selection size")
+        fig.title.text_font_size = "11pt"
+        self.sources: dict[str, ColumnDataSource] = {}
+        for i, method in enumerate(["lebank", *[m for m in LABELS if m != "lebank"]]):
+            src = ColumnDataSource({"x": [], "y": []})
+            self.sources[method] = src
+            color = Category10_10[i % 10]
+            width = 3 if method == "lebank" else 2
+            fig.line("x", "y", source=src, color=color, line_width=width, legend_label=label(method))
+            fig.scatter("x", "y", source=src, color=color, size=5)
+        self.marker = ColumnDataSource({"x": [], "y": []}, name="model-error-marker")
+        fig.scatter("x", "y", source=self.marker, marker="star", size=20, color=MARKER_COLOR,
+                    line_color="black", legend_label="current selection")
+        fig.legend.label_text_font_size = "8pt"
+        fig.legend.click_policy = "hide"
+        fig.add_layout(fig.legend[0], "right")
+        fig.css_classes = ["model-error-size"]
+        self.size_figure = fig
+        tfig = figure(height=300, sizing_mode="stretch_width", tools=tools, y_axis_type="log",
+                      title="RMSE vs threshold, element in focus (Fig. 3)")
+        tfig.title.text_font_size = "11pt"
+        tfig.xaxis.axis_label = "LE-bank threshold"
+        self.threshold_sources = {kind: ColumnDataSource({"x": [], "y": []}) for kind in ("pred", "train")}
+        for kind, dash in (("pred", "solid"), ("train", "dashed")):
+            src = self.threshold_sources[kind]
+            name = "prediction set" if kind == "pred" else "training set"
+            tfig.line("x", "y", source=src, color="#1f77b4", line_dash=dash, line_width=2, legend_label=name)
+            tfig.scatter("x", "y", source=src, color="#1f77b4", size=5)
+        self.threshold_span = Span(location=float("nan"), dimension="height", line_color=MARKER_COLOR,
+                                   line_width=2)
+        tfig.add_layout(self.threshold_span)
+        tfig.legend.label_text_font_size = "8pt"
+        tfig.css_classes = ["model-error-threshold"]
+        self.threshold_figure = tfig
+        self.size_pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
+        self.threshold_pane = pn.pane.Bokeh(tfig, sizing_mode="stretch_width")
+        del st
+
+    def refresh(self) -> None:
+        st = self.model_error
+        column, unit = QUANTITIES[self.quantity.value]
+        cur = st.current
+        fresh = st.current_is_fresh
+        if cur:
+            self.force.value = round(cur["rmse_f_pred"], 1)
+            self.energy.value = round(cur["rmse_e_pred"], 1)
+            busy = st.training or st.selection.busy or not fresh
+            self.text.object = (
+                f"{'**training…** ' if busy else ''}{st.model} model trained on the {cur['n_selected']:,} "
+                f"selected structures ({cur['n_atoms']:,} atoms): force RMSE {cur['rmse_f_pred']:.1f} meV/Å, "
+                f"energy RMSE {cur['rmse_e_pred']:.1f} meV/atom on the prediction set "
+                f"(training set {cur['rmse_f_train']:.1f} meV/Å, {cur['rmse_e_train']:.1f} meV/atom)")
+            self.line.object = at_size_text(st, column, unit)
+        elif st.preparing:
+            self.text.object = "**preparing the model input…** the RMSE appears when it is ready"
+        elif st.training:
+            self.text.object = "**training…**"
+        self.cancel_button.disabled = not (st.training or st.preparing)
+        self.progress.visible = st.preparing
+        self.progress.value = int(100 * st.progress)
+        points = len(st.curves)
+        curve_note = (f" · curves {st.curve_progress * 100:.0f} % ({points} points)" if points else "")
+        self.status.object = (f"{st.status} ({st.progress * 100:.0f} %)" if st.preparing
+                              else f"{st.status}{curve_note}")
+        x_label = "selected atoms" if st.size_unit == "atoms" else "selected structures"
+        self.size_figure.xaxis.axis_label = x_label
+        self.size_figure.yaxis.axis_label = f"{column.replace('rmse_', '')} RMSE ({unit})"
+        for method, src in self.sources.items():
+            xs, ys = st.series(method, f"{column}_pred")
+            if method == "lebank":  # the sweep and the selections the user visited, one per size
+                xs, ys = self._lebank_series(st, f"{column}_pred")
+            src.data = {"x": xs, "y": ys}
+        if cur:
+            x = cur["n_atoms"] if st.size_unit == "atoms" else cur["n_selected"]
+            self.marker.data = {"x": [float(x)], "y": [float(cur[f"{column}_pred"])]}
+        else:
+            self.marker.data = {"x": [], "y": []}
+        curve = st.threshold_curve()
+        self.threshold_figure.yaxis.axis_label = f"{column.replace('rmse_', '')} RMSE ({unit})"
+        for kind, src in self.threshold_sources.items():
+            src.data = {"x": curve["threshold"], "y": curve[f"{column}_{kind}"]}
+        focus_t = st.selection.thresholds.get(st.selection.focus)
+        self.threshold_span.location = float(focus_t) if focus_t is not None else float("nan")
+        self.threshold_figure.title.text = f"RMSE vs {st.selection.focus or ''} threshold (Fig. 3)"
+
+    @staticmethod
+    def _lebank_series(st: ModelErrorState, column: str) -> tuple[list[float], list[float]]:
+        x_key = "n_atoms" if st.size_unit == "atoms" else "n_selected"
+        rows = [r for r in st.curves if r["method"] == "lebank"]
+        if st.current:
+            rows.append(st.current)
+        points: dict[float, list[float]] = {}
+        for r in rows:
+            points.setdefault(float(r[x_key]), []).append(float(r[column]))
+        xs = sorted(points)
+        return xs, [float(np.mean(points[x])) for x in xs]
+
+    def __panel__(self):
+        controls = pn.Row(pn.pane.Markdown("Size in", margin=(8, 5)), self.unit,
+                          pn.pane.Markdown("plot", margin=(8, 5)), self.quantity,
+                          pn.pane.Markdown("model", margin=(8, 5)), self.model, self.cancel_button,
+                          sizing_mode="stretch_width")
+        return pn.Column(
+            pn.Row(self.force, self.energy, sizing_mode="stretch_width"),
+            self.text, self.line, controls, self.progress, self.status,
+            pn.Row(self.size_pane, self.threshold_pane, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width", name="Model error",
+        )
