@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from atomsieve.commands import add_label_keys, add_query, load_dataset
-from atomsieve.errors import DataError, ParameterError
+from atomsieve.errors import ParameterError
 
 
 def _list(text: str, convert, what: str) -> list:
@@ -52,7 +51,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from atomsieve.data import atomic_path, load
+    from atomsieve.commands.select import check_output
+    from atomsieve.data import atomic_group, atomic_path, load
     from atomsieve.descriptors import preset
     from atomsieve.evaluate.context import build_context
     from atomsieve.evaluate.curves import learning_curves, summarize
@@ -69,8 +69,8 @@ def run(args) -> int:
     if args.plot and not args.plot.lower().endswith((".png", ".svg", ".pdf", ".html")):
         raise ParameterError(f"--plot {args.plot}: use a .png, .svg, .pdf or .html file")
     for target in (args.output, args.plot):
-        if target and Path(target).exists() and not args.overwrite:
-            raise DataError(f"{target}: already exists; pass --overwrite to replace it")
+        if target:
+            check_output(target, args.overwrite)  # exists, folder missing, read-only: before the work
     pool = load_dataset(args)
     test = load(args.test, energy_key=args.energy_key, forces_key=args.forces_key) if args.test else None
     elements = sorted(set(pool.elements) | set(test.elements if test is not None else []))
@@ -80,10 +80,11 @@ def run(args) -> int:
     with progress_bar("learning curves") as bar:
         table = learning_curves(pool, args.methods, args.sizes, args.model, args.repeats, args.seed,
                                 progress=bar, scheduler=args.scheduler, context=context)
-    with atomic_path(args.output, args.overwrite) as tmp:
-        table.to_csv(tmp, index=False)
-    if args.plot:
-        save_curve_plot(table, args.plot, overwrite=args.overwrite)
+    with atomic_group():  # the table and the plot: all or nothing
+        with atomic_path(args.output, args.overwrite) as tmp:
+            table.to_csv(tmp, index=False)
+        if args.plot:
+            save_curve_plot(table, args.plot, overwrite=args.overwrite)
     summary = summarize(table)
     print(f"{'method':<10} {'size':>5} {'F pred meV/Å':>13} {'E pred meV/atom':>16} {'fit s':>7}")
     for _, row in summary.iterrows():

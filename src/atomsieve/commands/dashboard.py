@@ -13,7 +13,8 @@ def register(sub) -> None:
     p = sub.add_parser("dashboard", help="serve the interactive dashboard in a browser")
     p.add_argument("path", nargs="?", help="structure file; the embedded germanium set when omitted")
     add_label_keys(p)
-    p.add_argument("--port", type=int, default=5006, help="port (0 picks a free one; default 5006)")
+    p.add_argument("--port", type=count(0, 65535), default=5006,
+                   help="port (0 picks a free one; default 5006)")
     p.add_argument("--address", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument(
         "--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",

@@ -17,6 +17,7 @@ from atomsieve.commands.selection_outputs import (
     check_selection_outputs,
     write_selection_outputs,
 )
+from atomsieve.data.io import atomic_group
 from atomsieve.errors import ParameterError
 
 
@@ -233,7 +234,8 @@ def _run_other_method(args, ds, output: Path) -> int:
         f"{sel.n_selected_atoms_} of {ds.n_atoms} atoms"
     )
     print(f"time:        {sel.seconds_:.3f} s (selection only)")
-    write_selection_outputs(args, ds, sel, feats, output, n=args.n)
+    with atomic_group():  # selection and record: all or nothing
+        write_selection_outputs(args, ds, sel, feats, output, n=args.n)
     return 0
 
 
@@ -295,8 +297,9 @@ def run(args) -> int:
     print(f"time:        {sel.seconds_:.3f} s (selection only)")
     budget_record = None if budget is None else {
         "target": args.budget, "kind": args.budget_kind, "mode": "retention" if args.retention else "ratio"}
-    write_selection_outputs(args, ds, sel, feats, output, budget=budget_record, bank_in=args.bank_in)
-    if args.bank_out:
-        sel.bank_.save(args.bank_out, overwrite=args.overwrite)
-        print(f"bank saved:  {args.bank_out}")
+    with atomic_group():  # selection, record and bank: all or nothing
+        write_selection_outputs(args, ds, sel, feats, output, budget=budget_record, bank_in=args.bank_in)
+        if args.bank_out:
+            sel.bank_.save(args.bank_out, overwrite=args.overwrite)
+            print(f"bank saved:  {args.bank_out}")
     return 0
