@@ -12,6 +12,7 @@ from pathlib import Path
 
 from atomsieve.commands import add_label_keys, add_query, load_dataset
 from atomsieve.commands.options import count_or_fraction
+from atomsieve.commands.select_streamed import run_streamed, wants_stream
 from atomsieve.commands.selection_outputs import (
     add_selection_outputs,
     check_selection_outputs,
@@ -148,6 +149,7 @@ def check_output(path: str, overwrite: bool, suffixes: tuple[str, ...] | None = 
 
 def register(sub) -> None:
     from atomsieve.commands.options import seed
+    from atomsieve.commands.streamed import add_stream_options
     from atomsieve.selectors.registry import METHODS, OPTIONAL_METHODS
 
     p = sub.add_parser(
@@ -208,6 +210,7 @@ def register(sub) -> None:
     p.add_argument("--bank-out", metavar="BANK.npz", help="write the bank after selection")
     add_selection_outputs(p)
     add_feature_options(p)
+    add_stream_options(p)
     p.set_defaults(run=run)
 
 
@@ -260,6 +263,8 @@ def run(args) -> int:
     if args.bank_out:
         check_output(args.bank_out, args.overwrite, (".npz",))
     bank = EnvironmentBank.load(args.bank_in) if args.bank_in else None
+    if wants_stream(args):  # a large file or --store/--scheduler: the same selection, out of core
+        return run_streamed(args, thresholds, bank, output)
     check_selection_outputs(args)
     ds = load_dataset(args)
     check_selection_outputs(args, ds.elements)

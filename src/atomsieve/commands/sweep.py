@@ -10,6 +10,7 @@ import csv
 
 from atomsieve.commands import add_label_keys, add_query, load_dataset
 from atomsieve.commands.select import add_feature_options, check_output, fingerprints, parse_thresholds
+from atomsieve.commands.streamed import add_stream_options, refuse_in_stream, should_stream
 from atomsieve.errors import ParameterError
 
 
@@ -54,6 +55,7 @@ def register(sub) -> None:
     p.add_argument("--output", "-o", required=True, metavar="FILE.csv", help="CSV file to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_feature_options(p)
+    add_stream_options(p, scheduler=False)
     p.set_defaults(run=run)
 
 
@@ -70,33 +72,41 @@ def run(args) -> int:
         raise ParameterError("--threshold fixes other elements while --element is swept; give --element too")
     if isinstance(fixed, float):
         raise ParameterError("--threshold in sweep takes EL=T values for the elements that are not swept")
-    ds = load_dataset(args)
-    if args.element is not None and args.element not in ds.elements:
+    streamed = args.path is not None and should_stream(args, args.path, scheduler_streams=False) and (
+        refuse_in_stream(args, args.path, **{"--shuffle": args.shuffle, "--features": args.features,
+                                             "--query": getattr(args, "query", None)}))
+    if streamed:  # a large file or --store: selections over the on-disk feature store
+        from atomsieve.data.stream import scan_elements
+
+        elements = scan_elements(args.path)
+    else:
+        ds = load_dataset(args)
+        elements = ds.elements
+    if args.element is not None and args.element not in elements:
         raise ParameterError(
-            f"--element {args.element}: not in {args.path} (elements: {', '.join(ds.elements)})"
+            f"--element {args.element}: not in {args.path} (elements: {', '.join(elements)})"
         )
-    others = [e for e in ds.elements if e != args.element]
+    others = [e for e in elements if e != args.element]
     if args.element is not None and others and not (fixed and all(e in fixed for e in others)):
         raise ParameterError(
             f"--element {args.element} is swept; give fixed thresholds of {', '.join(others)} "
             f"with --threshold EL=T"
         )
-    feats = fingerprints(args, ds)
-    with progress_bar("sweep", enabled=args.progress) as bar:
-        table = threshold_sweep(
-            feats,
-            thresholds.tolist(),
-            element=args.element,
-            fixed=fixed,
-            seed=args.seed,
-            shuffle=args.shuffle,
-            init=args.init,
-            device=args.device,
-            scheduler=args.scheduler,
-            progress=bar,
-        )
+    options = {"element": args.element, "fixed": fixed, "seed": args.seed, "init": args.init,
+               "device": args.device, "scheduler": args.scheduler}
+    if streamed:
+        from atomsieve.commands.streamed import descriptor_for, feature_store
+        from atomsieve.selectors.streaming import threshold_sweep_stream
+
+        with feature_store(args, args.path, descriptor_for(args, elements)) as store:
+            with progress_bar("sweep", enabled=args.progress) as bar:
+                table = threshold_sweep_stream(store, thresholds.tolist(), progress=bar, **options)
+    else:
+        feats = fingerprints(args, ds)
+        with progress_bar("sweep", enabled=args.progress) as bar:
+            table = threshold_sweep(feats, thresholds.tolist(), shuffle=args.shuffle, progress=bar, **options)
     columns = (
-        ["threshold", "structures", "atoms", "bank_size"] + [f"bank_{e}" for e in ds.elements] + ["seconds"]
+        ["threshold", "structures", "atoms", "bank_size"] + [f"bank_{e}" for e in elements] + ["seconds"]
     )
     with atomic_path(output, args.overwrite) as tmp:
         with open(tmp, "w", newline="") as fh:

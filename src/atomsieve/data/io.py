@@ -296,12 +296,17 @@ def _write_db(path: Path, frames: list[Atoms]) -> None:
     import ase.db
 
     with ase.db.connect(str(path), append=False) as db:
-        for atoms in frames:
-            kvp = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in atoms.info.items()
-                   if _db_scalar(k, v)}
-            info = {k: v for k, v in atoms.info.items() if k not in kvp}
-            arrays = {k: v for k, v in atoms.arrays.items() if k not in ("numbers", "positions")}
-            db.write(atoms, key_value_pairs=kvp, data={"info": info, "arrays": arrays})
+        write_db_rows(db, frames)
+
+
+def write_db_rows(db, frames: list[Atoms]) -> None:
+    """Write ``frames`` into an open ASE database: scalar info as key-value pairs, the rest as data."""
+    for atoms in frames:
+        kvp = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in atoms.info.items()
+               if _db_scalar(k, v)}
+        info = {k: v for k, v in atoms.info.items() if k not in kvp}
+        arrays = {k: v for k, v in atoms.arrays.items() if k not in ("numbers", "positions")}
+        db.write(atoms, key_value_pairs=kvp, data={"info": info, "arrays": arrays})
 
 
 #: Start of the name of every temporary folder :func:`atomic_path` makes beside an output; the rest is

@@ -80,6 +80,13 @@ class _HashedAppend:
         self.handle.close()
 
 
+def source_stat(path: str | os.PathLike) -> list[int]:
+    """Size and modification time (ns) of a source file: a store built from it is current while
+    these match."""
+    stat = Path(path).stat()
+    return [int(stat.st_size), int(stat.st_mtime_ns)]
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -224,7 +231,8 @@ class FeatureStore:
             scaler = {"kind": "minmax", "elements": elements,
                       "min": [lo[z].tolist() for z in elements], "max": [hi[z].tolist() for z in elements]}
             meta = {
-                "format": FORMAT, "source": str(source), "params": params, "scaler": scaler,
+                "format": FORMAT, "source": str(Path(source).resolve()), "source_stat": source_stat(source),
+                "params": params, "scaler": scaler,
                 "n_atoms": n_atoms, "n_structures": n_structures, "n_features": descriptor.n_features,
                 "feature_names": descriptor.feature_names,
                 "sha256": {name: file.hexdigest() for name, file in files.items()},
@@ -253,9 +261,29 @@ class FeatureStore:
             rows = np.fromfile(fh, dtype=dtype, count=max(stop - start, 0) * width)
         return rows.reshape(-1, width) if name == "values" else rows
 
-    def chunks(self, max_atoms: int = 200_000) -> Iterator[AtomicFeatures]:
+    def is_current(self, source: str | os.PathLike, params: dict) -> bool:
+        """Whether this store holds the features of ``source`` as it is now (same resolved path,
+        size and modification time) computed with descriptor ``params``."""
+        try:
+            same_file = (self.meta.get("source") == str(Path(source).resolve())
+                         and self.meta.get("source_stat") == source_stat(source))
+        except OSError:
+            return False
+        return same_file and self.params == json.loads(json.dumps(params))
+
+    def atom_counts(self) -> np.ndarray:
+        """Atoms per structure, read a chunk at a time."""
+        counts = np.zeros(self.n_structures, dtype=np.int64)
+        for start in range(0, self.n_atoms, 1 << 22):
+            rows = self.read("structure", start, start + (1 << 22))
+            counts += np.bincount(rows, minlength=self.n_structures)
+        return counts
+
+    def chunks(self, max_atoms: int = 200_000, scaler=None) -> Iterator[AtomicFeatures]:
         """Min–max scaled features in chunks of at most ``max_atoms`` atoms (or one whole structure),
-        each ending on a structure boundary, structure indices global."""
+        each ending on a structure boundary, structure indices global. ``scaler``: a fitted scaler
+        to use instead of the store's own (an existing bank's, say)."""
+        scaler = self.scaler if scaler is None else scaler
         if max_atoms < 1:
             raise ParameterError(f"max_atoms must be at least 1; got {max_atoms}")
         start = 0
@@ -268,11 +296,11 @@ class FeatureStore:
                     start + np.searchsorted(self.structure[start:], self.structure[start], side="right"))
             species = self.read("species", start, stop)
             yield AtomicFeatures(
-                values=self.scaler.transform(self.read("values", start, stop), species),
+                values=scaler.transform(self.read("values", start, stop), species),
                 species=species,
                 structure=self.read("structure", start, stop),
                 params=self.params,
-                scaler=self.scaler,
+                scaler=scaler,
                 feature_names=self.meta.get("feature_names"),
                 n_structures=self.n_structures,
             )
