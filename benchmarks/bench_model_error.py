@@ -1,0 +1,192 @@
+"""Live model error: slider move -> counts, histogram, RMSE cards and marker; and the "at this size" line.
+
+State level (no browser): on the embedded germanium set (228 structures, 14,072 atoms; prediction
+set: the embedded test split, 25 structures) a ``SelectionState`` and a ``ModelErrorState`` (linear
+model, synchronous) are moved through seeded random slider positions. Each move is timed from
+setting the threshold to:
+
+- ``cards``: the selection's counts, the histogram data, and the RMSE cards (the marker is the same
+  row) -- a linear model trained on the selection and scored on the prediction set;
+- ``at_size``: also every compared method (FPS, CUR, random, energy- and force-uniform) selecting
+  the same number of structures (or, with ``--unit atoms``, about the same number of atoms), each
+  trained and scored (in the served app this streams in after the cards).
+
+Two cases: ``cold`` (a slider position never fitted: LE-bank fit included) and ``prefetched`` (the
+position is in the outcome cache, as after the served app's start-up precomputation). The peer is
+the bare work the cards wrap: ``LinearPotential().fit(prepared, structures=...)`` and ``score`` on
+the prepared test set, on the same selections (interleaved A/B pairs).
+
+Browser level (``--browser``): ``atomsieve dashboard`` in a subprocess, headless Chromium; one
+ArrowRight/ArrowLeft on the threshold handle, then the time until the RMSE text on the page shows
+new numbers (and no "training…").
+
+    .venv/bin/python benchmarks/bench_model_error.py [--moves 40] [--unit structures|atoms]
+        [--browser [--presses 10]] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def percentiles(values) -> dict:
+    a = np.asarray(values) * 1000
+    return {"n": len(a), "p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
+            "max_ms": float(a.max())}
+
+
+def state_level(moves: int, seed: int, unit: str) -> dict:
+    from atomsieve.app.features_state import FeaturesState
+    from atomsieve.app.model_error_state import ROWS, ModelErrorState
+    from atomsieve.app.selection_state import OUTCOMES, THRESHOLD_STEP, SelectionState
+    from atomsieve.app.state import DatasetState
+    from atomsieve.datasets import load_default
+    from atomsieve.potentials.linear import LinearPotential
+
+    fs = FeaturesState(data=DatasetState.from_path())
+    fs.compute_now()
+    sel = SelectionState(features_state=fs, synchronous=True, prefetch=False)
+    start = time.perf_counter()
+    errors = ModelErrorState(selection=sel, synchronous=True, size_unit=unit, test=load_default("test"))
+    errors.prepare_now()
+    prepare_s = time.perf_counter() - start
+    ctx = errors.context
+    stamps = {}
+    errors.param.watch(lambda *_e: stamps.__setitem__("current", time.perf_counter()), ["current"])
+    rng = random.Random(seed)
+    grid = np.round(np.arange(0.15, 0.80 + 1e-9, THRESHOLD_STEP), 6)
+    positions = [float(grid[rng.randrange(len(grid))]) for _ in range(moves)]
+
+    def move(t: float) -> tuple[float, float]:
+        begin = time.perf_counter()
+        sel.thresholds = {"Ge": t}  # selection, then (watchers) cards, then every method at this size
+        done = time.perf_counter()
+        hist_begin = time.perf_counter()
+        sel.histogram()
+        hist = time.perf_counter() - hist_begin
+        assert errors.current_is_fresh and len(errors.at_size) == 1 + len(errors.methods)
+        return stamps["current"] - begin + hist, done - begin + hist
+
+    def peer(selected) -> float:
+        begin = time.perf_counter()
+        model = LinearPotential().fit(ctx.prepared, structures=selected)
+        model.score(ctx.test)
+        return time.perf_counter() - begin
+
+    out = {"cold": {"cards": [], "at_size": []}, "prefetched": {"cards": [], "at_size": []}, "peer": [],
+           "cards_minus_peer": []}
+    for t in positions:
+        OUTCOMES.clear()
+        ROWS.clear()
+        sel.thresholds = {"Ge": 0.9}  # somewhere else, untimed
+        ROWS.clear()
+        cards, full = move(t)
+        out["cold"]["cards"].append(cards)
+        out["cold"]["at_size"].append(full)
+        p = peer(sel.outcome.selected)
+        out["peer"].append(p)
+        sel.thresholds = {"Ge": round(t + THRESHOLD_STEP, 6)}  # fits t + step into the cache, untimed
+        sel.thresholds = {"Ge": 0.9}
+        ROWS.clear()
+        cards, full = move(round(t + THRESHOLD_STEP, 6))
+        out["prefetched"]["cards"].append(cards)
+        out["prefetched"]["at_size"].append(full)
+    result = {"prepare_s": prepare_s, "unit": unit, "thresholds": positions}
+    for case in ("cold", "prefetched"):
+        result[case] = {k: percentiles(v) for k, v in out[case].items()}
+    result["peer_linear_fit_and_score"] = percentiles(out["peer"])
+    return result
+
+
+def browser_level(presses: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from atomsieve.app.serve import free_port
+
+    port = free_port()
+    exe = str(Path(sys.executable).with_name("atomsieve"))
+    proc = subprocess.Popen([exe, "dashboard", "--port", str(port), "--no-show"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    out: dict = {"press_to_rmse_text_s": []}
+    pattern = re.compile(r"force RMSE [\d.]+ meV/Å, energy RMSE [\d.]+ meV/atom")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            context = browser.new_context(viewport={"width": 1500, "height": 1000})
+            page = context.new_page()
+            page.set_default_timeout(300_000)
+            for _ in range(120):
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
+                    break
+                except Exception:  # noqa: BLE001 - the server is still starting
+                    time.sleep(1)
+            load = time.perf_counter()
+            page.locator(".model-error-at-size", has_text="FPS").wait_for()
+            out["load_to_first_rmse_s"] = time.perf_counter() - load
+            handle = page.locator(".threshold-Ge .noUi-handle").first
+            text = page.locator(".model-error-text").first
+            for i in range(presses):
+                page.wait_for_timeout(4000)  # idle: prefetch and curve filling run meanwhile
+                before = pattern.search(text.evaluate("el => (el.shadowRoot || el).textContent"))[0]
+                handle.focus()
+                start = time.perf_counter()
+                handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+                page.wait_for_function(
+                    """([el, old]) => { const t = (el.shadowRoot || el).textContent;
+                        return !t.includes('training') && !t.includes(old) && t.includes('force RMSE'); }""",
+                    arg=[text.element_handle(), before], polling=20)
+                out["press_to_rmse_text_s"].append(time.perf_counter() - start)
+            context.close()
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    out["summary"] = percentiles(out["press_to_rmse_text_s"])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--moves", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--unit", choices=["structures", "atoms"], default="structures")
+    parser.add_argument("--browser", action="store_true")
+    parser.add_argument("--presses", type=int, default=10)
+    parser.add_argument("--skip-state", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    result = {}
+    if not args.skip_state:
+        r = result["state"] = state_level(args.moves, args.seed, args.unit)
+        print(f"model input prepared in {r['prepare_s']:.1f} s (size unit: {args.unit})")
+        for case in ("cold", "prefetched"):
+            for k in ("cards", "at_size"):
+                q = r[case][k]
+                print(f"state {case:10s} {k:8s} n={q['n']:3d} p50 {q['p50_ms']:8.1f} ms  "
+                      f"p95 {q['p95_ms']:8.1f} ms  max {q['max_ms']:8.1f} ms")
+        q = r["peer_linear_fit_and_score"]
+        print(f"peer: bare linear fit + score    p50 {q['p50_ms']:8.1f} ms  p95 {q['p95_ms']:8.1f} ms")
+    if args.browser:
+        r = result["browser"] = browser_level(args.presses)
+        q = r["summary"]
+        print(f"browser: page load -> first RMSE line {r['load_to_first_rmse_s']:.1f} s; "
+              f"press -> new RMSE text n={q['n']} p50 {q['p50_ms']:.0f} ms p95 {q['p95_ms']:.0f} ms "
+              f"max {q['max_ms']:.0f} ms")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
