@@ -17,7 +17,7 @@ from atomsieve.errors import AtomsieveError, describe_os_error
 #: Verb modules in atomsieve.commands, in the order ``atomsieve --help`` lists them.
 COMMANDS = [
     "info", "dashboard", "build", "generate", "featurize", "md_check", "select", "select_features", "sweep",
-    "nft", "compare", "coverage",
+    "nft", "compare", "coverage", "chemiscope",
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from atomsieve.commands import add_label_keys
+from atomsieve.commands import add_label_keys, add_query
 
 
 def register(sub) -> None:
@@ -13,6 +13,7 @@ def register(sub) -> None:
     p = sub.add_parser("dashboard", help="serve the interactive dashboard in a browser")
     p.add_argument("path", nargs="?", help="structure file; the embedded germanium set when omitted")
     add_label_keys(p)
+    add_query(p)
     p.add_argument("--port", type=count(0, 65535), default=5006,
                    help="port (0 picks a free one; default 5006)")
     p.add_argument("--address", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
@@ -45,5 +46,6 @@ def run(args) -> int:
         show=args.show,
         data_dir=args.data_dir,
         max_upload_mb=args.max_upload_mb,
+        query=args.query,
     )
     return 0
