@@ -155,3 +155,20 @@ def test_scan_elements_reads_the_species_column_wherever_it_is(tmp_path):
     assert scan_elements(path) == ["C", "H", "O"]
     db = atomsieve.save(atomsieve.load(GE_TEST), tmp_path / "ge.db")
     assert scan_elements(db) == ["Ge"]
+
+
+@pytest.mark.parametrize("method", ["fps", "cur", "cluster", "random"])
+def test_streamed_structure_level_methods_select_what_the_in_memory_path_selects(capsys, scratch, method):
+    common = ["select", GE, "--method", method, "--n", 15]
+    code, mem, _ = run(capsys, *common, "-o", scratch / "mem.extxyz")
+    assert code == 0
+    code, streamed, err = run(capsys, *common, "-o", scratch / "str.extxyz", "--store", scratch / "store")
+    assert code == 0, err
+    assert summary(streamed) == summary(mem)
+    assert (scratch / "str.extxyz").read_bytes() == (scratch / "mem.extxyz").read_bytes()
+
+
+def test_methods_that_need_labels_are_not_streamed(capsys, scratch):
+    code, _, err = run(capsys, "select", GE_TEST, "--method", "energy", "--n", 5, "-o", scratch / "e.extxyz",
+                       "--store", scratch / "store")
+    assert code == 2 and "--method energy cannot be used with a streamed input" in err

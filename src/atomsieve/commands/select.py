@@ -12,7 +12,7 @@ from pathlib import Path
 
 from atomsieve.commands import add_label_keys, add_query, load_dataset
 from atomsieve.commands.options import count_or_fraction
-from atomsieve.commands.select_streamed import run_streamed, wants_stream
+from atomsieve.commands.select_streamed import run_streamed, run_streamed_method, wants_stream
 from atomsieve.commands.selection_outputs import (
     add_selection_outputs,
     check_selection_outputs,
@@ -251,6 +251,8 @@ def run(args) -> int:
     if args.n is not None:
         count_or_fraction(args.n)  # before the dataset is read
     if args.method != "lebank":
+        if wants_stream(args):  # a large file or --store/--scheduler: the mean fingerprints, out of core
+            return run_streamed_method(args, output)
         return _run_other_method(args, load_dataset(args), output)
     if args.n is not None:
         raise ParameterError("--n applies to the comparison methods; lebank takes --threshold or --budget")

@@ -13,6 +13,10 @@ from pathlib import Path
 
 from atomsieve.commands.streamed import refuse_in_stream, should_stream
 
+#: Methods other than LE-bank that see only each structure's mean fingerprint, so they run on
+#: n_structures rows computed from the store (the others need labels or per-atom data in memory).
+STRUCTURE_METHODS = ("fps", "cur", "cluster", "random")
+
 
 def wants_stream(args) -> bool:
     """Whether ``select`` streams ``args.path``: large or ``--store``/``--scheduler``, and no option
@@ -23,8 +27,45 @@ def wants_stream(args) -> bool:
         args, args.path,
         **{"--budget": args.budget, "--shuffle": args.shuffle, "--features": args.features,
            "--query": getattr(args, "query", None), "--indices-out": getattr(args, "indices_out", None),
-           f"--method {args.method}": args.method != "lebank"},
+           f"--method {args.method}": args.method not in ("lebank", *STRUCTURE_METHODS)},
     )
+
+
+def run_streamed_method(args, output: Path) -> int:
+    """``--method fps|cur|cluster|random --n N`` on the structures' mean fingerprints from the store."""
+    from atomsieve.commands.options import count_or_fraction
+    from atomsieve.commands.selection_outputs import check_selection_outputs
+    from atomsieve.commands.streamed import descriptor_for, feature_store
+    from atomsieve.data.io import atomic_group
+    from atomsieve.data.stream import scan_elements, write_selected
+    from atomsieve.errors import ParameterError
+    from atomsieve.progress import progress_bar
+    from atomsieve.selectors.registry import make_selector
+
+    for flag, value in (("--threshold", args.threshold), ("--budget", args.budget),
+                        ("--bank-in", args.bank_in), ("--bank-out", args.bank_out)):
+        if value:
+            raise ParameterError(f"{flag} applies to --method lebank only; --method {args.method} takes --n")
+    if args.n is None:
+        raise ParameterError(f"--method {args.method} needs --n (a count, or a fraction like 0.2)")
+    n = count_or_fraction(args.n)
+    elements = scan_elements(args.path)
+    energies = check_selection_outputs(args, elements)
+    with feature_store(args, args.path, descriptor_for(args, elements)) as store:
+        means = store.structure_means()
+        counts = store.atom_counts()
+    sel = make_selector(args.method, n, seed=args.seed).fit(means)
+    print(f"method:      {args.method}")
+    print(f"selected:    {len(sel.selected_)} of {len(counts)} structures, "
+          f"{int(counts[sel.selected_].sum())} of {int(counts.sum())} atoms")
+    print(f"time:        {sel.seconds_:.3f} s (selection only)")
+    with atomic_group(), progress_bar("writing", enabled=args.progress) as bar:
+        write_selected(args.path, sel.selected_, output, overwrite=args.overwrite, energy_key=args.energy_key,
+                       forces_key=args.forces_key, partition_size=args.partition,
+                       label_prefix=args.label_prefix, isolated_atom_energies=energies, progress=bar)
+    extra = f" (+{len(energies)} isolated-atom frames)" if energies else ""
+    print(f"written:     {output}{extra}")
+    return 0
 
 
 def run_streamed(args, thresholds, bank, output: Path) -> int:

@@ -279,6 +279,23 @@ class FeatureStore:
             counts += np.bincount(rows, minlength=self.n_structures)
         return counts
 
+    def structure_means(self, max_atoms: int = 200_000) -> AtomicFeatures:
+        """One row per structure: the mean of its atoms' scaled fingerprints, as
+        :func:`atomsieve.selectors.structure_points.structure_points` computes it (species: each
+        structure's first atom's). What the structure-level selectors (FPS, CUR, clustering,
+        random) look at, in n_structures × n_features memory."""
+        from atomsieve.selectors.structure_points import structure_points
+
+        parts, species = [], []
+        for chunk in self.chunks(max_atoms):
+            points, candidates = structure_points(chunk)
+            parts.append(points)
+            first = np.searchsorted(chunk.structure, candidates)
+            species.append(chunk.species[first])
+        return AtomicFeatures(values=np.concatenate(parts), species=np.concatenate(species),
+                              structure=np.arange(self.n_structures), params=self.params, scaler=self.scaler,
+                              feature_names=self.meta.get("feature_names"), n_structures=self.n_structures)
+
     def chunks(self, max_atoms: int = 200_000, scaler=None) -> Iterator[AtomicFeatures]:
         """Min–max scaled features in chunks of at most ``max_atoms`` atoms (or one whole structure),
         each ending on a structure boundary, structure indices global. ``scaler``: a fitted scaler
