@@ -51,6 +51,7 @@ def state_level(moves: int, seed: int, unit: str) -> dict:
     from atomsieve.app.state import DatasetState
     from atomsieve.datasets import load_default
     from atomsieve.potentials.linear import LinearPotential
+    from atomsieve.selectors.structure_points import one_blas_thread
 
     fs = FeaturesState(data=DatasetState.from_path())
     fs.compute_now()
@@ -76,14 +77,16 @@ def state_level(moves: int, seed: int, unit: str) -> dict:
         assert errors.current_is_fresh and len(errors.at_size) == 1 + len(errors.methods)
         return stamps["current"] - begin + hist, done - begin + hist
 
-    def peer(selected) -> float:
+    def bare(selected) -> None:
+        LinearPotential().fit(ctx.prepared, structures=selected).score(ctx.test)
+
+    def peer(selected, threads_one: bool) -> float:
         begin = time.perf_counter()
-        model = LinearPotential().fit(ctx.prepared, structures=selected)
-        model.score(ctx.test)
+        (one_blas_thread(bare) if threads_one else bare)(selected)
         return time.perf_counter() - begin
 
     out = {"cold": {"cards": [], "at_size": []}, "prefetched": {"cards": [], "at_size": []}, "peer": [],
-           "cards_minus_peer": []}
+           "peer_default_threads": []}
     for t in positions:
         OUTCOMES.clear()
         ROWS.clear()
@@ -92,8 +95,8 @@ def state_level(moves: int, seed: int, unit: str) -> dict:
         cards, full = move(t)
         out["cold"]["cards"].append(cards)
         out["cold"]["at_size"].append(full)
-        p = peer(sel.outcome.selected)
-        out["peer"].append(p)
+        out["peer"].append(peer(sel.outcome.selected, True))
+        out["peer_default_threads"].append(peer(sel.outcome.selected, False))
         sel.thresholds = {"Ge": round(t + THRESHOLD_STEP, 6)}  # fits t + step into the cache, untimed
         sel.thresholds = {"Ge": 0.9}
         ROWS.clear()
@@ -104,6 +107,7 @@ def state_level(moves: int, seed: int, unit: str) -> dict:
     for case in ("cold", "prefetched"):
         result[case] = {k: percentiles(v) for k, v in out[case].items()}
     result["peer_linear_fit_and_score"] = percentiles(out["peer"])
+    result["peer_default_blas_threads"] = percentiles(out["peer_default_threads"])
     return result
 
 
@@ -176,8 +180,11 @@ def main() -> None:
                 q = r[case][k]
                 print(f"state {case:10s} {k:8s} n={q['n']:3d} p50 {q['p50_ms']:8.1f} ms  "
                       f"p95 {q['p95_ms']:8.1f} ms  max {q['max_ms']:8.1f} ms")
-        q = r["peer_linear_fit_and_score"]
-        print(f"peer: bare linear fit + score    p50 {q['p50_ms']:8.1f} ms  p95 {q['p95_ms']:8.1f} ms")
+        for name, k in (("one BLAS thread", "peer_linear_fit_and_score"),
+                        ("default BLAS threads", "peer_default_blas_threads")):
+            q = r[k]
+            print(f"peer: bare linear fit + score, {name:20s} p50 {q['p50_ms']:8.1f} ms  "
+                  f"p95 {q['p95_ms']:8.1f} ms")
     if args.browser:
         r = result["browser"] = browser_level(args.presses)
         q = r["summary"]
