@@ -13,11 +13,14 @@ from atomsieve.errors import ParameterError
 from atomsieve.selectors.base import Selector
 
 #: The selection methods by name, in the order the CLI and the dashboard list them.
-METHODS = ("lebank", "fps", "hfps", "cur", "cluster", "random", "energy", "atomic-energy", "force")
+METHODS = ("lebank", "fps", "hfps", "cur", "cluster", "random", "energy", "atomic-energy", "force", "quests")
 #: Methods that need the optional DScribe extra (``pip install 'atomsieve[soap]'``).
 OPTIONAL_METHODS = ("kernel-fps",)
 #: Methods whose ``fit`` needs labels, and which: pass ``dataset=`` (or the named array).
 LABELS_NEEDED = {"energy": "energies", "atomic-energy": "atomic_energies", "force": "forces"}
+#: Methods whose ``fit`` reads the structures themselves (``dataset=``): QUESTS computes its own descriptor.
+#: ``quests`` needs the optional extra (``pip install 'atomsieve[quests]'``); without it, it says so.
+STRUCTURES_NEEDED = ("quests",)
 
 
 def selector_class(method: str) -> type[Selector]:
@@ -50,6 +53,10 @@ def selector_class(method: str) -> type[Selector]:
         from atomsieve.selectors.kernel_fps import KernelFPS
 
         return KernelFPS
+    if method == "quests":
+        from atomsieve.selectors.quests_msc import QUESTSCompression
+
+        return QUESTSCompression
     raise ParameterError(
         f"unknown selection method {method!r}; choose one of {', '.join(METHODS + OPTIONAL_METHODS)}"
     )
@@ -97,5 +104,5 @@ def make_selector(
 
 def fit_labels(method: str, dataset) -> dict:
     """The keyword arguments ``fit`` needs for ``method``: ``{"dataset": dataset}`` for
-    the label-uniform methods, nothing for the others."""
-    return {"dataset": dataset} if method in LABELS_NEEDED else {}
+    the label-uniform methods and QUESTS, nothing for the others."""
+    return {"dataset": dataset} if method in LABELS_NEEDED or method in STRUCTURES_NEEDED else {}
