@@ -21,6 +21,12 @@ from atomsieve.app.structure_view import StructureViewer
 #: Above this many atoms the cloud is drawn as a density image instead of one glyph per atom.
 RASTER_ABOVE = 20_000
 RASTER_BINS = 300
+#: Above this many structures not every structure gets a ring (59,412 rings at 10^6 atoms cover the
+#: density image in one grey blob): only the selection (a seeded sample of at most
+#: :data:`MAX_SELECTED_RINGS`) and a seeded sample of :data:`SAMPLE_RINGS` of the others.
+RINGS_ABOVE = 2_000
+MAX_SELECTED_RINGS = 2_000
+SAMPLE_RINGS = 300
 
 _PROJECTIONS: OrderedDict[tuple, dict] = OrderedDict()
 _LOCK = threading.Lock()
@@ -65,6 +71,36 @@ def pca_projection(features, key: tuple) -> dict:
     return out
 
 
+def ring_structures(chosen: np.ndarray, *, rings_above: int | None = None, max_selected: int | None = None,
+                    sample: int | None = None, seed: int = 0) -> np.ndarray:
+    """Indices of the structures drawn as rings, given the mask of selected structures ``chosen``:
+    every structure up to ``rings_above`` structures; beyond, the selected ones (a seeded sample of
+    ``max_selected`` when there are more) and a seeded sample of ``sample`` unselected ones (defaults:
+    :data:`RINGS_ABOVE`, :data:`MAX_SELECTED_RINGS`, :data:`SAMPLE_RINGS`). Sorted;
+    the same draw for the same selection, so the rings do not jump between slider moves.
+
+    >>> chosen = np.zeros(10_000, dtype=bool); chosen[[5, 50, 500]] = True
+    >>> rings = ring_structures(chosen, sample=10)
+    >>> len(rings), set(np.flatnonzero(chosen)) <= set(rings.tolist())
+    (13, True)
+    >>> len(ring_structures(chosen[:1000]))
+    1000
+    """
+    rings_above = RINGS_ABOVE if rings_above is None else rings_above
+    max_selected = MAX_SELECTED_RINGS if max_selected is None else max_selected
+    sample = SAMPLE_RINGS if sample is None else sample
+    chosen = np.asarray(chosen, dtype=bool)
+    if len(chosen) <= rings_above:
+        return np.arange(len(chosen))
+    selected, others = np.flatnonzero(chosen), np.flatnonzero(~chosen)
+    rng = np.random.default_rng(seed)
+    if len(selected) > max_selected:
+        selected = rng.choice(selected, max_selected, replace=False)
+    if len(others) > sample:
+        others = np.random.default_rng(seed + 1).choice(others, sample, replace=False)
+    return np.sort(np.concatenate([selected, others]))
+
+
 def density_image(points: np.ndarray, bins: int = RASTER_BINS) -> dict:
     """Log counts of ``points`` on a ``bins`` x ``bins`` grid with its extent (the rasterised cloud).
 
@@ -83,7 +119,8 @@ class EnvironmentMap(Viewer):
     """Every atom's fingerprint in the plane of its first two principal components.
 
     Grey: all atoms (a density image above :data:`RASTER_ABOVE` atoms); blue: the LE bank;
-    rings: structure means — click one to show it in ``structure``.
+    rings: structure means (above :data:`RINGS_ABOVE` structures only the selection and a sample of
+    the others, see :func:`ring_structures`) — click one to show it in ``structure``.
     """
 
     selection = param.ClassSelector(class_=SelectionState)
@@ -123,6 +160,7 @@ class EnvironmentMap(Viewer):
         sel.param.watch(lambda *_e: self.schedule(self.refresh), ["outcome"])
         self.param.watch(lambda e: self.schedule(self.refresh) if e.new else None, ["showing"])
         self._drawn_key = None
+        self._drawn_rings = None
         self._projecting = None
         self.refresh()
 
@@ -143,13 +181,17 @@ class EnvironmentMap(Viewer):
             return  # a hidden tab: redrawing 20,000 points per slider move costs the browser ~1 s
         chosen = np.zeros(feats.n_structures, dtype=bool)
         chosen[sel.selected_indices()] = True
-        marks = {"selected": ["yes" if c else "no" for c in chosen],
-                 "color": [SELECTED_COLOR if c else "#555555" for c in chosen]}
+        rings = ring_structures(chosen)
+        marks = {"selected": ["yes" if c else "no" for c in chosen[rings]],
+                 "color": [SELECTED_COLOR if c else "#555555" for c in chosen[rings]]}
+        if key != self._drawn_key or not np.array_equal(rings, self._drawn_rings):
+            xy = proj["structures"][rings]
+            formulas = structure_formulas(sel.dataset)
+            self.structure_source.data = {"x": xy[:, 0], "y": xy[:, 1], "index": rings,
+                                          "formula": [formulas[i] for i in rings.tolist()], **marks}
+            self._drawn_rings = rings
         if key != self._drawn_key:
             self._drawn_key = key
-            xy = proj["structures"]
-            self.structure_source.data = {"x": xy[:, 0], "y": xy[:, 1], "index": np.arange(len(xy)),
-                                          "formula": structure_formulas(sel.dataset), **marks}
             atoms = proj["atoms"]
             if len(atoms) > RASTER_ABOVE:
                 self.atoms_source.data = {"x": [], "y": []}
@@ -167,9 +209,15 @@ class EnvironmentMap(Viewer):
         if marks["selected"] != list(self.structure_source.data["selected"]):
             self.structure_source.data.update(marks)  # only the changed columns travel
         drawn = "a density image" if len(proj["atoms"]) > RASTER_ABOVE else "one point each"
+        if len(rings) == len(chosen):
+            ringed = f"{chosen.sum()} of {len(chosen)} structures selected (blue rings)"
+        else:
+            n_sel = int(chosen[rings].sum())
+            shown = "" if n_sel == chosen.sum() else f", {n_sel:,} of them drawn"
+            ringed = (f"{chosen.sum():,} of {len(chosen):,} structures selected (blue rings{shown}); "
+                      f"grey rings: a sample of {len(rings) - n_sel:,} others")
         self.caption.object = (f"{feats.n_atoms:,} atoms ({drawn}); {len(bank_xy):,} bank environments; "
-                               f"{chosen.sum()} of {len(chosen)} structures selected (blue rings). "
-                               "Click a ring to open that structure.")
+                               f"{ringed}. Click a ring to open that structure.")
 
     def _projection(self, features, key: tuple) -> dict | None:
         """The cached projection; else computed now (synchronous use) or started in the background."""
