@@ -114,6 +114,7 @@ def test_threshold_slider_changes_count_and_histogram(dashboard_page, tmp_path):
     page.get_by_text(re.compile(r"20 shuffled runs at thresholds")).wait_for(timeout=240_000)
     page.locator(".threshold-curve").first.scroll_into_view_if_needed()
     page.evaluate("window.scrollTo(0, 0)")
+    page.locator(".card-structures").first.scroll_into_view_if_needed()  # the main area scrolls by itself
     page.wait_for_timeout(1000)
     target = screenshot_target(tmp_path)
     page.screenshot(path=str(target), full_page=False)

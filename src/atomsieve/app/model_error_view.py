@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, Span
+from bokeh.models import ColumnDataSource, Range1d, Span
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 from panel.viewable import Viewer
@@ -22,6 +22,10 @@ from atomsieve.app.notify import UiScheduler
 LABELS = {"lebank": "LE-bank", "fps": "FPS", "cur": "CUR", "random": "random", "energy": "energy-uniform",
           "force": "force-uniform", "cluster": "k-means"}
 QUANTITIES = {"force (meV/Å)": ("rmse_f", "meV/Å"), "energy (meV/atom)": ("rmse_e", "meV/atom")}
+NAMES = {"rmse_f": "force", "rmse_e": "energy"}
+#: The RMSE plot's y range covers the points from this fraction of the current size upwards (tiny
+#: selections' errors are orders of magnitude larger and would flatten the region the user is in).
+Y_RANGE_FROM = 0.25
 MARKER_COLOR = "#d62728"
 
 
@@ -96,11 +100,11 @@ class ModelErrorPanel(Viewer):
     def _build_plots(self) -> None:
         st = self.model_error
         tools = "pan,wheel_zoom,box_zoom,reset,save"
-        fig = figure(height=300, sizing_mode="stretch_width", x_axis_type="log", y_axis_type="log",
-                     tools=tools, title="Prediction-set RMSE vs selection size")
+        fig = figure(height=280, sizing_mode="stretch_width", x_axis_type="log", y_axis_type="log",
+                     tools=tools, title="Prediction-set RMSE vs selection size", y_range=Range1d(1, 10))
         fig.title.text_font_size = "11pt"
         self.sources: dict[str, ColumnDataSource] = {}
-        for i, method in enumerate(["lebank", *[m for m in LABELS if m != "lebank"]]):
+        for i, method in enumerate(["lebank", *[m for m in st.methods if m != "lebank"]]):
             src = ColumnDataSource({"x": [], "y": []})
             self.sources[method] = src
             color = Category10_10[i % 10]
@@ -115,7 +119,7 @@ class ModelErrorPanel(Viewer):
         fig.add_layout(fig.legend[0], "right")
         fig.css_classes = ["model-error-size"]
         self.size_figure = fig
-        tfig = figure(height=300, sizing_mode="stretch_width", tools=tools, y_axis_type="log",
+        tfig = figure(height=280, sizing_mode="stretch_width", tools=tools, y_axis_type="log",
                       title="RMSE vs threshold, element in focus (Fig. 3)")
         tfig.title.text_font_size = "11pt"
         tfig.xaxis.axis_label = "LE-bank threshold"
@@ -163,19 +167,25 @@ class ModelErrorPanel(Viewer):
                               else f"{st.status}{curve_note}")
         x_label = "selected atoms" if st.size_unit == "atoms" else "selected structures"
         self.size_figure.xaxis.axis_label = x_label
-        self.size_figure.yaxis.axis_label = f"{column.replace('rmse_', '')} RMSE ({unit})"
+        self.size_figure.yaxis.axis_label = f"{NAMES[column]} RMSE ({unit})"
+        shown = []
         for method, src in self.sources.items():
             xs, ys = st.series(method, f"{column}_pred")
             if method == "lebank":  # the sweep and the selections the user visited, one per size
                 xs, ys = self._lebank_series(st, f"{column}_pred")
             src.data = {"x": xs, "y": ys}
+            shown += list(zip(xs, ys, strict=True))
         if cur:
-            x = cur["n_atoms"] if st.size_unit == "atoms" else cur["n_selected"]
-            self.marker.data = {"x": [float(x)], "y": [float(cur[f"{column}_pred"])]}
+            x = float(cur["n_atoms"] if st.size_unit == "atoms" else cur["n_selected"])
+            y = float(cur[f"{column}_pred"])
+            self.marker.data = {"x": [x], "y": [y]}
+            near = [v for u, v in shown if u >= Y_RANGE_FROM * x] + [y]
+            self.size_figure.y_range.start = 0.9 * min(v for _, v in [*shown, (x, y)])
+            self.size_figure.y_range.end = 1.15 * max(near)
         else:
             self.marker.data = {"x": [], "y": []}
         curve = st.threshold_curve()
-        self.threshold_figure.yaxis.axis_label = f"{column.replace('rmse_', '')} RMSE ({unit})"
+        self.threshold_figure.yaxis.axis_label = f"{NAMES[column]} RMSE ({unit})"
         for kind, src in self.threshold_sources.items():
             src.data = {"x": curve["threshold"], "y": curve[f"{column}_{kind}"]}
         focus_t = st.selection.thresholds.get(st.selection.focus)
