@@ -125,6 +125,8 @@ class SelectionCards(Viewer):
 
     def __panel__(self):
         return pn.Column(
-            pn.Row(self.structures, self.atoms, self.percent, self.bank, sizing_mode="stretch_width"),
+            # Wraps onto a second line where the four cards do not fit side by side (a notebook's output).
+            pn.FlexBox(self.structures, self.atoms, self.percent, self.bank, gap="0 24px",
+                       sizing_mode="stretch_width"),
             self.note, sizing_mode="stretch_width",
         )
