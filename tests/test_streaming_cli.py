@@ -172,3 +172,13 @@ def test_methods_that_need_labels_are_not_streamed(capsys, scratch):
     code, _, err = run(capsys, "select", GE_TEST, "--method", "energy", "--n", 5, "-o", scratch / "e.extxyz",
                        "--store", scratch / "store")
     assert code == 2 and "--method energy cannot be used with a streamed input" in err
+
+
+def test_streamed_coverage_prints_the_in_memory_distances(capsys, scratch):
+    code, mem, _ = run(capsys, "coverage", GE_TEST, GE)
+    assert code == 0
+    code, streamed, err = run(capsys, "coverage", GE_TEST, GE, "--store", scratch / "stores2",
+                              "--partition", 40)
+    assert code == 0, err
+    assert streamed == mem
+    assert sorted(p.name for p in (scratch / "stores2").iterdir()) == ["test", "train"]

@@ -42,6 +42,19 @@ class Coverage:
     max: float
     by_element: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_distances(cls, distances: np.ndarray, species: np.ndarray, n_train: dict[int, int]) -> Coverage:
+        """The summary of per-atom ``distances`` (test atoms of atomic numbers ``species``), with
+        ``n_train`` training atoms per atomic number: how :func:`coverage` summarises, for distances
+        gathered a chunk of test atoms at a time."""
+        distances, species = np.asarray(distances, dtype=np.float64), np.asarray(species, dtype=np.int64)
+        by_element = {}
+        for z in np.unique(species):
+            d = distances[species == z]
+            by_element[chemical_symbols[z]] = {**_stats(d), "n_test": len(d),
+                                               "n_train": n_train.get(int(z), 0)}
+        return cls(distances=distances, species=species, **_stats(distances), by_element=by_element)
+
     def as_row(self) -> dict:
         """``{"mean", "median", "max", "n_test"}`` for a table."""
         return {"mean": self.mean, "median": self.median, "max": self.max, "n_test": len(self.distances)}
@@ -107,14 +120,13 @@ def coverage(train: AtomicFeatures, test: AtomicFeatures) -> Coverage:
     if train.params is not None and test.params is not None and train.params != test.params:
         raise ParameterError("coverage: train and test were computed with different descriptor parameters")
     distances = np.full(test.n_atoms, np.inf)
-    by_element = {}
+    n_train = {}
     for z in np.unique(test.species):
         q = np.flatnonzero(test.species == z)
         r = np.flatnonzero(train.species == z)
         distances[q] = nearest_distances(test.values[q], train.values[r])
-        by_element[chemical_symbols[z]] = {**_stats(distances[q]), "n_test": len(q), "n_train": len(r)}
-    return Coverage(distances=distances, species=test.species.copy(), **_stats(distances),
-                    by_element=by_element)
+        n_train[int(z)] = len(r)
+    return Coverage.from_distances(distances, test.species.copy(), n_train)
 
 
 def coverage_table(sets: Mapping[str, AtomicFeatures]) -> list[dict]:
