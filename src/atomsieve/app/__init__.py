@@ -9,7 +9,7 @@ as in the served app (see :func:`atomsieve.app.serve.serve`):
 - :class:`DataPanel`, :class:`StructureViewer`, :class:`ExportPanel` — the other parts.
 
 States (no widgets): :class:`DatasetState`, :class:`FeaturesState`, :class:`SelectionState`,
-:class:`StudiesState`, :class:`CompareState`.
+:class:`StudiesState`, :class:`CompareState`, :class:`ModelErrorState` (the selection's live RMSE).
 """
 
 from atomsieve.app.compare_state import CompareState
@@ -18,6 +18,7 @@ from atomsieve.app.data_panel import DataPanel
 from atomsieve.app.export_panel import ExportPanel
 from atomsieve.app.features_state import FeaturesState
 from atomsieve.app.learning_curves import LearningCurves
+from atomsieve.app.model_error_state import ModelErrorState
 from atomsieve.app.selection_state import SelectionState
 from atomsieve.app.state import DatasetState
 from atomsieve.app.structure_view import StructureViewer
@@ -34,6 +35,7 @@ __all__ = [
     "ExportPanel",
     "FeaturesState",
     "LearningCurves",
+    "ModelErrorState",
     "SelectionState",
     "StructureViewer",
     "StudiesState",
