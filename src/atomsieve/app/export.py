@@ -20,7 +20,9 @@ from atomsieve.data import Dataset, save
 from atomsieve.errors import DataError, ParameterError
 
 #: Subset formats offered for download: label -> suffix.
-SUBSET_FORMATS = {"extxyz": ".extxyz", "ASE database (.db)": ".db"}
+SUBSET_FORMATS = {"extxyz": ".extxyz", "ASE database (.db)": ".db", "MACE extxyz (REF_)": ".extxyz"}
+#: Formats that write their labels under a prefix (:mod:`atomsieve.data.fitting_labels`): label -> prefix.
+LABEL_PREFIXES = {"MACE extxyz (REF_)": "REF_"}
 
 
 def export_name(stem: str, suffix: str) -> str:
@@ -33,11 +35,12 @@ def export_name(stem: str, suffix: str) -> str:
 
 
 def subset_bytes(dataset: Dataset, indices: Sequence[int] | np.ndarray, suffix: str = ".extxyz",
-                 info: dict | None = None) -> bytes:
+                 info: dict | None = None, label_prefix: str | None = None) -> bytes:
     """The structures at ``indices`` written as ``suffix`` (``.extxyz`` or ``.db``), as bytes.
 
     ``info`` (e.g. the selection's model error) is added to every written structure's ``atoms.info``;
-    the dataset's own structures are left unchanged.
+    the dataset's own structures are left unchanged. ``label_prefix="REF_"`` writes the labels as
+    MACE reads them (``REF_energy``, ``REF_forces``, ``REF_stress``).
 
     >>> from atomsieve.datasets import load_default
     >>> data = subset_bytes(load_default("test"), [0, 3], ".extxyz")
@@ -57,7 +60,22 @@ def subset_bytes(dataset: Dataset, indices: Sequence[int] | np.ndarray, suffix: 
             subset.atoms = [atoms.copy() for atoms in subset.atoms]
             for atoms in subset.atoms:
                 atoms.info.update(info)
-        path = save(subset, folder / f"subset{suffix}")
+        path = save(subset, folder / f"subset{suffix}", label_prefix=label_prefix)
+        return path.read_bytes()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def chemiscope_bytes(dataset: Dataset, features, indices: Sequence[int] | np.ndarray, bank=None) -> bytes:
+    """The selection as a gzip-compressed chemiscope input (:mod:`atomsieve.data.chemiscope_map`)."""
+    from atomsieve.data.chemiscope_map import write_chemiscope
+
+    if features is None:
+        raise DataError("no fingerprints yet: wait for them to be computed")
+    folder = Path(tempfile.mkdtemp(prefix="atomsieve-export-"))
+    try:
+        path = write_chemiscope(folder / "map.json.gz", dataset, features, indices, bank=bank,
+                                description=f"atomsieve dashboard selection: {len(indices)} structures")
         return path.read_bytes()
     finally:
         shutil.rmtree(folder, ignore_errors=True)

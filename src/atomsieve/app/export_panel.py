@@ -9,7 +9,15 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from atomsieve.app.export import SUBSET_FORMATS, bank_bytes, export_name, rows_csv, subset_bytes
+from atomsieve.app.export import (
+    LABEL_PREFIXES,
+    SUBSET_FORMATS,
+    bank_bytes,
+    chemiscope_bytes,
+    export_name,
+    rows_csv,
+    subset_bytes,
+)
 from atomsieve.app.notify import describe, notify
 from atomsieve.app.state import DatasetState
 from atomsieve.errors import DataError
@@ -49,6 +57,11 @@ class ExportPanel(Viewer):
             label="Download model-error curves (CSV)", button_type="light", sizing_mode="stretch_width",
             css_classes=["export-model-error"],
         )
+        self.chemiscope_download = pn.widgets.FileDownload(
+            callback=self._chemiscope_file, filename="atomsieve_selection_map.json.gz",
+            label="Download chemiscope map (.json.gz)", button_type="light", sizing_mode="stretch_width",
+            css_classes=["export-chemiscope"],
+        )
         self.subset_format.param.watch(lambda *_e: self._rename(), "value")
         self.data.param.watch(lambda *_e: self._rename(), ["dataset"])
 
@@ -69,11 +82,21 @@ class ExportPanel(Viewer):
     def _subset_file(self):
         try:
             info = self.model_error.metadata() if self.model_error is not None else None
-            data = subset_bytes(self.data.dataset, self._indices(), self._suffix(), info=info)
+            data = subset_bytes(self.data.dataset, self._indices(), self._suffix(), info=info,
+                                label_prefix=LABEL_PREFIXES.get(self.subset_format.value))
         except Exception as exc:  # noqa: BLE001 - shown to the user; the download is skipped
             notify(f"Export: {describe(exc)}")
             return None
         return io.BytesIO(data)
+
+    def _chemiscope_file(self):
+        try:
+            features = getattr(self.selection, "features", None)
+            bank = getattr(getattr(self.selection, "outcome", None), "bank", None)
+            return io.BytesIO(chemiscope_bytes(self.data.dataset, features, self._indices(), bank=bank))
+        except Exception as exc:  # noqa: BLE001
+            notify(f"Export chemiscope map: {describe(exc)}")
+            return None
 
     def _bank_file(self):
         try:
@@ -109,6 +132,7 @@ class ExportPanel(Viewer):
             pn.pane.Markdown("#### Selected structures"),
             self.subset_format,
             self.subset_download,
+            self.chemiscope_download,
             pn.pane.Markdown("#### Environment bank and curves"),
             self.bank_download,
             self.curves_download,
