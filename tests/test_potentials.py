@@ -255,7 +255,7 @@ def test_loading_refuses_files_that_are_not_potentials(tmp_path):
     evil = tmp_path / "evil.pt"
     with open(evil, "wb") as fh:
         pickle.dump(ParameterError("x"), fh)
-    with pytest.raises(CacheError, match="not a readable atomsieve potential"):
+    with pytest.raises(CacheError, match="not an atomsieve potential"):
         load_potential(evil)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, other)

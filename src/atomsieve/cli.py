@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
-from atomsieve.errors import AtomsieveError, describe_os_error
+from atomsieve.errors import AtomsieveError, AtomsieveWarning, describe_os_error
 
 #: Verb modules in atomsieve.commands, in the order ``atomsieve --help`` lists them.
 COMMANDS = [
@@ -36,12 +37,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str, fallback):
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, AtomsieveWarning):
+            print(f"atomsieve {command}: warning: {message}", file=sys.stderr)
+        else:
+            fallback(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.own_process = argv is None  # run as the `atomsieve` command: a verb may restart the process
     try:
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():  # atomsieve's own warnings: one line each, like its errors
+            warnings.simplefilter("always", AtomsieveWarning)
+            warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
+            return int(args.run(args) or 0)
     except AtomsieveError as exc:
         if args.debug:
             raise

@@ -91,3 +91,11 @@ def describe_os_error(exc: OSError) -> str:
     folder = os.path.dirname(os.path.abspath(name)) if isinstance(name, str) else "the working folder"
     problem = os_problem(exc, folder) or str(exc)
     return f"{name}: {problem}" if name is not None else problem
+
+
+class AtomsieveWarning(UserWarning):
+    """Base class of the warnings atomsieve gives on purpose; the CLI prints them on one line."""
+
+
+class PartialLabelsWarning(AtomsieveWarning):
+    """Some structures carry energies or forces and others do not, so those labels are not used."""

@@ -82,6 +82,8 @@ class DataPanel(Viewer):
 
     def _announce(self, ds) -> None:
         notify(f"Loaded {self.state.title}: {len(ds):,} structures, {ds.n_atoms:,} atoms", "success", 4000)
+        for note in ds.label_notes:  # labels in only some structures are not used: say so
+            notify(note, "warning", 15000)
         for kind, keys in self.state.ambiguous_keys.items():
             used = ds.energy_key if kind == "energy" else ds.forces_key
             notify(f"The file holds several {kind} keys ({', '.join(keys)}); using {used!r}. "

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import panel as pn
 
-from atomsieve.errors import AtomsieveError
+from atomsieve.errors import AtomsieveError, describe_os_error
 
 log = logging.getLogger("atomsieve.app")
 
@@ -28,6 +28,8 @@ def describe(exc: BaseException) -> str:
     """One line for an exception: our own errors speak for themselves, others get their type."""
     if isinstance(exc, AtomsieveError):
         return str(exc)
+    if isinstance(exc, OSError):  # a file-system fault: the file and what went wrong
+        return describe_os_error(exc)
     return f"unexpected {type(exc).__name__}: {exc}"
 
 

@@ -17,7 +17,7 @@ from atomsieve.app.security import (  # noqa: F401 - re-exported: the app's name
     safe_filename,
 )
 from atomsieve.data import Dataset
-from atomsieve.errors import DataError, ParameterError
+from atomsieve.errors import DataError, ParameterError, StorageError, os_problem
 
 
 def _is_number(value) -> bool:
@@ -104,12 +104,17 @@ class DatasetState(param.Parameterized):
         folder = Path(tempfile.mkdtemp(prefix="atomsieve-upload-"))
         try:
             target = folder / name
-            target.write_bytes(content)
+            try:
+                target.write_bytes(content)
+            except OSError as exc:  # name the upload and the fault, not the temporary path
+                raise StorageError(f"{filename}: cannot be stored for reading: "
+                                   f"{os_problem(exc, folder.parent)}") from None
             try:
                 ds = load(target, energy_key=energy_key or None, forces_key=forces_key or None)
             except DataError as exc:  # name the upload, not the temporary path
                 raise DataError(str(exc).replace(str(target), filename)) from None
             ds.source = filename
+            ds.label_notes = [note.replace(str(target), filename) for note in ds.label_notes]
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         self._set(ds, f"{filename} (uploaded)", None)

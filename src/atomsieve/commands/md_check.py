@@ -21,7 +21,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "md-check", help="run NVT MD with a potential and compare RDFs with a reference",
         description="Langevin NVT MD with MODEL; per-pair RDFs against REF; flags short-range contacts "
-                    "and stops cleanly on blow-ups. Exit status 0: ok, 3: unphysical or blew up.",
+                    "and stops cleanly on blow-ups. Exit status 0: ok, 3: unphysical, blew up or "
+                    "inconclusive (no distances within the RDF range, so nothing compared).",
     )
     p.add_argument("model", help=f"{' or '.join(NAMED_CALCULATORS)}, or a trained-model file")
     p.add_argument("--reference", required=True, metavar="CALC|FILE",

@@ -67,6 +67,8 @@ class Dataset:
     offsets: np.ndarray = field(init=False, repr=False)
     _hash: str | None = field(init=False, default=None, repr=False)
     _structure_hash: str | None = field(init=False, default=None, repr=False)
+    #: Lines about labels present in only some structures (and therefore not used), set by ``load``.
+    label_notes: list[str] = field(init=False, default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self.atoms = list(self.atoms)

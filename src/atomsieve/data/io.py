@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,7 +24,7 @@ from atomsieve.data.dataset import Dataset
 from atomsieve.data.fitting_labels import isolated_atoms, prefixed_copy
 from atomsieve.data.labels import find_labels
 from atomsieve.data.validate import validate_structure
-from atomsieve.errors import AtomsieveError, DataError, StorageError, os_problem
+from atomsieve.errors import AtomsieveError, DataError, PartialLabelsWarning, StorageError, os_problem
 
 #: Output suffix -> ASE format name.
 WRITE_FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".db": "db", ".json": "json", ".traj": "traj"}
@@ -54,6 +55,8 @@ def detect_format(path: Path) -> str:
         with _open_binary(path) as fh:
             head = fh.read(4096)
     except (OSError, EOFError, ValueError) as exc:  # gzip/bz2/lzma errors
+        if isinstance(exc, OSError) and exc.errno is not None:  # a file-system fault, not the content
+            raise StorageError(f"{path}: cannot be read: {os_problem(exc, path.parent.absolute())}") from None
         raise DataError(f"{path}: not a valid {compression} file ({exc})") from None
     if compression and not head:
         raise DataError(f"{path}: the {compression} file decompresses to nothing")
@@ -254,11 +257,16 @@ def load(
     (3, 'energy', 'forces')
     """
     frames, _ = read_frames(path, index, query)
-    energies, ekey = find_labels(frames, "energy", energy_key, str(path))
-    forces, fkey = find_labels(frames, "forces", forces_key, str(path))
-    return Dataset(
+    notes: list[str] = []
+    energies, ekey = find_labels(frames, "energy", energy_key, str(path), notes)
+    forces, fkey = find_labels(frames, "forces", forces_key, str(path), notes)
+    for note in notes:
+        warnings.warn(note, PartialLabelsWarning, stacklevel=2)
+    dataset = Dataset(
         frames, energies=energies, forces=forces, energy_key=ekey, forces_key=fkey, source=str(path)
     )
+    dataset.label_notes = notes
+    return dataset
 
 
 def _labelled_copy(atoms: Atoms, energy, forces, energy_key, forces_key, prefix=None) -> Atoms:

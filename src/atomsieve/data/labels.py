@@ -64,19 +64,44 @@ def _collect(frames, key, getter):
     return values, missing
 
 
+def _raw(atoms: Atoms, key: str):
+    """What ``key`` holds in ``atoms`` (info, arrays or calculator results), or None when absent."""
+    for store in (atoms.info, atoms.arrays, _results(atoms)):
+        if key in store:
+            return store[key]
+    return None
+
+
+def _held(value) -> str:
+    shape = np.shape(value)
+    if isinstance(value, str):
+        return f"text {value[:20]!r}"
+    return "one number" if shape == () else f"an array of shape {shape}"
+
+
+_PLURAL = {"energy": "energies", "forces": "forces"}
+
+
+def _listed(indices: list[int], limit: int = 5) -> str:
+    shown = ", ".join(str(i) for i in indices[:limit])
+    return shown + (", …" if len(indices) > limit else "")
+
+
 def find_labels(
-    frames: list[Atoms], kind: str, key: str | None, path: str
+    frames: list[Atoms], kind: str, key: str | None, path: str, notes: list[str] | None = None
 ) -> tuple[np.ndarray | None, str | None]:
     """Energies (n_structures,) or forces (n_atoms, 3) and the key they came from.
 
-    A named key must exist in every structure; without one, the calculator
-    results come first, then the common keys, and the first key present in
-    every structure wins. No labels at all gives ``(None, None)``.
+    A named key must exist, with the right shape, in every structure; without one, the calculator
+    results come first, then the common keys, and the first key present in every structure wins.
+    No labels at all gives ``(None, None)``. When a key is present in only some structures the
+    labels are not used and a line saying so, with the counts, is appended to ``notes``.
     """
     getter = _energy if kind == "energy" else _forces
     candidates = (key,) if key else (("energy",) if kind == "energy" else ("forces",)) + (
         ENERGY_KEYS if kind == "energy" else FORCES_KEYS
     )
+    partial: tuple[str, list[int]] | None = None
     for name in dict.fromkeys(candidates):
         values, missing = _collect(frames, name, getter)
         if not missing:
@@ -86,9 +111,27 @@ def find_labels(
                 raise DataError(f"{path}: {kind} key {name!r} holds NaN or infinity in structure {bad}")
             return array, name
         if key:
+            wrong = [i for i in missing if _raw(frames[i], key) is not None]
+            if wrong:
+                need = "one number per structure" if kind == "energy" else "one row of 3 numbers per atom"
+                raise DataError(
+                    f"{path}: {kind} key {key!r} has the wrong shape: structure {wrong[0]} "
+                    f"({len(frames[wrong[0]])} atoms) holds {_held(_raw(frames[wrong[0]], key))} under it; "
+                    f"{_PLURAL[kind]} need {need}"
+                )
             available = _available(frames, kind) or ["none"]
-            where = "is absent" if len(missing) == len(frames) else f"is missing in structure {missing[0]}"
+            where = ("is absent" if len(missing) == len(frames) else
+                     f"is missing in {len(missing)} of {len(frames)} structures ({_listed(missing)})")
             raise DataError(
                 f"{path}: {kind} key {key!r} {where}; {kind} keys that exist: {', '.join(available)}"
             )
+        if len(missing) < len(frames) and (partial is None or len(missing) < len(partial[1])):
+            partial = (name, missing)
+    if partial is not None and notes is not None:
+        name, missing = partial
+        notes.append(
+            f"{path}: {kind} key {name!r} is present in {len(frames) - len(missing)} of {len(frames)} "
+            f"structures (missing in {_listed(missing)}), so no {_PLURAL[kind]} are used; label every "
+            "structure, or name the key to make this an error"
+        )
     return None, None

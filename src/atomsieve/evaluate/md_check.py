@@ -243,7 +243,8 @@ class MDCheckReport:
     """Verdict of :func:`md_check`.
 
     ``verdict`` is ``"ok"``, ``"unphysical"`` (short-range contacts, or an RDF distance above the
-    limit given), ``"blew-up"``, or ``"timed-out"`` (the wall-clock limit ended the run before any
+    limit given), ``"blew-up"``, ``"inconclusive"`` (no pair distance within the RDF range, so nothing
+    was compared), or ``"timed-out"`` (the wall-clock limit ended the run before any
     problem showed; the RDFs cover the steps that ran); ``reasons`` says why in words. Distances are
     in Å, energies in eV/atom, ``short_range_fraction`` the fraction of each pair's distances (below
     ``r_max``) that lie under the reference's closest distance less the tolerance, ``energy_drift``
@@ -442,10 +443,16 @@ def md_check(
             nve_problem = (f"total energy drifted {nve_drift:.4f} eV/atom in {nve_steps} NVE steps "
                            f"(limit {max_drift} eV/atom)")
     unphysical = bool(reasons)  # what the structures show, before why the run stopped is added
+    empty = [name for name, r in (("MD frames", rdf), ("reference frames", ref_rdf))
+             if r is None or not any(c.sum() for c in r.counts.values())]
+    if empty:  # a comparison without samples checked nothing: it must not pass
+        reasons.append(f"the {' and the '.join(empty)} have no pair distance below {radius:.2f} Å, so the "
+                       "RDFs compared nothing; raise r_max (it is clipped to what the cells allow)")
     if run.timed_out:
         verdict = "unphysical" if unphysical else "timed-out"
     else:
-        verdict = "blew-up" if run.stopped or nve_problem else ("unphysical" if unphysical else "ok")
+        verdict = "blew-up" if run.stopped or nve_problem else (
+            "unphysical" if unphysical else "inconclusive" if empty else "ok")
     if run.stopped:
         reasons.insert(0, f"stopped at step {run.steps_run}: {run.stopped}")
     elif nve_problem:

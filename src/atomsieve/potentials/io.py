@@ -84,16 +84,32 @@ def save_potential(potential: Potential, path: str | os.PathLike, *, overwrite: 
     return path
 
 
+def _is_text(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in head
+
+
 def load_potential(path: str | os.PathLike) -> Potential:
     """Read a potential written by :func:`save_potential` (``weights_only=True``: no code runs)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such potential file")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head != b"PK\x03\x04":  # what torch.save writes: a zip archive
+        kind = "an empty file" if not head else "text" if _is_text(path) else "binary data of another kind"
+        raise CacheError(f"{path}: not an atomsieve potential (it holds {kind}; potentials are the files "
+                         "Potential.save writes)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CacheError(f"{path}: not a readable atomsieve potential ({first})") from None
+        raise CacheError(f"{path}: not an atomsieve potential (a zip archive that holds no readable "
+                         f"potential: {type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CacheError(f"{path}: not an atomsieve potential file")
     if payload.get("version") != VERSION:

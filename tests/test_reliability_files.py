@@ -1,0 +1,200 @@
+"""Issue 20, file-system faults: a full disk, a read-only folder, killed writes and several outputs.
+
+Every verb that writes ends with exit 2 and one line naming the output path the user gave and what
+went wrong, and leaves nothing behind. The full disk and the read-only folder are real file systems
+(a small tmpfs mounted for the test), so these tests need root; elsewhere they are skipped.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from atomsieve.cli import main
+from atomsieve.data import atomic_group, atomic_path, load, save
+from atomsieve.data.io import TEMP_PREFIX, remove_stale_temporaries
+from atomsieve.datasets import default_path
+from atomsieve.errors import describe_os_error, os_problem
+
+GE = str(default_path("test"))  # 25 structures, 1568 atoms
+
+
+def _mount(folder: Path, options: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs for a real full or read-only disk needs root")
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A folder on a 1 MiB tmpfs filled to the last byte (a filler file takes every block)."""
+    folder = tmp_path / "full"
+    _mount(folder, "size=1m")
+    try:
+        with open(folder / "filler", "wb", buffering=0) as fh:
+            try:
+                while True:
+                    fh.write(b"\0" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder on a tmpfs mounted read-only (root ignores permission bits, not a read-only mount)."""
+    folder = tmp_path / "ro"
+    _mount(folder, "size=1m,ro")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _features(tmp_path_factory) -> str:
+    path = tmp_path_factory.getbasetemp() / "reliability-features.npz"
+    if not path.exists():
+        assert main(["featurize", GE, "-o", str(path)]) == 0
+    return str(path)
+
+
+#: (verb arguments with OUT for the output path, output file name): every verb that writes a file.
+WRITERS = [
+    (["featurize", GE, "-o", "OUT"], "features.npz"),
+    (["select", GE, "--threshold", "Ge=0.275", "-o", "OUT"], "selected.extxyz"),
+    (["select", GE, "--threshold", "Ge=0.275", "-o", "OUT"], "selected.db"),
+    (["select", GE, "--method", "random", "--n", "5", "-o", "OUT"], "selected.traj"),
+    (["select-features", GE, "--n", "5", "-o", "OUT"], "functions.json"),
+    (["sweep", GE, "--from", "0.2", "--to", "0.3", "--step", "0.05", "-o", "OUT"], "sweep.csv"),
+    (["generate", "--configs", "1", "--atoms", "4", "--steps", "5", "--cell", "6,6,6", "-o", "OUT"],
+     "generated.extxyz"),
+    (["md-check", "emt", "--reference", "emt", "--system", "one-element", "--atoms", "32", "--steps", "20",
+      "--equilibration", "10", "--sample-every", "10", "--nve-steps", "0", "-o", "OUT"], "report.json"),
+]
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize("argv, name", WRITERS, ids=[f"{a[0]}-{n}" for a, n in WRITERS])
+def test_full_disk_names_the_output_and_leaves_nothing(full_disk, capsys, argv, name):
+    out = full_disk / name
+    code, err = _run([str(out) if a == "OUT" else a for a in argv], capsys)
+    last = err.splitlines()[-1]
+    assert code == 2, err
+    assert f"{out}: cannot be written: no space left on the device holding {full_disk}" in last
+    assert TEMP_PREFIX not in err and "Traceback" not in err
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]  # nothing left behind
+
+
+@pytest.mark.parametrize("argv, name", WRITERS, ids=[f"{a[0]}-{n}" for a, n in WRITERS])
+def test_read_only_folder_names_the_output(read_only, capsys, argv, name):
+    out = read_only / name
+    code, err = _run([str(out) if a == "OUT" else a for a in argv], capsys)
+    assert code == 2, err
+    assert f"{out}: cannot be written: {read_only} is on a read-only file system" in err.splitlines()[-1]
+    assert not list(read_only.iterdir())
+
+
+def test_selection_and_bank_are_written_all_or_nothing(full_disk, tmp_path, capsys):
+    """The selection goes to a healthy folder, the bank to a full disk: neither may appear."""
+    selected = tmp_path / "selected.extxyz"
+    code, err = _run(["select", GE, "--threshold", "Ge=0.275", "-o", str(selected),
+                      "--bank-out", str(full_disk / "bank.npz")], capsys)
+    assert code == 2 and "no space left" in err
+    assert not selected.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)] == []
+
+
+def test_atomic_group_keeps_old_content_when_a_later_file_fails(tmp_path):
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("old a")
+    with pytest.raises(RuntimeError):
+        with atomic_group():
+            with atomic_path(first, overwrite=True) as tmp:
+                tmp.write_text("new a")
+            with atomic_path(second) as tmp:
+                tmp.write_text("new b")
+            raise RuntimeError("the third output failed")
+    assert first.read_text() == "old a" and not second.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    with atomic_group():
+        with atomic_path(first, overwrite=True) as tmp:
+            tmp.write_text("new a")
+        with atomic_path(second) as tmp:
+            tmp.write_text("new b")
+        assert first.read_text() == "old a"  # nothing is renamed before the group ends
+    assert (first.read_text(), second.read_text()) == ("new a", "new b")
+
+
+KILLED_WRITER = """
+import sys, time
+from atomsieve.data import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.write_bytes(b"x" * 2_000_000)
+    print("written", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_killed_write_is_cleaned_by_the_next_write(tmp_path):
+    target = tmp_path / "out.extxyz"
+    killed = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target)], stdout=subprocess.PIPE,
+                              text=True)
+    alive = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path / "other.extxyz")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert killed.stdout.readline().strip() == "written"
+        assert alive.stdout.readline().strip() == "written"
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.wait()
+        stale = [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
+        assert len(stale) == 2 and all(".out.extxyz." in p.name or ".other.extxyz." in p.name for p in stale)
+        save(load(GE, index=":2"), target)  # a later write into the same folder
+        left = [p.name for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
+        assert len(left) == 1 and f".{alive.pid}.other.extxyz." in left[0]  # a running write is kept
+        assert len(load(target)) == 2
+    finally:
+        alive.kill()
+        alive.wait()
+    time.sleep(0.1)
+    assert [p.name for p in remove_stale_temporaries(tmp_path)] == left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.extxyz"]
+
+
+@pytest.mark.parametrize("code, words", [
+    (errno.ENOSPC, "no space left on the device holding /data"),
+    (errno.EACCES, "permission denied"),
+    (errno.EROFS, "/data is on a read-only file system"),
+    (errno.EDQUOT, "disk quota exceeded on the device holding /data"),
+])
+def test_os_errors_in_words(code, words):
+    assert os_problem(OSError(code, os.strerror(code)), "/data") == words
+    wrapped = RuntimeError("writer failed")
+    wrapped.__cause__ = OSError(code, os.strerror(code))
+    assert os_problem(wrapped, "/data") == words
+    assert describe_os_error(OSError(code, os.strerror(code), "/data/x.npz")) == f"/data/x.npz: {words}"
+
+
+def test_sqlite_full_disk_is_named(tmp_path):
+    import sqlite3
+
+    error = sqlite3.OperationalError("database or disk is full")
+    assert os_problem(error, tmp_path) == f"no space left on the device holding {tmp_path}"
+
