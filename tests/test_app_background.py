@@ -103,3 +103,19 @@ def test_learning_curves_built_after_the_comparison_draw_its_rows_and_list_only_
     view.refresh()
     shown = [item.label["value"] for item in view.figures[0].legend[0].items if item.visible]
     assert shown == ["lebank", "fps", "random"]
+
+
+def test_study_views_built_after_their_study_show_its_results(test_split):
+    from atomsieve.app.selection_plots import ShuffleViolins, ThresholdCurve
+
+    _, features = test_split
+    studies = StudiesState(selection=SelectionState(features_state=features, synchronous=True))
+    assert studies.run_curve(element="Ge", thresholds=(0.5, 0.3)).join(60)
+    assert studies.run_shuffles(n_runs=4).join(60)
+    curve = ThresholdCurve(studies=studies)
+    assert curve.source.data["threshold"] == [0.3, 0.5]  # sorted, drawn at once
+    assert curve.source.data["structures"] == [studies.curve["structures"][1], studies.curve["structures"][0]]
+    violins = ShuffleViolins(studies=studies)
+    assert violins.sources["structures"].data["y"] == studies.shuffles["structures"]
+    assert len(violins.sources["structures"].data["y"]) == 4
+    assert violins.pane.visible and violins.caption.object.startswith("4 shuffled runs")

@@ -120,6 +120,7 @@ class ThresholdCurve(Viewer):
         st.selection.param.watch(lambda *_e: self.schedule(self._maybe_start), ["outcome"])
         self._last_inputs = None
         self._drawn = None
+        self.refresh()  # built after a study ran (a notebook): show it now
 
     def _curve_inputs(self) -> tuple:
         sel = self.studies.selection
@@ -161,7 +162,7 @@ class ThresholdCurve(Viewer):
             self.atoms_range.end = 1.05 * max(data["atoms"])
             self.structures_range.end = 1.05 * max(data["structures"])
         self.figure.title.text = (f"Threshold of {st.curve_element} varied, others fixed "
-                                  f"({len(data.get('threshold', []))} LE-bank fits)")
+                                  f"({len(data.get('threshold', []))} LE-bank fits)" if data else "")
         self.move_marker()
 
     def __panel__(self):
@@ -199,6 +200,7 @@ class ThresholdGrid(Viewer):
         st.selection.param.watch(lambda *_e: self.schedule(self.move_marker), ["thresholds"])
         st.selection.features_state.param.watch(lambda *_e: self.schedule(self._options), ["features"])
         self._options()
+        self.refresh()  # built after a grid was computed: show it now
 
     def _options(self) -> None:
         elements = self.studies.selection.elements
@@ -295,6 +297,7 @@ class ShuffleViolins(Viewer):
         self.pane.visible = False
         self._drawn = None
         self.studies.param.watch(lambda *_e: self.schedule(self.refresh), ["shuffles", "progress", "running"])
+        self.refresh()  # built after a shuffle study ran: show it now
 
     def refresh(self) -> None:
         st = self.studies
