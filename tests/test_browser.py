@@ -84,6 +84,32 @@ def test_export_downloads_a_file_ase_reads_back(dashboard_page, tmp_path):
     assert all(len(a.get_forces()) == len(a) for a in frames)
 
 
+def test_export_tab_offers_mace_labels_and_a_chemiscope_map(dashboard_page, tmp_path):
+    import chemiscope
+
+    page = dashboard_page
+    wait_for_selection(page)
+    selected = card_value(page, "structures")
+    page.locator(".bk-tab", has_text="Export").click()
+    page.get_by_text("MACE extxyz (REF_)").click()
+    with page.expect_download() as info:
+        page.locator(".export-subset").get_by_text("Download").click()
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    frames = ase.io.read(target, ":")
+    assert len(frames) == selected
+    energies = {round(a.get_potential_energy(), 6) for a in ase.io.read(default_path(), ":")}
+    assert all(a.calc is None and round(a.info["REF_energy"], 6) in energies for a in frames)
+    assert all(a.arrays["REF_forces"].shape == (len(a), 3) and "config_type" in a.info for a in frames)
+    page.screenshot(path=str(os.environ.get("ATOMSIEVE_EXPORT_SHOT", tmp_path / "export_tab.png")))
+    with page.expect_download() as info:
+        page.locator(".export-chemiscope").get_by_text("Download").click()
+    assert info.value.suggested_filename.endswith(".json.gz")
+    map_path = tmp_path / info.value.suggested_filename
+    info.value.save_as(map_path)
+    assert type(chemiscope.show_input(str(map_path))).__name__ == "ChemiscopeWidget"
+
+
 def card_value(page, name: str) -> int:
     """The number shown on a live card (Panel renders it inside the element's shadow root)."""
     text = page.locator(f".card-{name}").first.evaluate("el => (el.shadowRoot || el).textContent")
