@@ -149,3 +149,25 @@ def test_selection_export_carries_the_rmse_in_its_metadata(pool, tmp_path):
     assert value == pytest.approx(errors.current["rmse_f_pred"], abs=1e-4)
     assert "atomsieve_rmse_f_pred_meV_per_A" not in pool.atoms[int(sel.selected_indices()[0])].info
     assert np.isfinite(frames[0].get_potential_energy())
+
+
+def test_error_grid_over_two_elements_equals_the_slider_selections(tmp_path):
+    from emt_data import emt_clusters
+
+    ds = emt_clusters(30, seed=3, gold=0.3)
+    fs = FeaturesState(data=DatasetState(dataset=ds, title="CuAu"), r_cut=4.0)
+    fs.compute_now()
+    sel = SelectionState(features_state=fs, synchronous=True)
+    errors = ModelErrorState(selection=sel, methods=["random"], synchronous=True)
+    errors.prepare_now()
+    assert errors.current["n_selected"] == sel.outcome.n_structures
+    with pytest.raises(Exception, match="two different elements"):
+        errors.run_error_grid("Cu", "Cu")
+    errors.run_error_grid("Au", "Cu", thresholds=(0.2, 0.6))
+    grid = errors.error_grid
+    assert errors.error_grid_elements == ["Au", "Cu"] and errors.grid_progress == 1.0
+    assert len(grid["T_Au"]) == 4
+    for a, b, n, f in zip(grid["T_Au"], grid["T_Cu"], grid["n_selected"], grid["rmse_f_pred"], strict=True):
+        sel.thresholds = {"Au": a, "Cu": b}  # the slider at that grid point shows the same selection and RMSE
+        assert sel.outcome.n_structures == n
+        assert errors.current["rmse_f_pred"] == pytest.approx(f, rel=1e-12)

@@ -37,6 +37,7 @@ import param
 from atomsieve.app.background import Background, Job
 from atomsieve.app.compare_state import context_key, evaluation_context
 from atomsieve.app.selection_state import SelectionState, run_selection, selection_key
+from atomsieve.app.studies_state import GRID_THRESHOLDS
 from atomsieve.errors import ParameterError
 
 #: Methods compared with the LE-bank selection by default (registry names).
@@ -171,6 +172,23 @@ def method_row_at_atoms(context, ckey: tuple, method: str, atoms: int, seed: int
     return min(tried.values(), key=lambda r: (abs(r["n_atoms"] - atoms), r["n_selected"]))
 
 
+def lebank_row(context, ckey: tuple, features, dataset_hash: str, thresholds: dict[str, float], seed: int,
+               shuffle: bool, should_stop=None) -> dict | None:
+    """LE-bank at ``thresholds`` (the slider's own fit, from the outcome cache), the model trained on
+    its selection and scored (cached); None when nothing is selected."""
+    key = selection_key(features, dataset_hash, thresholds, seed, shuffle)
+    out = run_selection(features, key, thresholds, seed, shuffle)
+    if not len(out.selected):
+        return None
+    skey = (ckey, "selection", selection_digest(out.selected), int(seed))
+    row = ROWS.get(skey)
+    if row is None:
+        row = _row("lebank", len(out.selected), fit_and_score(context, out.selected, seed, should_stop),
+                   select_seconds=out.seconds, model=context.model, seed=seed)
+        ROWS.put(skey, row)
+    return row
+
+
 def curve_sizes(n_structures: int, points: int = CURVE_POINTS) -> list[int]:
     """A geometric grid of selection sizes from 2 to the pool size (without the pool itself).
 
@@ -247,6 +265,10 @@ class ModelErrorState(param.Parameterized):
     at_size = param.Dict(default={}, doc="method -> row at the current size; 'lebank' is the selection")
     curves = param.List(default=[], doc="rows of every method at grid sizes and the LE-bank sweep")
     curve_progress = param.Number(default=0.0, bounds=(0.0, 1.0), doc="fraction of the curve points done")
+    error_grid = param.Dict(default={}, doc="T_<a>, T_<b>, n_selected and the RMSE columns over two "
+                            "elements' thresholds (Fig. 5)")
+    error_grid_elements = param.List(default=[], doc="the two elements of the error grid")
+    grid_progress = param.Number(default=0.0, bounds=(0.0, 1.0), doc="fraction of the error grid done")
 
     def __init__(self, background: Background | None = None, **params):
         super().__init__(**params)
@@ -257,6 +279,7 @@ class ModelErrorState(param.Parameterized):
         self._job: Job | None = None
         self._curve_job: Job | None = None
         self._prepare_job: Job | None = None
+        self._grid_job: Job | None = None
         self._sweep_key: tuple | None = None
         self.selection.param.watch(lambda *_e: self.request(), ["outcome"])
         self.selection.features_state.param.watch(lambda *_e: self.prepare(), ["features"])
@@ -273,9 +296,10 @@ class ModelErrorState(param.Parameterized):
 
     def reset(self, prepare: bool = False) -> None:
         """Forget the context and every result (a new dataset, prediction set or model)."""
-        for job in (self._job, self._curve_job, self._prepare_job):
+        for job in (self._job, self._curve_job, self._prepare_job, self._grid_job):
             if job is not None and job.running:
                 job.cancel()
+        self.error_grid, self.error_grid_elements = {}, []
         self.context, self._ckey, self._wanted, self._sweep_key = None, None, None, None
         with param.parameterized.batch_call_watchers(self):
             self.ready = self.preparing = self.training = False
@@ -322,10 +346,9 @@ class ModelErrorState(param.Parameterized):
                 if job.error is not None:
                     self.status = f"preparing the model input failed: {job.error}"
 
-        job = self._prepare_job = self.background.submit(
-            "model input", work, on_result=lambda ctx: self._publish(ckey, ctx), on_emit=on_emit,
-            on_finally=finished)
-        return job
+        job = self._prepare_job = Job("model input")  # made first: ``finished`` may run before submit returns
+        return self.background.submit("model input", work, on_result=lambda ctx: self._publish(ckey, ctx),
+                                      on_emit=on_emit, on_finally=finished, job=job)
 
     def _publish(self, ckey: tuple, context) -> None:
         if self._ckey is not None and ckey != self._ckey and not self.synchronous:
@@ -382,8 +405,8 @@ class ModelErrorState(param.Parameterized):
                     if self.model == "linear":  # a network's curves are the Compare tab's batch study
                         self.fill_curves()
 
-        job = self._job = self.background.submit("model error", work, on_emit=self._deliver,
-                                                 on_finally=finished)
+        job = self._job = Job("model error")
+        self.background.submit("model error", work, on_emit=self._deliver, on_finally=finished, job=job)
 
     @staticmethod
     def _score(context, ckey, key, selected, label, seconds, methods, unit, seed, cancelled):
@@ -469,25 +492,6 @@ class ModelErrorState(param.Parameterized):
             sweep = sweep[1:]
         return order
 
-    def sweep_row(self, threshold: float) -> dict:
-        """LE-bank at the focus element's ``threshold`` (others as now): selected, trained, scored."""
-        sel, context = self.selection, self.context
-        thresholds = {**sel.thresholds, sel.focus: float(threshold)}
-        feats = sel.features
-        out = run_selection(feats, selection_key(feats, sel.dataset.content_hash(), thresholds, sel.seed,
-                                                 sel.shuffle), thresholds, sel.seed, sel.shuffle)
-        return self._sweep_row(context, self._ckey, out.selected, float(threshold), out.seconds, sel.seed)
-
-    @staticmethod
-    def _sweep_row(context, ckey, selected, threshold, seconds, seed, should_stop=None) -> dict:
-        skey = (ckey, "selection", selection_digest(selected), int(seed))
-        scores = ROWS.get(skey)
-        if scores is None:
-            scores = _row("lebank", len(selected), fit_and_score(context, selected, seed, should_stop),
-                          select_seconds=seconds, model=context.model, seed=seed)
-            ROWS.put(skey, scores)
-        return {**scores, "threshold": float(threshold), "sweep": True}
-
     def fill_curves(self, max_points: int | None = None) -> Job | None:
         """Compute the curve points nearest the current size first (background unless synchronous)."""
         if self.sweep_key() != self._sweep_key:
@@ -508,12 +512,8 @@ class ModelErrorState(param.Parameterized):
             method, value = job
             if method != "lebank":
                 return method_row(context, ckey, method, int(value), seed, stop)
-            thresholds = {**base, focus: float(value)}
-            out = run_selection(feats, selection_key(feats, digest, thresholds, seed, shuffle), thresholds,
-                                seed, shuffle)
-            if not len(out.selected):
-                return None
-            return self._sweep_row(context, ckey, out.selected, float(value), out.seconds, seed, stop)
+            row = lebank_row(context, ckey, feats, digest, {**base, focus: float(value)}, seed, shuffle, stop)
+            return None if row is None else {**row, "threshold": float(value), "sweep": True}
 
         def add(item):
             done, row = item
@@ -543,6 +543,67 @@ class ModelErrorState(param.Parameterized):
         self.curve_progress = 0.0
         self._curve_job = self.background.submit("model-error curves", work, on_emit=add)
         return self._curve_job
+
+    def run_error_grid(self, first: str, second: str, thresholds=GRID_THRESHOLDS) -> Job | None:
+        """Prediction- and training-set RMSE over a grid of two elements' thresholds (Fig. 5).
+
+        The other elements keep their current thresholds. Rows stream into ``error_grid``; a new
+        grid (or :meth:`cancel_grid`) stops the old one between points.
+        """
+        sel, context, ckey = self.selection, self.context, self._ckey
+        if context is None:
+            raise ParameterError("the model input is not prepared yet; wait for the model error to appear")
+        for element in (first, second):
+            if element not in sel.elements:
+                raise ParameterError(f"element {element!r} is not in the data (elements: {sel.elements})")
+        if first == second:
+            raise ParameterError("the error grid needs two different elements")
+        self.cancel_grid()
+        points = [(float(a), float(b)) for a in thresholds for b in thresholds]
+        base, seed, shuffle = dict(sel.thresholds), int(sel.seed), bool(sel.shuffle)
+        feats, digest = sel.features, sel.dataset.content_hash()
+        columns = (f"T_{first}", f"T_{second}", "n_selected", "n_atoms", "rmse_e_pred", "rmse_f_pred",
+                   "rmse_e_train", "rmse_f_train")
+        with param.parameterized.batch_call_watchers(self):
+            self.error_grid_elements, self.error_grid, self.grid_progress = [first, second], {}, 0.0
+
+        def point(a, b, stop):
+            row = lebank_row(context, ckey, feats, digest, {**base, first: a, second: b}, seed, shuffle, stop)
+            if row is None:
+                return None
+            row = {**row, f"T_{first}": a, f"T_{second}": b}
+            return {k: row[k] for k in columns}
+
+        def add(item):
+            done, row = item
+            if self._grid_job is not job and not self.synchronous:
+                return
+            self.grid_progress = done / len(points)
+            if row is not None:
+                self.error_grid = {k: [*self.error_grid.get(k, []), v] for k, v in row.items()}
+
+        if self.synchronous:
+            job = self._grid_job = None
+            for i, (a, b) in enumerate(points):
+                add((i + 1, point(a, b, None)))
+            return None
+
+        def work(cancelled, emit):
+            for i, (a, b) in enumerate(points):
+                while (sel.busy or self.training) and not cancelled.is_set():
+                    time.sleep(0.02)  # the slider's own work goes first
+                if cancelled.is_set():
+                    return None
+                emit((i + 1, point(a, b, cancelled.is_set)))
+            return len(points)
+
+        job = self._grid_job = Job("error grid")
+        return self.background.submit("error grid", work, on_emit=add, job=job)
+
+    def cancel_grid(self) -> None:
+        """Stop the running error grid between points (rows so far are kept)."""
+        if self._grid_job is not None and self._grid_job.running:
+            self._grid_job.cancel()
 
     def threshold_curve(self) -> dict[str, list]:
         """The LE-bank sweep by threshold (Fig. 3): threshold, n_selected, RMSE on both sets."""

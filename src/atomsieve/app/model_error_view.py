@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, Range1d, Span
-from bokeh.palettes import Category10_10
+from bokeh.models import ColorBar, ColumnDataSource, FactorRange, LinearColorMapper, Range1d, Span
+from bokeh.palettes import Category10_10, Viridis256
 from bokeh.plotting import figure
 from panel.viewable import Viewer
 
 from atomsieve.app.live import LiveMarkdown, LiveNumber
 from atomsieve.app.model_error_state import ModelErrorState
-from atomsieve.app.notify import UiScheduler
+from atomsieve.app.notify import UiScheduler, guarded
 
 #: Display names of the methods.
 LABELS = {"lebank": "LE-bank", "fps": "FPS", "cur": "CUR", "random": "random", "energy": "energy-uniform",
@@ -90,12 +90,71 @@ class ModelErrorPanel(Viewer):
         self.quantity.param.watch(lambda *_e: self.refresh(), "value")
         self.cancel_button.on_click(lambda *_e: st.cancel())
         self._build_plots()
-        self.schedule = UiScheduler(self.size_pane, self.threshold_pane)
+        self._build_grid()
+        self.schedule = UiScheduler(self.size_pane, self.threshold_pane, self.grid_pane)
         st.param.watch(lambda *_e: self.schedule(self.refresh),
                        ["current", "at_size", "curves", "training", "ready", "preparing", "progress",
                         "status", "size_unit", "curve_progress"])
         st.selection.param.watch(lambda *_e: self.schedule(self.refresh), ["outcome", "busy"])
+        st.param.watch(lambda *_e: self.schedule(self.refresh_grid),
+                       ["error_grid", "error_grid_elements", "grid_progress"])
+        st.selection.features_state.param.watch(lambda *_e: self.schedule(self._grid_options), ["features"])
         self.refresh()
+        self._grid_options()
+
+    # -- Fig. 5 ---------------------------------------------------------------------------------------
+    def _build_grid(self) -> None:
+        self.grid_x = pn.widgets.Select(name="x element", width=110)
+        self.grid_y = pn.widgets.Select(name="y element", width=110)
+        self.grid_button = pn.widgets.Button(name="Compute error grid", align="end",
+                                             css_classes=["model-error-grid-start"])
+        self.grid_button.on_click(lambda *_e: guarded("Error grid", self.model_error.run_error_grid,
+                                                      self.grid_x.value, self.grid_y.value))
+        self.grid_note = LiveMarkdown("", margin=(0, 10), css_classes=["model-error-grid-note"])
+        self.grid_source = ColumnDataSource({"x": [], "y": [], "value": [], "n": []})
+        self.grid_mapper = LinearColorMapper(palette=Viridis256, low=0, high=1)
+        fig = figure(height=300, sizing_mode="stretch_width", x_range=FactorRange(), y_range=FactorRange(),
+                     tools="hover,save",
+                     tooltips=[("force RMSE (meV/Å)", "@value{0.0}"), ("structures", "@n")],
+                     title="Prediction-set force RMSE over two thresholds (Fig. 5)")
+        fill = {"field": "value", "transform": self.grid_mapper}
+        fig.rect("x", "y", 1, 1, source=self.grid_source, fill_color=fill, line_color="white")
+        fig.add_layout(ColorBar(color_mapper=self.grid_mapper, title="meV/Å"), "right")
+        fig.title.text_font_size = "11pt"
+        self.grid_figure = fig
+        self.grid_pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
+        self.grid_box = pn.Column(
+            pn.Row(self.grid_x, self.grid_y, self.grid_button), self.grid_note, self.grid_pane,
+            sizing_mode="stretch_width", visible=False)
+
+    def _grid_options(self) -> None:
+        elements = self.model_error.selection.elements
+        self.grid_box.visible = len(elements) >= 2
+        if len(elements) >= 2:
+            self.grid_x.options, self.grid_y.options = list(elements), list(elements)
+            self.grid_x.value, self.grid_y.value = elements[0], elements[1]
+
+    def refresh_grid(self) -> None:
+        st = self.model_error
+        grid, pair = st.error_grid, st.error_grid_elements
+        if not pair or not grid:
+            self.grid_source.data = {"x": [], "y": [], "value": [], "n": []}
+            self.grid_note.object = ""
+            return
+        a, b = pair
+        xs = [f"{t:.3g}" for t in grid[f"T_{a}"]]
+        ys = [f"{t:.3g}" for t in grid[f"T_{b}"]]
+        self.grid_figure.x_range.factors = list(dict.fromkeys(sorted(set(xs), key=float)))
+        self.grid_figure.y_range.factors = list(dict.fromkeys(sorted(set(ys), key=float)))
+        self.grid_figure.xaxis.axis_label = f"threshold {a}"
+        self.grid_figure.yaxis.axis_label = f"threshold {b}"
+        values = grid["rmse_f_pred"]
+        self.grid_mapper.low, self.grid_mapper.high = min(values), max(values)
+        self.grid_source.data = {"x": xs, "y": ys, "value": values, "n": grid["n_selected"]}
+        best = int(np.argmin(values))
+        self.grid_note.object = (f"{len(values)} points ({st.grid_progress * 100:.0f} %); lowest force RMSE "
+                                 f"{values[best]:.1f} meV/Å at {a} {grid[f'T_{a}'][best]:.3g}, "
+                                 f"{b} {grid[f'T_{b}'][best]:.3g} ({grid['n_selected'][best]} structures)")
 
     def _build_plots(self) -> None:
         st = self.model_error
@@ -213,5 +272,6 @@ class ModelErrorPanel(Viewer):
             pn.Row(self.force, self.energy, sizing_mode="stretch_width"),
             self.text, self.line, controls, self.progress, self.status,
             pn.Row(self.size_pane, self.threshold_pane, sizing_mode="stretch_width"),
+            self.grid_box,
             sizing_mode="stretch_width", name="Model error",
         )
