@@ -66,7 +66,16 @@ def test_loop_records_every_iteration(finished, initial):
     arrays = run.iteration_arrays(1)
     assert arrays["delta"].shape == (len(nft.target_),)
     assert records[1]["structure_uncertainty"] == pytest.approx(arrays["delta"].max())
-    assert run.read_best()["iteration"] == nft.best_iteration_
+    best = run.read_best()
+    assert best["iteration"] == nft.best_iteration_
+    assert best["structure_uncertainty"] == pytest.approx(min(r["structure_uncertainty"] for r in records))
+    # the best ensemble against the parent on the whole target, eV/Å
+    from ase.calculators.emt import EMT
+
+    reference = nft.target_.copy()
+    reference.calc = EMT()
+    mae = float(np.mean(np.abs(nft.ensemble_.predict(nft.target_)["forces"] - reference.get_forces())))
+    assert best["target_force_mae"] == pytest.approx(mae) and nft.target_force_mae_ == pytest.approx(mae)
     assert (run.checkpoint_path(0) / "model.json").exists()
     assert len(run.read_initial()) == len(initial)
 
@@ -198,6 +207,7 @@ def test_relax_with_retraining_logs_rounds(tmp_path, initial):
     assert 1 <= len(relax) == out["rounds"] <= 2
     assert all(r["trajectory_max_uncertainty"] >= r["relaxed_uncertainty"] - 1e-12 for r in relax)
     assert out["max_parent_force"] > 0 and len(out["relaxed"]) == len(nft.target_)
+    assert RunDirectory(tmp_path / "run").read_best()["relaxed_max_parent_force"] == out["max_parent_force"]
     assert out["n_chunks"] == len(nft.chunks_) >= relax[0]["n_chunks"] - relax[0]["chunks_added"]
     # calling it again resumes: finished rounds are not redone
     again = relax_with_retraining(nft, n_select=2, max_rounds=2, max_steps=6, fmax=0.1)
@@ -235,3 +245,36 @@ def test_run_view_reads_a_run_directory(finished):
     view = nft_view.NFTRunView(path)
     assert view.tables["n_chunks"] == tables["n_chunks"]
     view.__panel__()
+
+
+def test_a_short_run_lowers_the_structure_uncertainty(initial):
+    # Iteration 0 knows only bulk cells, so its members agree by ignorance; once chunks of the target
+    # are bought, every further iteration must lower the target's structure uncertainty.
+    model = EnsembleModel(n_members=4, model="linear", descriptor="gaussian_g2g4", descriptor_cutoff=3.5,
+                          feature_selection="fcorr", n_features=12)
+    nft = make_nft(model=model, chunks_per_iteration=4, max_iterations=5).fit(tiny_target(), initial)
+    u = [r["structure_uncertainty"] for r in nft.history_]
+    assert len(u) == 5 and all(b < a for a, b in zip(u[1:], u[2:])) and u[-1] < 0.05 * u[1]
+
+
+@pytest.mark.parametrize("method", ["fcorr", "cur"])
+def test_feature_selection_keeps_the_chosen_columns(tmp_path, initial, method):
+    from atomsieve.active.chunks import cut_chunk
+
+    model = EnsembleModel(n_members=3, model="linear", descriptor="gaussian_g2g4", descriptor_cutoff=3.5,
+                          feature_selection=method, n_features=8).with_elements(["Pt"])
+    chunk = cut_chunk(tiny_target(), 2, 4.0)
+    chunk = label_structures([chunk], "emt")[0]
+    model.fit(initial, [chunk])
+    assert len(model.columns_) == 8 and len(set(model.columns_.tolist())) == 8
+    assert model.scale_[0].shape == (1, 8)
+    assert all(m.coef_.shape[-1] == 8 for m in model.ensemble_.members_)
+    atoms = tiny_target()
+    cached, direct = model.predict(atoms), model.predict(atoms, cache=False)
+    np.testing.assert_allclose(direct["forces"], cached["forces"], atol=1e-8)
+    loaded = EnsembleModel.load(model.save(tmp_path / "ckpt"))
+    np.testing.assert_array_equal(loaded.columns_, model.columns_)
+    np.testing.assert_allclose(loaded.predict(atoms)["forces"], cached["forces"], atol=1e-10)
+    with pytest.raises(ParameterError, match="n_features"):
+        EnsembleModel(model="linear", descriptor="gaussian_g2g4", descriptor_cutoff=3.5,
+                      feature_selection=method, n_features=500).with_elements(["Pt"]).fit(initial)

@@ -62,6 +62,12 @@ class EnsembleModel:
         Symmetry-function preset name (:mod:`atomsieve.descriptors.presets`).
     descriptor_cutoff : float
         Descriptor cutoff (Å); must not exceed the chunk cutoff.
+    feature_selection : {None, "cur", "fcorr"}
+        Keep only ``n_features`` of the descriptor's functions, chosen at every fit on the training
+        atoms: CUR on the scaled fingerprints, or force correlation (the functions whose force
+        features best explain the labelled forces; :mod:`atomsieve.selectors.feature_selection`).
+    n_features : int
+        Functions kept by the feature selection.
     seed : int
 
     Examples
@@ -71,18 +77,23 @@ class EnsembleModel:
     """
 
     def __init__(self, n_members: int = 10, model: str = "bpnn", model_params: dict | None = None,
-                 descriptor: str = "li_single_element", descriptor_cutoff: float = 6.0, seed: int = 0):
+                 descriptor: str = "li_single_element", descriptor_cutoff: float = 6.0,
+                 feature_selection: str | None = None, n_features: int = 20, seed: int = 0):
         self.n_members = n_members
         self.model = model
         self.model_params = model_params
         self.descriptor = descriptor
         self.descriptor_cutoff = descriptor_cutoff
+        self.feature_selection = feature_selection
+        self.n_features = n_features
         self.seed = seed
 
     def get_config(self) -> dict:
         return {"n_members": int(self.n_members), "model": self.model,
                 "model_params": dict(self.model_params or {}), "descriptor": self.descriptor,
-                "descriptor_cutoff": float(self.descriptor_cutoff), "seed": int(self.seed)}
+                "descriptor_cutoff": float(self.descriptor_cutoff),
+                "feature_selection": self.feature_selection, "n_features": int(self.n_features),
+                "seed": int(self.seed)}
 
     # -- construction ---------------------------------------------------------------------------
     def with_elements(self, elements: list[str]) -> EnsembleModel:
@@ -114,6 +125,11 @@ class EnsembleModel:
         if not (np.isfinite(self.descriptor_cutoff) and self.descriptor_cutoff > 0):
             raise ParameterError(
                 f"descriptor_cutoff must be a positive distance in Å; got {self.descriptor_cutoff}")
+        if self.feature_selection not in (None, "cur", "fcorr"):
+            raise ParameterError(
+                f"feature_selection must be None, 'cur' or 'fcorr'; got {self.feature_selection!r}")
+        if self.feature_selection is not None and int(self.n_features) < 1:
+            raise ParameterError(f"n_features must be at least 1; got {self.n_features}")
         try:
             member = self._member()
         except TypeError as exc:
@@ -167,13 +183,14 @@ class EnsembleModel:
         offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
         pc = np.concatenate([b.pair_center + o for b, o in zip(blocks, offsets)])
         pn = np.concatenate([b.pair_neighbour + o for b, o in zip(blocks, offsets)])
-        pv = np.concatenate([b.pair_values for b in blocks]) / span[species[pc]][:, :, None]
+        cols = self._columns()
+        pv = np.concatenate([b.pair_values[:, cols] for b in blocks]) / span[species[pc]][:, :, None]
         central = np.array([int(a.info["central_atom"]) if _is_chunk(a) else -1 for a in structures])
         energies = forces = None
         if labelled:
             energies = np.array([a.get_potential_energy() for a in structures])
             forces = np.concatenate([a.get_forces() for a in structures])
-        return PreparedData(features=(feats - lo[species]) / span[species], species=species,
+        return PreparedData(features=(feats[:, cols] - lo[species]) / span[species], species=species,
                             elements=list(self.elements_), atom_counts=counts, pair_center=pc,
                             pair_neighbour=pn, pair_values=pv, energies=energies, forces=forces,
                             central_atoms=central)
@@ -194,6 +211,45 @@ class EnsembleModel:
                 span[i] = np.where(width > 1e-12, width, 1.0)
         self.scale_ = (lo, span)
 
+    def _columns(self) -> np.ndarray:
+        """The descriptor columns the members see (all, without feature selection)."""
+        cols = getattr(self, "columns_", None)
+        return np.arange(self.descriptor_.n_features) if cols is None else cols
+
+    def _select_columns(self, structures: list[Atoms]) -> None:
+        """Choose ``columns_`` on the training atoms (sets the scale of the kept columns too)."""
+        self.columns_ = None
+        if self.feature_selection is None:
+            return
+        from atomsieve.descriptors.features import AtomicFeatures
+        from atomsieve.selectors.feature_selection import FeatureCUR, ForceCorrelation
+
+        n_all = self.descriptor_.n_features
+        count = int(self.n_features)
+        if not 1 <= count <= n_all:
+            raise ParameterError(f"n_features must lie in [1, {n_all}] (the descriptor's size); got {count}")
+        data = self._prepared(structures, labelled=self.feature_selection == "fcorr")
+        feats = AtomicFeatures(values=data.features, species=np.concatenate([a.numbers for a in structures]),
+                               structure=data.structure_index)
+        if self.feature_selection == "cur":
+            chosen = FeatureCUR(count).fit(feats).selected_
+        elif self.feature_selection == "fcorr":
+            # D_aα,j = −Σ_i ∂G_ij/∂r_aα on the atoms whose force is labelled and complete: every atom
+            # of a cell, the central atom of a chunk.
+            d = np.zeros((data.n_atoms, n_all, 3))
+            np.add.at(d, data.pair_neighbour, -data.pair_values)
+            central = data.central_atoms
+            used = np.repeat(central < 0, data.atom_counts)
+            used[data.offsets[:-1][central >= 0] + central[central >= 0]] = True
+            chosen = ForceCorrelation(count).fit(
+                feats, force_features=d.transpose(0, 2, 1)[used], forces=data.forces[used]).selected_
+        else:
+            raise ParameterError(
+                f"feature_selection must be None, 'cur' or 'fcorr'; got {self.feature_selection!r}")
+        self.columns_ = np.sort(np.asarray(chosen, dtype=np.int64))
+        lo, span = self.scale_
+        self.scale_ = (lo[:, self.columns_], span[:, self.columns_])
+
     # -- training and prediction ----------------------------------------------------------------
     def fit(self, initial: list[Atoms], chunks: list[Atoms] = (), progress: ProgressCallback | None = None
             ) -> EnsembleModel:
@@ -202,7 +258,9 @@ class EnsembleModel:
         structures = list(initial) + list(chunks)
         if not structures:
             raise ParameterError("EnsembleModel.fit: no training structures")
+        self.columns_ = None
         self._fit_scale(structures)
+        self._select_columns(structures)
         data = self._prepared(structures, labelled=True)
         self.ensemble_ = Ensemble(self._member(), n_members=int(self.n_members), seed=int(self.seed))
         self.ensemble_.fit(data, progress=progress)
@@ -241,7 +299,8 @@ class EnsembleModel:
         lo, span = (torch.as_tensor(x) for x in self.scale_)
         species_of = {e: i for i, e in enumerate(self.elements_)}
         species = torch.as_tensor([species_of[s] for s in atoms.get_chemical_symbols()], dtype=torch.long)
-        g = (sf(batch.species, positions, batch.cells, batch.pbc)[0] - lo[species]) / span[species]
+        cols = torch.as_tensor(self._columns())
+        g = (sf(batch.species, positions, batch.cells, batch.pbc)[0][:, cols] - lo[species]) / span[species]
         leaf = g.detach().requires_grad_(True)
         energies, gradients = [], []
         for member in self.ensemble_.members_:
@@ -289,7 +348,8 @@ class EnsembleModel:
         folder.mkdir(parents=True, exist_ok=True)
         lo, span = self.scale_
         meta = {"config": self.get_config(), "elements": self.elements_, "lo": lo.tolist(),
-                "span": span.tolist(), "member_configs": [m.get_config() for m in self.ensemble_.members_]}
+                "span": span.tolist(), "columns": None if self.columns_ is None else self.columns_.tolist(),
+                "member_configs": [m.get_config() for m in self.ensemble_.members_]}
         state = {f"member{m}": _member_state(member) for m, member in enumerate(self.ensemble_.members_)}
         tmp = folder / ".weights.pt.tmp"
         torch.save(state, tmp)
@@ -309,6 +369,8 @@ class EnsembleModel:
             raise CacheError(f"{folder}: not a saved EnsembleModel ({exc})") from None
         model = cls(**meta["config"]).with_elements(meta["elements"])
         model.scale_ = (np.array(meta["lo"]), np.array(meta["span"]))
+        columns = meta.get("columns")
+        model.columns_ = None if columns is None else np.asarray(columns, dtype=np.int64)
         proto = model._member()
         members = []
         for m, cfg in enumerate(meta["member_configs"]):
@@ -334,7 +396,7 @@ def _member_state(member) -> dict:
 
 
 def _restore_member(member, state: dict, model: EnsembleModel) -> None:
-    n_features = model.descriptor_.n_features
+    n_features = len(model._columns())
     if hasattr(member, "build_network"):
         net = member.build_network(n_features, model.elements_)
         net.load_state_dict(state)

@@ -182,7 +182,10 @@ def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_ste
                 model.save(run.checkpoint_path(k))
     nft.ensemble_ = model
     nft.relaxed_ = relaxed
-    return {"relaxed": relaxed, "max_parent_force": max_parent_force(relaxed, nft.parent),
+    largest = max_parent_force(relaxed, nft.parent)
+    if run is not None:
+        run.write_best({**(run.read_best() or {}), "relaxed_max_parent_force": largest})
+    return {"relaxed": relaxed, "max_parent_force": largest,
             "rounds": len([r for r in nft.history_ if r.get("phase") == "relax"]),
             "trajectory_max_uncertainty": [r["trajectory_max_uncertainty"] for r in nft.history_
                                            if r.get("phase") == "relax"],

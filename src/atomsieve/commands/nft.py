@@ -31,8 +31,9 @@ def register(sub) -> None:
                    help="chunk radius in Å (default 6.5)")
     p.add_argument("--periodic-chunks", action="store_true", help="cut periodic box chunks (for slabs)")
     p.add_argument("--max-iter", type=count(1, 100_000), default=20, help="most iterations (default 20)")
-    p.add_argument("--stop-delta", type=number(0), default=0.1,
-                   help="stop when the structure uncertainty max δ falls below this, eV/Å (default 0.1)")
+    p.add_argument("--stop-delta", type=number(0), default=0.02,
+                   help="stop when the structure uncertainty max δ falls below this, eV/Å "
+                        "(default 0.02, the paper's)")
     p.add_argument("--steps-not-improved", type=count(1, 100_000), default=2,
                    help="stop after this many iterations "
                    "without a better structure uncertainty (default 2)")
@@ -40,10 +41,19 @@ def register(sub) -> None:
                    help="bootstrap ensemble members (default 10)")
     p.add_argument("--model", choices=["bpnn", "linear"], default="bpnn", help="member model (default bpnn)")
     p.add_argument("--epochs", type=count(1, 1_000_000),
-                   help="most training epochs of a BPNN member (default 300)")
-    p.add_argument("--hidden", help="hidden layer widths of a BPNN member, e.g. 16,16")
-    p.add_argument("--descriptor-cutoff", type=number(0, 100, low_open=True), default=6.0,
-                   help="symmetry-function cutoff, Å")
+                   help="most training epochs (L-BFGS iterations) of a BPNN member "
+                        "(default: atomsieve.active.model.DEFAULT_BPNN)")
+    p.add_argument("--hidden", help="hidden layer widths of a BPNN member, e.g. 10,10 (the default)")
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], help="BPNN member optimizer (default lbfgs)")
+    p.add_argument("--descriptor", default="gaussian_g2g4",
+                   help="symmetry-function preset (default gaussian_g2g4: 56 Gaussian G2/G4 candidates)")
+    p.add_argument("--descriptor-cutoff", type=number(0, 100, low_open=True), default=6.5,
+                   help="symmetry-function cutoff, Å (default 6.5)")
+    p.add_argument("--feature-selection", choices=["fcorr", "cur", "none"], default="fcorr",
+                   help="choose --n-features of the descriptor's functions at every fit: force "
+                        "correlation (default), CUR, or none (keep all)")
+    p.add_argument("--n-features", type=count(1, 100_000), default=21,
+                   help="functions kept by the feature selection (default 21, the paper's input size)")
     p.add_argument("--novelty-threshold", type=number(0), default=0.01,
                    help="skip chunks whose centre is this close to a labelled environment (default 0.01)")
     p.add_argument("--no-novelty", action="store_true", help="turn the novelty filter off")
@@ -68,6 +78,8 @@ def _model(args):
     params: dict = {}
     if args.epochs is not None:
         params["max_epochs"] = args.epochs
+    if args.optimizer is not None:
+        params["optimizer"] = args.optimizer
     if args.hidden:
         try:
             params["hidden"] = [int(h) for h in args.hidden.split(",")]
@@ -76,9 +88,11 @@ def _model(args):
         if not all(1 <= h <= 100_000 for h in params["hidden"]):
             raise ParameterError(f"--hidden {args.hidden!r}: each width must be from 1 to 100,000")
     if args.model == "linear" and params:
-        raise ParameterError("--epochs and --hidden apply to --model bpnn only")
+        raise ParameterError("--epochs, --hidden and --optimizer apply to --model bpnn only")
+    selection = None if args.feature_selection == "none" else args.feature_selection
     return EnsembleModel(n_members=args.members, model=args.model, model_params=params or None,
-                         descriptor_cutoff=args.descriptor_cutoff, seed=args.seed)
+                         descriptor=args.descriptor, descriptor_cutoff=args.descriptor_cutoff,
+                         feature_selection=selection, n_features=args.n_features, seed=args.seed)
 
 
 def run(args) -> int:
@@ -104,13 +118,14 @@ def run(args) -> int:
               f"chunks {r.get('n_chunks', 0):>4}  skipped {r.get('chunks_skipped_novelty', 0)}"
               + (f"  stop: {r['stop_reason']}" if r.get("stop_reason") else ""))
     summary = {"best_iteration": nft.best_iteration_, "structure_uncertainty": float(nft.delta_.max()),
-               "chunks": len(nft.chunks_), "run_dir": str(args.run_dir)}
+               "target_force_mae": nft.target_force_mae_, "chunks": len(nft.chunks_),
+               "run_dir": str(args.run_dir)}
     if args.relax:
         from atomsieve.active.relax import relax_with_retraining
 
         with progress_bar("relax", enabled=args.progress) as bar:
             out = relax_with_retraining(nft, n_select=args.relax_chunks, fmax=args.fmax, progress=bar)
-        summary.update(relax_rounds=out["rounds"], max_parent_force=out["max_parent_force"],
+        summary.update(relax_rounds=out["rounds"], relaxed_max_parent_force=out["max_parent_force"],
                        chunks=out["n_chunks"])
     print(json.dumps(summary))
     return 0

@@ -14,6 +14,11 @@
                     ``dscribe.descriptors.ACSF``): G1; G2 with R_s = 0 and η ∈ {0.01, 0.03, 0.06, 0.1,
                     0.2, 0.4, 0.7, 1.2} Å⁻²; G4 with η ∈ {0.005, 0.02, 0.05, 0.1} Å⁻², ζ ∈ {1, 2, 4, 16},
                     λ = ±1. Single element: 41 features. R_c = 6 Å.
+``gaussian_g2g4``   A candidate set of Behler Gaussian functions to choose ~20 from (nearsighted force
+                    training, Zeng, Chen & Peterson 2022, SI: a Gaussian G2/G4 candidate set cut down by
+                    feature selection): 16 G2 with R_s = 0 and η log-spaced from 0.01 to 4 Å⁻²; 40 G4
+                    with η ∈ {0.005, 0.015, 0.04, 0.1} Å⁻², ζ ∈ {1, 2, 4, 8, 16}, λ = ±1. Single element:
+                    56 features. R_c = 6.5 Å (the paper's chunk radius).
 =================== ================================================================================
 
 The cut-offs are our choice (the Li et al. paper used the same forms with R_c around 6 Å; its exact
@@ -93,6 +98,25 @@ def acsf_standard(species, r_cut: float | None = None) -> SymmetryFunctions:
     return sf
 
 
+GAUSSIAN_G2_ETAS = [round(float(e), 6) for e in np.geomspace(0.01, 4.0, 16)]
+GAUSSIAN_G4 = [(eta, zeta, lam) for eta in (0.005, 0.015, 0.04, 0.1) for zeta in (1.0, 2.0, 4.0, 8.0, 16.0)
+               for lam in (1.0, -1.0)]
+GAUSSIAN_CUTOFF = 6.5
+
+
+def gaussian_g2g4(species, r_cut: float | None = None) -> SymmetryFunctions:
+    """16 G2 + 40 G4 Gaussian candidates per block (56 for one element), for feature selection.
+
+    >>> gaussian_g2g4(["Pt"]).n_features, gaussian_g2g4(["Pt"]).r_cut
+    (56, 6.5)
+    """
+    rc = GAUSSIAN_CUTOFF if r_cut is None else float(r_cut)
+    _check_cutoff(rc)
+    radial = [{"form": "g2", "eta": eta, "r_s": 0.0} for eta in GAUSSIAN_G2_ETAS]
+    angular = [{"form": "g4", "eta": e, "zeta": z, "lambda": lam} for e, z, lam in GAUSSIAN_G4]
+    return SymmetryFunctions(species, rc, radial, angular, preset="gaussian_g2g4")
+
+
 def _check_cutoff(rc: float) -> None:
     if not (math.isfinite(rc) and rc > 1.0):
         raise ParameterError(f"cutoff must be a number of Å greater than 1; got {rc}")
@@ -103,6 +127,7 @@ PRESETS: dict[str, Callable[..., SymmetryFunctions]] = {
     "li_single_element": li_single_element,
     "li_two_element": li_two_element,
     "acsf_standard": acsf_standard,
+    "gaussian_g2g4": gaussian_g2g4,
 }
 
 
