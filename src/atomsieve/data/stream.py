@@ -20,17 +20,54 @@ from atomsieve.data.validate import validate_structure
 from atomsieve.errors import DataError, ParameterError
 
 
-def _frames(path: Path, fmt: str) -> Iterator:
+def _xyz_frame_texts(path: Path) -> Iterator[str]:
+    """The text of every frame of an (ext)xyz file, count line to last atom line, unparsed."""
+    from atomsieve.data.io import _open_binary
+
+    with _open_binary(path) as fh:
+        while line := fh.readline():
+            if not line.strip():
+                continue
+            count = int(line)
+            lines = [line, fh.readline()]
+            lines.extend(fh.readline() for _ in range(count))
+            yield b"".join(lines).decode()
+
+
+def _frames(path: Path, fmt: str, only=None) -> Iterator[tuple[int, object]]:
+    """``(index, Atoms)`` of every structure of ``path``, or of those whose index is in ``only`` (text
+    formats then skip the other frames without parsing them) — stopping after the last of them."""
+    last = max(only) if only else -1
+    if only is not None and not only:
+        return
     if fmt in ("db", "json"):
         import ase.db
 
         with plain_database(path) as plain, ase.db.connect(str(plain)) as db:
-            for row in db.select():
-                yield row_atoms(row)
+            for i, row in enumerate(db.select()):
+                if only is None or i in only:
+                    yield i, row_atoms(row)
+                if i == last:
+                    return
         return
     if fmt in ("extxyz", "xyz"):
         check_xyz_counts(path)
-    yield from iread(str(path), index=":", format=fmt)
+        if only is not None:
+            import io
+
+            from ase.io import read
+
+            for i, text in enumerate(_xyz_frame_texts(path)):
+                if i in only:
+                    yield i, read(io.StringIO(text), format=fmt)
+                if i == last:
+                    return
+            return
+    for i, atoms in enumerate(iread(str(path), index=":", format=fmt)):
+        if only is None or i in only:
+            yield i, atoms
+        if i == last:
+            return
 
 
 def iter_partitions(
@@ -39,18 +76,22 @@ def iter_partitions(
     *,
     energy_key: str | None = None,
     forces_key: str | None = None,
+    only=None,
 ) -> Iterator[Dataset]:
     """Yield consecutive :class:`Dataset` partitions of at most ``partition_size`` structures.
 
     Only one partition is held in memory at a time. Labels are looked up in the first
     partition as :func:`atomsieve.load` does; the keys found there are then required in
-    every later partition.
+    every later partition. ``only``: a set of structure indices to read, in file order, skipping
+    the rest (unparsed in text formats); the partitions then hold only those.
 
     Examples
     --------
     >>> from atomsieve.datasets import default_path
     >>> [len(p) for p in iter_partitions(default_path("test"), 10)]
     [10, 10, 5]
+    >>> [len(p) for p in iter_partitions(default_path("test"), 10, only={3, 24})]
+    [2]
     """
     if partition_size < 1:
         raise ParameterError(f"partition_size must be at least 1; got {partition_size}")
@@ -59,16 +100,16 @@ def iter_partitions(
     keys = {"energy": energy_key, "forces": forces_key}
     first = True
     done = 0
-    buffer = []
+    buffer, indices = [], []
 
     def flush() -> Dataset:
         nonlocal first
-        for i, atoms in enumerate(buffer):
-            validate_structure(atoms, f"{path}, structure {done + i}")
+        for i, atoms in zip(indices, buffer):
+            validate_structure(atoms, f"{path}, structure {i}")
         labels = {}
         for kind in ("energy", "forces"):
             if first or keys[kind] is not None:  # later partitions must carry the first one's keys
-                labels[kind] = find_labels(buffer, kind, keys[kind], f"{path} (structures {done}..)")
+                labels[kind] = find_labels(buffer, kind, keys[kind], f"{path} (structures {indices[0]}..)")
                 keys[kind] = labels[kind][1]
             else:
                 labels[kind] = (None, None)
@@ -78,22 +119,23 @@ def iter_partitions(
                        source=str(path))
 
     try:
-        for atoms in _frames(path, fmt):
+        for i, atoms in _frames(path, fmt, only):
             buffer.append(atoms)
+            indices.append(i)
             if len(buffer) == partition_size:
                 yield flush()
-                done += len(buffer)
+                done = i + 1
                 buffer.clear()
+                indices.clear()
     except DataError:
         raise
     except Exception as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(
-            f"{path}: cannot be read as {fmt} after structure {done + len(buffer)}: {message}"
-        ) from None
+        read = indices[-1] + 1 if indices else done
+        raise DataError(f"{path}: cannot be read as {fmt} after structure {read}: {message}") from None
     if buffer:
         yield flush()
-    elif first:
+    elif first and only is None:
         raise DataError(f"{path}: contains no structures")
 
 
@@ -206,13 +248,13 @@ def scan_elements(path: str | os.PathLike) -> list[str]:
                 count = int(text)
                 column = _xyz_species_column(fh.readline())
                 if column is None:  # elements given otherwise (e.g. a Z column): read it as ASE does
-                    return sorted({chemical_symbols[z] for atoms in _frames(path, fmt)
+                    return sorted({chemical_symbols[z] for _, atoms in _frames(path, fmt)
                                    for z in atoms.numbers})
                 for _ in range(count):
                     found.add(fh.readline().split()[column].decode())
         return sorted(found)
     try:
-        for atoms in _frames(path, fmt):
+        for _, atoms in _frames(path, fmt):
             found.update(atoms.get_chemical_symbols())
     except Exception as exc:
         raise DataError(f"{path}: cannot be read as {fmt}: {exc}") from None
@@ -306,13 +348,16 @@ def write_selected(
     for k, i in enumerate(order):
         rank.setdefault(i, []).append(k)
     pending: dict[int, object] = {}
-    next_k = seen = 0
+    next_k = 0
+    wanted = sorted(rank)  # the file's selected structures, in file order
+    seen = 0
     with atomic_path(output, overwrite) as tmp:
         writer = _SelectionWriter(tmp, fmt)
         try:
-            for part in iter_partitions(path, partition_size, energy_key=energy_key, forces_key=forces_key):
+            for part in iter_partitions(path, partition_size, energy_key=energy_key, forces_key=forces_key,
+                                        only=set(wanted)):
                 for j, atoms in enumerate(part.atoms):
-                    for k in rank.get(seen + j, ()):
+                    for k in rank[wanted[seen + j]]:
                         energy = None if part.energies is None else part.energies[j]
                         pending[k] = _labelled_copy(atoms, energy, part.forces_of(j), part.energy_key,
                                                     part.forces_key, label_prefix)
@@ -332,5 +377,5 @@ def write_selected(
         finally:
             writer.close()
         if next_k < len(order):
-            raise DataError(f"{path}: holds {seen} structures; index {order[next_k]} is out of range")
+            raise DataError(f"{path}: has no structure {wanted[seen]}; the selection does not fit this file")
     return output
