@@ -39,12 +39,12 @@ def scratch(tmp_path, monkeypatch):
 
 
 def test_streamed_select_writes_the_in_memory_selection(capsys, scratch):
-    code, mem, _ = run(capsys, "select", GE, "--threshold", "Ge=0.3", "-o", scratch / "mem.extxyz",
+    code, mem, _ = run(capsys, "select", GE_TEST, "--threshold", "Ge=0.3", "-o", scratch / "mem.extxyz",
                        "--bank-out", scratch / "mem.npz", "--in-memory")
     assert code == 0
-    code, streamed, err = run(capsys, "select", GE, "--threshold", "Ge=0.3", "-o", scratch / "str.extxyz",
-                              "--bank-out", scratch / "str.npz", "--store", scratch / "store",
-                              "--partition", 37)
+    code, streamed, err = run(capsys, "select", GE_TEST, "--threshold", "Ge=0.3", "-o",
+                              scratch / "str.extxyz", "--bank-out", scratch / "str.npz", "--store",
+                              scratch / "store", "--partition", 7)
     assert code == 0, err
     assert summary(streamed) == summary(mem)
     assert (scratch / "str.extxyz").read_bytes() == (scratch / "mem.extxyz").read_bytes()
@@ -52,10 +52,10 @@ def test_streamed_select_writes_the_in_memory_selection(capsys, scratch):
     np.testing.assert_array_equal(a.vectors, b.vectors)
     np.testing.assert_array_equal(a.source_structure, b.source_structure)
     # the kept store is reused for another threshold, and still gives the in-memory answer
-    code, again, err = run(capsys, "select", GE, "--threshold", "Ge=0.2", "--init", "empty", "-o",
+    code, again, err = run(capsys, "select", GE_TEST, "--threshold", "Ge=0.2", "--init", "empty", "-o",
                            scratch / "again.db", "--store", scratch / "store")
     assert code == 0 and "reusing" in err
-    code, mem2, _ = run(capsys, "select", GE, "--threshold", "Ge=0.2", "--init", "empty", "-o",
+    code, mem2, _ = run(capsys, "select", GE_TEST, "--threshold", "Ge=0.2", "--init", "empty", "-o",
                         scratch / "mem2.db", "--in-memory")
     assert summary(again) == summary(mem2)
     x, y = atomsieve.load(scratch / "again.db"), atomsieve.load(scratch / "mem2.db")
@@ -98,9 +98,9 @@ def test_options_that_need_the_whole_file(capsys, scratch, monkeypatch):
 
 
 def test_streamed_sweep_gives_the_in_memory_table(capsys, scratch):
-    common = ["sweep", GE, "--from", 0.2, "--to", 0.4, "--step", 0.1]
+    common = ["sweep", GE_TEST, "--from", 0.2, "--to", 0.4, "--step", 0.1]
     assert run(capsys, *common, "-o", scratch / "mem.csv")[0] == 0
-    code = run(capsys, *common, "-o", scratch / "str.csv", "--store", scratch / "store", "--partition", 50)[0]
+    code = run(capsys, *common, "-o", scratch / "str.csv", "--store", scratch / "store", "--partition", 6)[0]
     assert code == 0
 
     def table(name):
@@ -124,6 +124,7 @@ def test_streamed_featurize_store_and_npz_equal_in_memory(capsys, scratch):
     assert code == 0 and "rebuilding" in err
 
 
+@pytest.mark.slow  # a two-worker LocalCluster starts in ~10-40 s
 def test_featurize_on_a_local_dask_cluster_equals_in_process(capsys, scratch):
     assert run(capsys, "featurize", GE_TEST, "--store", scratch / "serial", "--partition", 5)[0] == 0
     code, out, err = run(capsys, "featurize", GE_TEST, "--store", scratch / "dask", "--partition", 5,
@@ -159,7 +160,7 @@ def test_scan_elements_reads_the_species_column_wherever_it_is(tmp_path):
 
 @pytest.mark.parametrize("method", ["fps", "cur", "cluster", "random"])
 def test_streamed_structure_level_methods_select_what_the_in_memory_path_selects(capsys, scratch, method):
-    common = ["select", GE, "--method", method, "--n", 15]
+    common = ["select", GE_TEST, "--method", method, "--n", 6]
     code, mem, _ = run(capsys, *common, "-o", scratch / "mem.extxyz")
     assert code == 0
     code, streamed, err = run(capsys, *common, "-o", scratch / "str.extxyz", "--store", scratch / "store")
