@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import json
 import lzma
 import shutil
 
 import ase.db
+import ase.io
 import numpy as np
 import pytest
 
@@ -115,3 +117,19 @@ def test_cli_query(ge_db, tmp_path, capsys, verb):
         out_file.unlink()
     assert main([verb, str(default_path("test")), "--query", "config_type=Vacancy", *extra]) == 2
     assert "a query needs an ASE database" in capsys.readouterr().err
+
+
+def test_select_and_dashboard_state_take_the_query(ge_db, tmp_path):
+    from atomsieve.app.state import DatasetState
+
+    query = "config_type=Elastic"
+    with ase.db.connect(str(ge_db)) as db:
+        n = db.count(query)
+    out, rec = tmp_path / "sel.extxyz", tmp_path / "sel.json"
+    assert main(["select", str(ge_db), "--query", query, "--method", "random", "--n", "3",
+                 "--output", str(out), "--indices-out", str(rec)]) == 0
+    record = json.loads(rec.read_text())
+    assert record["query"] == query and record["counts"]["structures_total"] == n
+    assert {a.info["config_type"] for a in ase.io.read(out, ":")} == {"Elastic"}
+    state = DatasetState.from_path(ge_db, query=query)
+    assert len(state.dataset) == n and query in state.title
