@@ -133,3 +133,14 @@ def test_select_and_dashboard_state_take_the_query(ge_db, tmp_path):
     assert {a.info["config_type"] for a in ase.io.read(out, ":")} == {"Elastic"}
     state = DatasetState.from_path(ge_db, query=query)
     assert len(state.dataset) == n and query in state.title
+
+
+@pytest.mark.parametrize("name", ["ge.extxyz.gz", "ge.pkl.gz"])
+def test_pickle_inside_a_compressed_file_is_refused(tmp_path, name):
+    import pickle
+
+    path = tmp_path / name
+    with gzip.open(path, "wb") as fh:
+        fh.write(pickle.dumps({"not": "structures"}))
+    with pytest.raises(DataError, match="pickle-based files are refused"):
+        load(path)
