@@ -114,6 +114,7 @@ def state_level(moves: int, seed: int, unit: str) -> dict:
 def browser_level(presses: int) -> dict:
     from playwright.sync_api import sync_playwright
 
+    from atomsieve.app.selection_state import DEFAULT_THRESHOLD, THRESHOLD_STEP
     from atomsieve.app.serve import free_port
 
     port = free_port()
@@ -140,17 +141,27 @@ def browser_level(presses: int) -> dict:
             out["load_to_first_rmse_s"] = time.perf_counter() - load
             handle = page.locator(".threshold-Ge .noUi-handle").first
             text = page.locator(".model-error-text").first
-            for i in range(presses):
+            note = page.locator(".selection-note").first
+            threshold = DEFAULT_THRESHOLD
+            for _ in range(presses):
                 page.wait_for_timeout(4000)  # idle: prefetch and curve filling run meanwhile
-                before = pattern.search(text.evaluate("el => (el.shadowRoot || el).textContent"))[0]
+                threshold = round(threshold + THRESHOLD_STEP, 6)  # a new position every press
                 handle.focus()
                 start = time.perf_counter()
-                handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+                handle.press("ArrowRight")
+                # Fresh when the note names the new threshold and the RMSE text no longer says
+                # "training…" (both change in the same update; the RMSE may equal the previous one
+                # when one step selects the same structures).
                 page.wait_for_function(
-                    """([el, old]) => { const t = (el.shadowRoot || el).textContent;
-                        return !t.includes('training') && !t.includes(old) && t.includes('force RMSE'); }""",
-                    arg=[text.element_handle(), before], polling=20)
+                    """([note, text, label]) => {
+                        const n = (note.shadowRoot || note).textContent;
+                        const t = (text.shadowRoot || text).textContent;
+                        return n.includes(label) && t.includes('force RMSE')
+                            && !t.includes('training…'); }""",
+                    arg=[note.element_handle(), text.element_handle(), f"Ge {threshold:.3f}"], polling=20)
                 out["press_to_rmse_text_s"].append(time.perf_counter() - start)
+                out.setdefault("rmse_text", []).append(pattern.search(
+                    text.evaluate("el => (el.shadowRoot || el).textContent"))[0])
             context.close()
             browser.close()
     finally:
