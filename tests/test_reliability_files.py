@@ -21,7 +21,7 @@ from atomsieve.cli import main
 from atomsieve.data import atomic_group, atomic_path, load, save
 from atomsieve.data.io import TEMP_PREFIX, remove_stale_temporaries
 from atomsieve.datasets import default_path
-from atomsieve.errors import describe_os_error, os_problem
+from atomsieve.errors import StorageError, describe_os_error, os_problem
 
 GE = str(default_path("test"))  # 25 structures, 1568 atoms
 
@@ -198,3 +198,24 @@ def test_sqlite_full_disk_is_named(tmp_path):
     error = sqlite3.OperationalError("database or disk is full")
     assert os_problem(error, tmp_path) == f"no space left on the device holding {tmp_path}"
 
+
+
+def test_dashboard_names_a_file_system_fault_not_an_unexpected_error(monkeypatch, tmp_path):
+    """Open-by-path and upload go through ``guarded``: a fault reads as the file and what went wrong."""
+    from atomsieve.app import notify as notify_module
+    from atomsieve.app.state import DatasetState
+
+    shown = []
+    monkeypatch.setattr(notify_module, "notify", lambda text, *a, **k: shown.append(text))
+    fault = PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "set.extxyz"))
+    notify_module.guarded("Open set.extxyz", lambda: (_ for _ in ()).throw(fault))
+    assert shown == [f"Open set.extxyz: {tmp_path / 'set.extxyz'}: permission denied"]
+
+    def full_disk(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    state = DatasetState.from_path()
+    with pytest.raises(StorageError, match=r"^my set\.extxyz: cannot be stored for reading: no space left on "
+                                           r"the device holding "):
+        state.load_upload("my set.extxyz", b"1\nPBC\nGe 0 0 0\n")
