@@ -111,8 +111,11 @@ def test_export_tab_offers_mace_labels_and_a_chemiscope_map(dashboard_page, tmp_
 
 
 def card_value(page, name: str) -> int:
-    """The number shown on a live card (Panel renders it inside the element's shadow root)."""
-    text = page.locator(f".card-{name}").first.evaluate("el => (el.shadowRoot || el).textContent")
+    """The number shown on a live card (Panel renders it inside the element's shadow root, beside
+    <style> elements whose CSS holds numbers too, and which a re-render can put after the text)."""
+    text = page.locator(f".card-{name}").first.evaluate(
+        """el => [...(el.shadowRoot || el).childNodes].filter(n => !['STYLE', 'LINK'].includes(n.nodeName))
+                 .map(n => n.textContent).join(' ')""")
     return int(re.findall(r"[\d,]+", text)[-1].replace(",", ""))
 
 

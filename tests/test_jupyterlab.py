@@ -79,10 +79,11 @@ def test_notebook_runs_offline_in_jupyterlab_and_its_slider_moves_the_count(chro
         note = page.locator(".selection-note", has_text="Ge 0.400").first
         note.wait_for()
         before = card_value(page, "structures")
-        page.locator(".card-structures").first.scroll_into_view_if_needed()
-        page.screenshot(path=str(tmp_path / "dashboard_before.png"))
-        # At this width the cards neither overlap nor leave the notebook's output area.
         cards = page.locator(".card-structures")
+        cards.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "dashboard_before.png"))
+        page.locator(".jp-OutputArea-output", has=cards).first.screenshot(path=str(tmp_path / "output.png"))
+        # At this width the cards neither overlap nor leave the notebook's output area.
         output = page.locator(".jp-OutputArea-output", has=cards).first.bounding_box()
         boxes = [page.locator(f".card-{name}").first.bounding_box()
                  for name in ("structures", "atoms", "percent", "bank")]

@@ -70,3 +70,19 @@ def test_panel_serve_notebook_shows_its_servable_dashboard(chromium, panel_serve
     finally:
         context.close()
     assert outside == []
+
+
+def test_panel_serve_with_a_missing_file_says_so_on_the_page_and_in_the_log(chromium, tmp_path):
+    from atomsieve.app.serve import free_port
+
+    port = free_port()
+    missing = tmp_path / "missing.extxyz"
+    command = [PANEL_EXE, "serve", str(APP), "--address", "127.0.0.1", "--port", str(port),
+               "--args", str(missing)]
+    with running(command, f"http://127.0.0.1:{port}/panel_app") as log:
+        context, page, _outside = open_page(chromium, f"http://127.0.0.1:{port}/panel_app")
+        try:
+            page.locator(".atomsieve-error", has_text=f"{missing}: no such file").wait_for()
+        finally:
+            context.close()
+    assert f"atomsieve: {missing}: no such file" in log.read_text()

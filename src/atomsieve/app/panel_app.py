@@ -30,15 +30,28 @@ DATASET_VARIABLE = "ATOMSIEVE_DATASET"
 SERVED_UPLOAD_MB = 15.0
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """Bad options raise :class:`~atomsieve.errors.ParameterError` (shown on the page) instead of exiting."""
+
+    def error(self, message):
+        from atomsieve.errors import ParameterError
+
+        raise ParameterError(f"{self.prog}: {message}")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The options given after ``panel serve … --args``.
 
     >>> args = parse_args(["ge.extxyz", "--energy-key", "REF_energy"])
     >>> args.path, args.energy_key, args.max_upload_mb
     ('ge.extxyz', 'REF_energy', 15.0)
+    >>> parse_args(["--energy"])
+    Traceback (most recent call last):
+    ...
+    atomsieve.errors.ParameterError: panel_app.py --args: argument --energy-key: expected one argument
     """
-    parser = argparse.ArgumentParser(prog="panel serve panel_app.py --args",
-                                     description="Serve the atomsieve dashboard with panel serve.")
+    parser = ArgumentParser(prog="panel_app.py --args",
+                            description="Serve the atomsieve dashboard with panel serve.")
     parser.add_argument("path", nargs="?", default=os.environ.get(DATASET_VARIABLE) or None,
                         help=f"structure file (default: ${DATASET_VARIABLE}, else the embedded germanium "
                              "set)")
@@ -66,6 +79,20 @@ def page(argv: list[str]):
     return make_app(loaded.dataset, loaded.title, data_dir=args.data_dir, source_path=loaded.source_path)
 
 
+def page_or_error(argv: list[str]):
+    """:func:`page`, or a page with one line naming the input and the problem (also printed to the log)."""
+    import panel as pn
+
+    from atomsieve.errors import AtomsieveError
+
+    try:
+        return page(argv)
+    except AtomsieveError as exc:
+        print(f"atomsieve: {exc}", file=sys.stderr, flush=True)
+        return pn.pane.Alert(f"atomsieve could not serve the dashboard: {exc}", alert_type="danger",
+                             css_classes=["atomsieve-error"])
+
+
 def _served() -> bool:
     import panel as pn
 
@@ -75,4 +102,4 @@ def _served() -> bool:
 if __name__ == "__main__":
     print(os.path.abspath(__file__))
 elif _served():  # run by panel serve; importing the module elsewhere (docs, tests) builds nothing
-    page(sys.argv[1:]).servable(title="atomsieve")
+    page_or_error(sys.argv[1:]).servable(title="atomsieve")
