@@ -219,3 +219,25 @@ def test_dashboard_names_a_file_system_fault_not_an_unexpected_error(monkeypatch
     with pytest.raises(StorageError, match=r"^my set\.extxyz: cannot be stored for reading: no space left on "
                                            r"the device holding "):
         state.load_upload("my set.extxyz", b"1\nPBC\nGe 0 0 0\n")
+
+
+def test_a_run_folder_is_created_all_or_nothing(full_disk):
+    """nft's run folder, settings, target and initial cells: a full disk leaves no half-made folder."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    from atomsieve.active.loop import NearsightedForceTraining
+    from atomsieve.active.model import EnsembleModel
+
+    cells = []
+    for a in (3.55, 3.6):
+        atoms = bulk("Cu", "fcc", a=a, cubic=True)
+        atoms.calc = EMT()
+        atoms.get_forces()
+        cells.append(atoms)
+    run = full_disk / "run"
+    nft = NearsightedForceTraining("emt", model=EnsembleModel(n_members=2, model="linear"), run_dir=run,
+                                   scheduler=None)
+    with pytest.raises(StorageError, match="no space left on the device holding"):
+        nft.fit(bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2), cells)
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
