@@ -241,3 +241,16 @@ def test_a_run_folder_is_created_all_or_nothing(full_disk):
     with pytest.raises(StorageError, match="no space left on the device holding"):
         nft.fit(bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2), cells)
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_build_refuses_a_read_only_folder_before_the_md(read_only, capsys, monkeypatch):
+    import atomsieve.builders
+
+    def no_md(*args, **kwargs):
+        raise AssertionError("the MD started although the output cannot be written")
+
+    monkeypatch.setattr(atomsieve.builders, "build", no_md)
+    out = read_only / "pool.extxyz"
+    code, err = _run(["build", "one-element", "--structures", "2", "-o", str(out)], capsys)
+    assert code == 2 and err == f"atomsieve build: error: {out}: cannot be written: {read_only} is on a " \
+                                "read-only file system"

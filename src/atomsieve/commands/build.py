@@ -31,7 +31,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from atomsieve.builders import build
     from atomsieve.data import save
-    from atomsieve.data.io import WRITE_FORMATS
+    from atomsieve.data.io import WRITE_FORMATS, check_writable
     from atomsieve.errors import DataError, ParameterError
     from atomsieve.progress import progress_bar
 
@@ -44,6 +44,7 @@ def run(args) -> int:
         raise DataError(f"{output}: already exists; pass --overwrite to replace it")
     if not output.parent.exists():
         raise DataError(f"{output}: folder {output.parent} does not exist")
+    check_writable(output)  # a read-only or forbidden folder fails now, not after minutes of MD
     if args.structures is not None and args.structures < 1:
         raise ParameterError(f"--structures must be at least 1; got {args.structures}")
     options = {}

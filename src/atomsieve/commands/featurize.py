@@ -62,6 +62,10 @@ def run(args) -> int:
         raise ParameterError(f"--output {out}: features are written as .npz; use a name ending in .npz")
     if out is not None and out.exists() and not args.overwrite:  # fail before the work, not after
         raise ParameterError(f"{out}: already exists; pass --overwrite to replace it")
+    if out is not None:
+        from atomsieve.data.io import check_writable
+
+        check_writable(out)
     if args.path is not None and should_stream(args, args.path) and refuse_in_stream(
             args, args.path, **{f"--scaler {args.scaler}": args.scaler != "minmax", "--float32": args.float32,
                                 "--query": getattr(args, "query", None), "--cache": args.cache}):
