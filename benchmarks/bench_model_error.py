@@ -149,6 +149,9 @@ def browser_level(presses: int) -> dict:
                 handle.focus()
                 start = time.perf_counter()
                 handle.press("ArrowRight")
+                page.wait_for_function("([n, label]) => (n.shadowRoot || n).textContent.includes(label)",
+                                       arg=[note.element_handle(), f"Ge {threshold:.3f}"], polling=20)
+                out.setdefault("press_to_count_note_s", []).append(time.perf_counter() - start)
                 # Fresh when the note names the new threshold and the RMSE text no longer says
                 # "training…" (both change in the same update; the RMSE may equal the previous one
                 # when one step selects the same structures).
@@ -168,6 +171,7 @@ def browser_level(presses: int) -> dict:
         proc.terminate()
         proc.wait(30)
     out["summary"] = percentiles(out["press_to_rmse_text_s"])
+    out["count_note_summary"] = percentiles(out["press_to_count_note_s"])
     return out
 
 
@@ -202,6 +206,9 @@ def main() -> None:
         print(f"browser: page load -> first RMSE line {r['load_to_first_rmse_s']:.1f} s; "
               f"press -> new RMSE text n={q['n']} p50 {q['p50_ms']:.0f} ms p95 {q['p95_ms']:.0f} ms "
               f"max {q['max_ms']:.0f} ms")
+        q = r["count_note_summary"]
+        print(f"browser: press -> count note (same presses) p50 {q['p50_ms']:.0f} ms "
+              f"p95 {q['p95_ms']:.0f} ms max {q['max_ms']:.0f} ms")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 

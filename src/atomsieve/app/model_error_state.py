@@ -261,6 +261,7 @@ class ModelErrorState(param.Parameterized):
     progress = param.Number(default=0.0, bounds=(0.0, 1.0), doc="preparation progress")
     status = param.String(default="", doc="one line on what is happening")
     training = param.Boolean(default=False, doc="a model for the current selection is being trained")
+    comparing = param.Boolean(default=False, doc="the other methods' rows at this size are coming in")
     current = param.Dict(default={}, doc="row of the current selection (meV/atom, meV/Å)")
     at_size = param.Dict(default={}, doc="method -> row at the current size; 'lebank' is the selection")
     curves = param.List(default=[], doc="rows of every method at grid sizes and the LE-bank sweep")
@@ -302,7 +303,7 @@ class ModelErrorState(param.Parameterized):
         self.error_grid, self.error_grid_elements = {}, []
         self.context, self._ckey, self._wanted, self._sweep_key = None, None, None, None
         with param.parameterized.batch_call_watchers(self):
-            self.ready = self.preparing = self.training = False
+            self.ready = self.preparing = self.training = self.comparing = False
             self.current, self.at_size, self.curves = {}, {}, []
             self.progress, self.curve_progress, self.status = 0.0, 0.0, ""
         if prepare:
@@ -389,7 +390,8 @@ class ModelErrorState(param.Parameterized):
             for item in self._score(*args, threading.Event()):
                 self._deliver(item)
             return
-        self.training = True
+        with param.parameterized.batch_call_watchers(self):
+            self.training = self.comparing = True
 
         def work(cancelled, emit):
             for item in self._score(*args, cancelled):
@@ -400,7 +402,8 @@ class ModelErrorState(param.Parameterized):
 
         def finished():
             if self._job is job:
-                self.training = False
+                with param.parameterized.batch_call_watchers(self):
+                    self.training = self.comparing = False
                 if job.error is None and not job.cancelled.is_set() and self.auto_curves:
                     if self.model == "linear":  # a network's curves are the Compare tab's batch study
                         self.fill_curves()
@@ -440,6 +443,7 @@ class ModelErrorState(param.Parameterized):
             with param.parameterized.batch_call_watchers(self):
                 self.at_size = {"lebank": row}
                 self.current = {**row, "key": key}
+                self.training = False  # the selection's own model is done; the others stream in
         else:
             with param.parameterized.batch_call_watchers(self):
                 self.at_size = {**self.at_size, row["method"]: row}
@@ -531,7 +535,7 @@ class ModelErrorState(param.Parameterized):
 
         def work(cancelled, emit):
             for i, job in enumerate(jobs):
-                while (selection.busy or self.training) and not cancelled.is_set():
+                while (selection.busy or self.training or self.comparing) and not cancelled.is_set():
                     time.sleep(0.02)  # the slider's own work goes first
                 if cancelled.is_set():
                     return None
@@ -590,7 +594,7 @@ class ModelErrorState(param.Parameterized):
 
         def work(cancelled, emit):
             for i, (a, b) in enumerate(points):
-                while (sel.busy or self.training) and not cancelled.is_set():
+                while (sel.busy or self.training or self.comparing) and not cancelled.is_set():
                     time.sleep(0.02)  # the slider's own work goes first
                 if cancelled.is_set():
                     return None
@@ -632,10 +636,10 @@ class ModelErrorState(param.Parameterized):
             if job is not None and job.running:
                 job.cancel()
         self._wanted = None
-        if not (self.training or self.preparing):
+        if not (self.training or self.preparing or self.comparing):
             return
         with param.parameterized.batch_call_watchers(self):
-            self.training = self.preparing = False
+            self.training = self.preparing = self.comparing = False
             self.status = "cancelled"
         if self.model == "bpnn":
             self.model = "linear"  # resets and prepares the linear model's input

@@ -93,8 +93,8 @@ class ModelErrorPanel(Viewer):
         self._build_grid()
         self.schedule = UiScheduler(self.size_pane, self.threshold_pane, self.grid_pane)
         st.param.watch(lambda *_e: self.schedule(self.refresh),
-                       ["current", "at_size", "curves", "training", "ready", "preparing", "progress",
-                        "status", "size_unit", "curve_progress"])
+                       ["current", "at_size", "curves", "training", "comparing", "ready", "preparing",
+                        "progress", "status", "size_unit", "curve_progress"])
         st.selection.param.watch(lambda *_e: self.schedule(self.refresh), ["outcome", "busy"])
         st.param.watch(lambda *_e: self.schedule(self.refresh_grid),
                        ["error_grid", "error_grid_elements", "grid_progress"])
@@ -212,12 +212,14 @@ class ModelErrorPanel(Viewer):
                 f"selected structures ({cur['n_atoms']:,} atoms): force RMSE {cur['rmse_f_pred']:.1f} meV/Å, "
                 f"energy RMSE {cur['rmse_e_pred']:.1f} meV/atom on the prediction set "
                 f"(training set {cur['rmse_f_train']:.1f} meV/Å, {cur['rmse_e_train']:.1f} meV/atom)")
-            self.line.object = at_size_text(st, column, unit)
+            pending = [label(m) for m in st.methods if m not in st.at_size]
+            more = f" · computing {', '.join(pending)}…" if st.comparing and pending and fresh else ""
+            self.line.object = at_size_text(st, column, unit) + more
         elif st.preparing:
             self.text.object = "**preparing the model input…** the RMSE appears when it is ready"
         elif st.training:
             self.text.object = "**training…**"
-        self.cancel_button.disabled = not (st.training or st.preparing)
+        self.cancel_button.disabled = not (st.training or st.preparing or st.comparing)
         self.progress.visible = st.preparing
         self.progress.value = int(100 * st.progress)
         points = len(st.curves)
