@@ -66,7 +66,7 @@ CHUNK_ATOMS = 4096
 
 #: Largest per-pair Jacobian (bytes, in ``store_dtype``) that ``prepare(pairs=True)`` builds; the
 #: neural network trains on it in memory. Override with $ATOMSIEVE_MAX_PAIR_BYTES.
-MAX_PAIR_BYTES = 4 * 2**30
+MAX_PAIR_BYTES = 4 * 2**30  # about 2.6e5 germanium atoms (34 pairs of 480 B each per atom)
 
 
 def structure_chunks(atom_counts, max_atoms: int = CHUNK_ATOMS) -> list[np.ndarray]:
