@@ -119,5 +119,11 @@ class Dashboard(Viewer):
         self.compare.cancel()
         self.background.cancel_all()
 
+    #: Narrowest the views get beside the sidebar in a notebook; a narrower output puts them below it.
+    MAIN_MIN_WIDTH = 720
+
     def __panel__(self):
-        return pn.Row(pn.Column(self.sidebar(), width=340), self.main(), sizing_mode="stretch_width")
+        main = pn.Column(self.main(), sizing_mode="stretch_width", min_width=self.MAIN_MIN_WIDTH,
+                         styles={"flex": f"1 1 {self.MAIN_MIN_WIDTH}px"})
+        return pn.FlexBox(pn.Column(self.sidebar(), width=340), main, flex_wrap="wrap",
+                          sizing_mode="stretch_width")
