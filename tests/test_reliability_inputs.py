@@ -266,7 +266,7 @@ def test_md_check_with_no_distance_in_range_is_inconclusive(capsys):
                                "number under it; forces need one row of 3 numbers per atom"),
     ("--energy-key", "forces", "energy key 'forces' has the wrong shape: structure 0 (63 atoms) holds an "
                                "array of shape (63, 3) under it; energies need one number per structure"),
-    ("--energy-key", "config_type", "energy key 'config_type' has the wrong shape: structure 0 (63 atoms) "
+    ("--energy-key", "config_type", "energy key 'config_type' is not numeric: structure 0 (63 atoms) "
                                     "holds text 'Vacancy' under it"),
     ("--energy-key", "U", "energy key 'U' is absent"),
 ])

@@ -114,8 +114,10 @@ def find_labels(
             wrong = [i for i in missing if _raw(frames[i], key) is not None]
             if wrong:
                 need = "one number per structure" if kind == "energy" else "one row of 3 numbers per atom"
+                text = isinstance(_raw(frames[wrong[0]], key), str)
+                what = "is not numeric" if text else "has the wrong shape"
                 raise DataError(
-                    f"{path}: {kind} key {key!r} has the wrong shape: structure {wrong[0]} "
+                    f"{path}: {kind} key {key!r} {what}: structure {wrong[0]} "
                     f"({len(frames[wrong[0]])} atoms) holds {_held(_raw(frames[wrong[0]], key))} under it; "
                     f"{_PLURAL[kind]} need {need}"
                 )
