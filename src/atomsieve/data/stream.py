@@ -8,6 +8,7 @@ and labelled with the keys found in the first partition, so all partitions agree
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from atomsieve.data.dataset import Dataset
 from atomsieve.data.io import check_xyz_counts, detect_format, plain_database, row_atoms
 from atomsieve.data.labels import find_labels
 from atomsieve.data.validate import validate_structure
-from atomsieve.errors import DataError, ParameterError
+from atomsieve.errors import DataError, ParameterError, PartialLabelsWarning
 
 
 def _xyz_frame_texts(path: Path) -> Iterator[str]:
@@ -109,7 +110,11 @@ def iter_partitions(
         labels = {}
         for kind in ("energy", "forces"):
             if first or keys[kind] is not None:  # later partitions must carry the first one's keys
-                labels[kind] = find_labels(buffer, kind, keys[kind], f"{path} (structures {indices[0]}..)")
+                notes: list[str] = []  # labels in only some structures of the first partition: say so
+                labels[kind] = find_labels(buffer, kind, keys[kind], f"{path} (structures {indices[0]}..)",
+                                           notes)
+                for note in notes:
+                    warnings.warn(note, PartialLabelsWarning, stacklevel=3)
                 keys[kind] = labels[kind][1]
             else:
                 labels[kind] = (None, None)
