@@ -254,3 +254,41 @@ def test_build_refuses_a_read_only_folder_before_the_md(read_only, capsys, monke
     code, err = _run(["build", "one-element", "--structures", "2", "-o", str(out)], capsys)
     assert code == 2 and err == f"atomsieve build: error: {out}: cannot be written: {read_only} is on a " \
                                 "read-only file system"
+
+
+SAVER = """
+import sys
+from atomsieve import load, save
+from atomsieve.errors import StorageError
+try:
+    save(load(sys.argv[1], index=":2"), sys.argv[2])
+except StorageError as exc:
+    print(exc)
+"""
+
+
+def test_a_folder_without_write_permission_is_named():
+    """Root ignores permission bits, so as root the writer runs as user 'nobody' (setpriv)."""
+    import shutil
+    import tempfile
+
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("as root a permission test needs setpriv to run the writer as another user")
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    base = Path(tempfile.mkdtemp(prefix="atomsieve-permission-"))  # /tmp: reachable by that user
+    try:
+        base.chmod(0o755)
+        (base / "home").mkdir(mode=0o777)
+        (base / "home").chmod(0o777)
+        locked = base / "locked"
+        locked.mkdir(mode=0o555)
+        locked.chmod(0o555)
+        out = locked / "x.extxyz"
+        done = subprocess.run([*prefix, sys.executable, "-c", SAVER, GE, str(out)], capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "HOME": str(base / "home")})
+        assert done.stdout.strip() == f"{out}: cannot be written: permission denied", done.stderr
+        assert list(locked.iterdir()) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
