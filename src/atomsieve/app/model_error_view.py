@@ -95,7 +95,8 @@ class ModelErrorPanel(Viewer):
         st.param.watch(lambda *_e: self.schedule(self.refresh),
                        ["current", "at_size", "curves", "training", "comparing", "ready", "preparing",
                         "progress", "status", "size_unit", "curve_progress"])
-        st.selection.param.watch(lambda *_e: self.schedule(self.refresh), ["outcome", "busy"])
+        # A move first only marks the numbers as being recomputed; the plots change when they arrive.
+        st.selection.param.watch(lambda *_e: self.schedule(self.refresh_text), ["outcome", "busy"])
         st.param.watch(lambda *_e: self.schedule(self.refresh_grid),
                        ["error_grid", "error_grid_elements", "grid_progress"])
         st.selection.features_state.param.watch(lambda *_e: self.schedule(self._grid_options), ["features"])
@@ -198,7 +199,8 @@ class ModelErrorPanel(Viewer):
         self.threshold_pane = pn.pane.Bokeh(tfig, sizing_mode="stretch_width")
         del st
 
-    def refresh(self) -> None:
+    def refresh_text(self) -> None:
+        """The cards' text and the "at this size" line (cheap: no plot data)."""
         st = self.model_error
         column, unit = QUANTITIES[self.quantity.value]
         cur = st.current
@@ -220,6 +222,13 @@ class ModelErrorPanel(Viewer):
         elif st.training:
             self.text.object = "**training…**"
         self.cancel_button.disabled = not (st.training or st.preparing or st.comparing)
+
+    def refresh(self) -> None:
+        """Text, status and every plot."""
+        self.refresh_text()
+        st = self.model_error
+        column, unit = QUANTITIES[self.quantity.value]
+        cur = st.current
         self.progress.visible = st.preparing
         self.progress.value = int(100 * st.progress)
         points = len(st.curves)
@@ -234,24 +243,30 @@ class ModelErrorPanel(Viewer):
             xs, ys = st.series(method, f"{column}_pred")
             if method == "lebank":  # the sweep and the selections the user visited, one per size
                 xs, ys = self._lebank_series(st, f"{column}_pred")
-            src.data = {"x": xs, "y": ys}
+            self._set(src, {"x": xs, "y": ys})
             shown += list(zip(xs, ys, strict=True))
         if cur:
             x = float(cur["n_atoms"] if st.size_unit == "atoms" else cur["n_selected"])
             y = float(cur[f"{column}_pred"])
-            self.marker.data = {"x": [x], "y": [y]}
+            self._set(self.marker, {"x": [x], "y": [y]})
             near = [v for u, v in shown if u >= Y_RANGE_FROM * x] + [y]
             self.size_figure.y_range.start = 0.9 * min(v for _, v in [*shown, (x, y)])
             self.size_figure.y_range.end = 1.15 * max(near)
         else:
-            self.marker.data = {"x": [], "y": []}
+            self._set(self.marker, {"x": [], "y": []})
         curve = st.threshold_curve()
         self.threshold_figure.yaxis.axis_label = f"{NAMES[column]} RMSE ({unit})"
         for kind, src in self.threshold_sources.items():
-            src.data = {"x": curve["threshold"], "y": curve[f"{column}_{kind}"]}
+            self._set(src, {"x": curve["threshold"], "y": curve[f"{column}_{kind}"]})
         focus_t = st.selection.thresholds.get(st.selection.focus)
         self.threshold_span.location = float(focus_t) if focus_t is not None else float("nan")
         self.threshold_figure.title.text = f"RMSE vs {st.selection.focus or ''} threshold (Fig. 3)"
+
+    @staticmethod
+    def _set(source: ColumnDataSource, data: dict) -> None:
+        """Send a plot's data only when it changed (every slider move refreshes every plot)."""
+        if any(list(source.data.get(k, [])) != list(v) for k, v in data.items()):
+            source.data = data
 
     @staticmethod
     def _lebank_series(st: ModelErrorState, column: str) -> tuple[list[float], list[float]]:
