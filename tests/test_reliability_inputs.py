@@ -286,3 +286,15 @@ def test_a_file_that_is_not_a_potential_says_so(tmp_path, capsys, content, words
     code, _, last = _cli(["md-check", str(model), "--reference", "emt", "--system", "one-element"], capsys)
     assert code == 2 and f"{model}: not an atomsieve potential ({words}" in last, last
     assert "pickle" not in last.lower() and "torch" not in last.lower()
+
+
+def test_an_unknown_device_name_is_a_parameter_error_everywhere():
+    from atomsieve.descriptors import preset
+    from atomsieve.potentials.bpnn import resolve_device as bpnn_device
+    from atomsieve.selectors.lebank_engines import resolve_device as lebank_device
+
+    for resolve in (bpnn_device, lebank_device):
+        with pytest.raises(ParameterError, match="device must be 'auto', 'cpu' or 'cuda'; got 'gpu7'"):
+            resolve("gpu7")
+    with pytest.raises(ParameterError, match="got 'gpu7'"):
+        preset(None, ["Ge"]).compute(read(GE, ":1"), device="gpu7")

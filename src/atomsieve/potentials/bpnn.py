@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from atomsieve.descriptors.compute import resolve_device
 from atomsieve.errors import ParameterError
 from atomsieve.potentials.loss import error_measures, loss_weights
 from atomsieve.potentials.network import ACTIVATIONS, BehlerParrinelloNetwork
@@ -25,16 +26,6 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype == "auto":
         return torch.float64 if device.type == "cpu" else torch.float32
     return _DTYPES[dtype]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device={device!r} but CUDA is not available; use 'cpu' or 'auto'")
-    return dev
 
 
 class BPNNPotential:
