@@ -6,7 +6,8 @@ through :func:`atomsieve.evaluate.md_check.md_check` on the MD system. The row g
 :data:`MD_COLUMNS`:
 
 - ``md_verdict``: ``"ok"``, ``"unphysical"`` (short-range contacts the reference never makes),
-  ``"blew-up"`` or ``"timed-out"`` (the wall-clock limit cut the run short; see
+  ``"blew-up"``, ``"inconclusive"`` (no distance within the RDF range, so nothing was compared) or
+  ``"timed-out"`` (the wall-clock limit cut the run short; see
   :class:`~atomsieve.evaluate.md_check.MDCheckReport`);
 - ``rdf_distance``: mean over element pairs of ``∫ |g − g_ref| dr`` (Å); NaN when the run stopped
   before any frame was kept.
