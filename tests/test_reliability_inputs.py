@@ -49,6 +49,8 @@ ODD_OPTIONS = [
     (["select", GE, "-o", "OUT.extxyz", "--method", "fps", "--n", "1e400"], "--n '1e400': expected a count"),
     (["select", GE, "-o", "OUT.extxyz", "--threshold", "0.2", "--device", "tpu"], "--device: 'tpu'"),
     (["select", GE, "-o", "OUT.extxyz", "--threshold", "Ge=inf"], "threshold of Ge must be a finite number"),
+    (["select", GE, "-o", "OUT.extxyz", "--threshold", "0.2", "--partition", "0"],
+     "--partition: '0': must be a whole number"),
     (["select", GE, "-o", "OUT.extxyz", "--threshold", "0.2", "--cutoff", "-1"],
      "--cutoff: '-1': must be > 0"),
     (["select-features", GE, "--n", "0"], "--n '0': expected a count"),

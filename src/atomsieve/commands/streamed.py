@@ -33,7 +33,9 @@ def add_stream_options(p: argparse.ArgumentParser, *, scheduler: bool = True) ->
                    help="stream the input through an on-disk feature store in DIR, kept and reused while "
                         "the file and descriptor are unchanged (default: a temporary store for inputs "
                         f"over {STREAM_BYTES // 2**20} MiB)")
-    p.add_argument("--partition", type=int, default=500, metavar="N",
+    from atomsieve.commands.options import count
+
+    p.add_argument("--partition", type=count(1, 10_000_000), default=500, metavar="N",
                    help="structures read per partition when streaming (default 500)")
     p.add_argument("--in-memory", action="store_true",
                    help="read the whole input into memory even when it is large")
