@@ -50,6 +50,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ...
     atomsieve.errors.ParameterError: panel_app.py --args: argument --energy-key: expected one argument
     """
+    from atomsieve.commands.options import number
+
     parser = ArgumentParser(prog="panel_app.py --args",
                             description="Serve the atomsieve dashboard with panel serve.")
     parser.add_argument("path", nargs="?", default=os.environ.get(DATASET_VARIABLE) or None,
@@ -59,7 +61,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--forces-key", default=None, help="arrays key of the forces (eV/Å)")
     parser.add_argument("--query", default=None, help="ASE database selection, e.g. 'config_type=bulk'")
     parser.add_argument("--data-dir", default=None, help="confine open-by-path to files inside this folder")
-    parser.add_argument("--max-upload-mb", type=float, default=SERVED_UPLOAD_MB,
+    parser.add_argument("--max-upload-mb", type=number(0, 100_000, low_open=True), default=SERVED_UPLOAD_MB,
                         help=f"largest upload (default {SERVED_UPLOAD_MB:g} MB)")
     return parser.parse_args(argv)
 
