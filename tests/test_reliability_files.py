@@ -292,3 +292,33 @@ def test_a_folder_without_write_permission_is_named():
         assert list(locked.iterdir()) == []
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_feature_store_on_a_full_disk_names_the_store(full_disk):
+    from atomsieve.descriptors import SymmetryFunctions
+    from atomsieve.descriptors.store import FeatureStore
+
+    store = full_disk / "store"
+    with pytest.raises(StorageError, match=f"^{store}: cannot be written: no space left on the device"):
+        FeatureStore.build(GE, store, SymmetryFunctions.li_single_element(["Ge"]), partition_size=10)
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_ensemble_checkpoints_go_through_atomic_writes(full_disk):
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    from atomsieve.active.model import EnsembleModel
+
+    cells = []
+    for a in (3.55, 3.6):
+        atoms = bulk("Cu", "fcc", a=a, cubic=True)
+        atoms.calc = EMT()
+        atoms.get_forces()
+        cells.append(atoms)
+    model = EnsembleModel(n_members=2, model="linear").with_elements(["Cu"])
+    model.fit(cells, [])
+    folder = full_disk / "checkpoint"
+    with pytest.raises(StorageError, match=f"^{folder / 'weights.pt'}: cannot be written: no space left"):
+        model.save(folder)
+    assert sorted(p.name for p in folder.iterdir()) == []  # no hidden .weights.pt.tmp left behind

@@ -354,11 +354,13 @@ class EnsembleModel:
                 "span": span.tolist(), "columns": None if self.columns_ is None else self.columns_.tolist(),
                 "member_configs": [m.get_config() for m in self.ensemble_.members_]}
         state = {f"member{m}": _member_state(member) for m, member in enumerate(self.ensemble_.members_)}
-        tmp = folder / ".weights.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(folder / "weights.pt")
-        (folder / ".model.json.tmp").write_text(json.dumps(meta))
-        (folder / ".model.json.tmp").replace(folder / "model.json")
+        from atomsieve.data import atomic_group, atomic_path
+
+        with atomic_group():  # weights and settings: both or neither
+            with atomic_path(folder / "weights.pt", overwrite=True) as tmp, open(tmp, "wb") as fh:
+                torch.save(state, fh)  # a Python file: a full disk is an OSError, not torch's iostream error
+            with atomic_path(folder / "model.json", overwrite=True) as tmp:
+                tmp.write_text(json.dumps(meta))
         return folder
 
     @classmethod

@@ -373,6 +373,29 @@ def _storage_error(path: Path, exc: BaseException) -> StorageError | None:
     return None if problem is None else StorageError(f"{path}: cannot be written: {problem}")
 
 
+def temporary_folder(path: str | os.PathLike) -> Path:
+    """A new, empty temporary folder beside ``path``, for writing ``path`` (a file or a folder) in.
+
+    Named ``TEMP_PREFIX + HOST.PID.NAME.*`` so that what a killed write leaves is recognised and
+    removed by the next one (:func:`remove_stale_temporaries` runs first); a file-system fault is a
+    :class:`StorageError` naming ``path``.
+    """
+    path = Path(path)
+    remove_stale_temporaries(path.parent)
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{_host()}.{os.getpid()}.{path.name}.",
+                                     dir=path.parent))
+    except OSError as exc:
+        raise (_storage_error(path, exc) or exc) from None
+
+
+def raise_storage_error(path: str | os.PathLike, exc: BaseException) -> None:
+    """Raise a :class:`StorageError` naming ``path`` when ``exc`` is a file-system fault; else return."""
+    error = _storage_error(Path(path), exc)
+    if error is not None:
+        raise error from None
+
+
 def _about_other_file(exc: BaseException, tmpdir: Path) -> bool:
     """An OSError naming a file outside the temporary folder is not about this output."""
     name = getattr(exc, "filename", None)
@@ -407,12 +430,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         raise DataError(f"{path}: is a directory")
     if not path.parent.exists():
         raise DataError(f"{path}: folder {path.parent} does not exist")
-    remove_stale_temporaries(path.parent)
-    try:
-        tmpdir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{_host()}.{os.getpid()}.{path.name}.",
-                                       dir=path.parent))
-    except OSError as exc:
-        raise (_storage_error(path, exc) or exc) from None
+    tmpdir = temporary_folder(path)
     group = _WRITE_GROUP.get()
     handed_over = False
     try:

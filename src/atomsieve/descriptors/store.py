@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from functools import partial
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from atomsieve.data.io import raise_storage_error, temporary_folder
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.descriptors.scaling import scaler_from_dict
 from atomsieve.errors import CacheError, DataError, ParameterError
@@ -199,7 +199,7 @@ class FeatureStore:
                                  f"got {num_threads}")
         params = descriptor.params
         featurise = partial(_raw_partition, params, num_threads)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        tmp = temporary_folder(folder)  # recognisable, and removed by a later write if this one is killed
         files = {name: _HashedAppend(tmp / filename) for name, (filename, _) in _FILES.items()}
         lo: dict[int, np.ndarray] = {}
         hi: dict[int, np.ndarray] = {}
@@ -241,6 +241,9 @@ class FeatureStore:
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(tmp, folder)
+        except OSError as exc:  # a full disk or a forbidden folder: name the store, not a temporary file
+            raise_storage_error(folder, exc)
+            raise
         finally:
             for file in files.values():
                 file.close()

@@ -79,8 +79,8 @@ def save_potential(potential: Potential, path: str | os.PathLike, *, overwrite: 
         "model": _model_state(potential.model),
     }
     path = Path(path)
-    with atomic_path(path, overwrite) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path, overwrite) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)  # a Python file: a full disk is an OSError, not torch's iostream error
     return path
 
 
