@@ -1,6 +1,7 @@
 """``atomsieve build``: writes a loadable, labelled pool atomically and fails early on bad options."""
 
 import numpy as np
+import pytest
 
 import atomsieve
 from atomsieve.builders import per_atom_energies
@@ -31,7 +32,10 @@ def test_build_refuses_to_overwrite_and_bad_suffixes_before_any_md(tmp_path, cap
     assert "cannot write suffix" in capsys.readouterr().err
     assert main(["build", "molten-nacl", "--output", str(tmp_path / "p.xyz"), "--element", "Pt"]) == 2
     assert "one-element only" in capsys.readouterr().err
-    assert main(["build", "one-element", "--output", str(tmp_path / "p.xyz"), "--structures", "0"]) == 2
+    with pytest.raises(SystemExit) as refused:  # refused while the options are parsed
+        main(["build", "one-element", "--output", str(tmp_path / "p.xyz"), "--structures", "0"])
+    assert refused.value.code == 2
+    assert "--structures/-n: '0': must be a whole number" in capsys.readouterr().err
 
 
 def test_build_one_element_with_element_and_overwrite(tmp_path):

@@ -60,7 +60,7 @@ ODD_OPTIONS = [
     (["sweep", GE, "-o", "OUT.csv", "--to", "nan"], "--to: 'nan' is not a finite number"),
     (["compare", GE, "--output", "OUT.csv", "--sizes", "5,0"], "--sizes: '0': must be a whole number"),
     (["compare", GE, "--output", "OUT.csv", "--repeats", "0"], "--repeats: '0': must be a whole number"),
-    (["compare", GE, "--output", "OUT.csv", "--methods", "fps,bogus"], "--methods: unknown bogus"),
+    (["compare", GE, "--output", "OUT.csv", "--methods", "fps,bogus"], "unknown selection method(s) bogus"),
     (["coverage", GE, GE, "--cutoff", "inf"], "--cutoff: 'inf' is not a finite number"),
     (["nft", GE, "--run-dir", "RUN", "--percentile", "100"], "--percentile: '100': must be >= 0 and < 100"),
     (["nft", GE, "--run-dir", "RUN", "--members", "0"], "--members: '0': must be a whole number"),

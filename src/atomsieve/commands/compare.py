@@ -64,7 +64,7 @@ def run(args) -> int:
         raise ParameterError(f"--repeats must be at least 1; got {args.repeats}")
     unknown = [m for m in args.methods if m not in METHODS and m != "lebank"]
     if unknown:  # before minutes of featurising
-        raise ParameterError(f"--methods: unknown {', '.join(unknown)}; choose from "
+        raise ParameterError(f"--methods: unknown selection method(s) {', '.join(unknown)}; choose from "
                              f"{', '.join(sorted(set(METHODS) | {'lebank'}))}")
     if args.plot and not args.plot.lower().endswith((".png", ".svg", ".pdf", ".html")):
         raise ParameterError(f"--plot {args.plot}: use a .png, .svg, .pdf or .html file")
