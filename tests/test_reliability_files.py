@@ -260,10 +260,11 @@ SAVER = """
 import sys
 from atomsieve import load, save
 from atomsieve.errors import StorageError
-try:
-    save(load(sys.argv[1], index=":2"), sys.argv[2])
-except StorageError as exc:
-    print(exc)
+for step in (lambda: save(load(sys.argv[1], index=":2"), sys.argv[2]), lambda: load(sys.argv[3])):
+    try:
+        step()
+    except StorageError as exc:
+        print(exc)
 """
 
 
@@ -285,10 +286,15 @@ def test_a_folder_without_write_permission_is_named():
         locked = base / "locked"
         locked.mkdir(mode=0o555)
         locked.chmod(0o555)
-        out = locked / "x.extxyz"
-        done = subprocess.run([*prefix, sys.executable, "-c", SAVER, GE, str(out)], capture_output=True,
-                              text=True, timeout=300, env={**os.environ, "HOME": str(base / "home")})
-        assert done.stdout.strip() == f"{out}: cannot be written: permission denied", done.stderr
+        out, secret = locked / "x.extxyz", base / "secret.extxyz"
+        secret.write_text(Path(GE).read_text())
+        secret.chmod(0o600 if prefix else 0o000)
+        done = subprocess.run([*prefix, sys.executable, "-c", SAVER, GE, str(out), str(secret)],
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "HOME": str(base / "home")})
+        expected = [f"{out}: cannot be written: permission denied",
+                    f"{secret}: cannot be read: permission denied"]
+        assert done.stdout.strip().splitlines() == expected, done.stderr
         assert list(locked.iterdir()) == []
     finally:
         shutil.rmtree(base, ignore_errors=True)

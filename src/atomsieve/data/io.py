@@ -50,6 +50,10 @@ def detect_format(path: Path) -> str:
         raise DataError(f"{path}: is a directory, not a structure file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
+    try:
+        open(path, "rb").close()
+    except OSError as exc:  # a file-system fault (permissions, I/O), not the content
+        raise StorageError(f"{path}: cannot be read: {os_problem(exc, path.parent.absolute())}") from None
     compression = compression_of(path)
     try:
         with _open_binary(path) as fh:
