@@ -171,3 +171,31 @@ def test_error_grid_over_two_elements_equals_the_slider_selections(tmp_path):
         sel.thresholds = {"Au": a, "Cu": b}  # the slider at that grid point shows the same selection and RMSE
         assert sel.outcome.n_structures == n
         assert errors.current["rmse_f_pred"] == pytest.approx(f, rel=1e-12)
+
+
+def test_export_panel_writes_the_curves_csv_and_the_rmse_into_the_subset(pool):
+    import csv
+    import io
+
+    import ase.io
+
+    from atomsieve.app.export_panel import ExportPanel
+    from atomsieve.app.model_error_state import ROW_COLUMNS
+
+    sel, errors = make_states(pool, methods=["random"])
+    sel.thresholds = {"Ge": 0.5}
+    errors.fill_curves(max_points=4)
+    panel = ExportPanel(data=sel.features_state.data, selection=sel, model_error=errors)
+    rows = list(csv.DictReader(io.StringIO(panel._model_error_file().getvalue().decode())))
+    assert list(rows[0]) == list(ROW_COLUMNS)
+    assert len(rows) == len(errors.curves) + 1  # every curve point and the current selection
+    current = [r for r in rows if r["method"] == "lebank (current)"]
+    assert float(current[0]["rmse_f_pred"]) == pytest.approx(errors.current["rmse_f_pred"])
+    frames = ase.io.read(io.StringIO(panel._subset_file().getvalue().decode()), ":", format="extxyz")
+    assert len(frames) == sel.outcome.n_structures
+    assert frames[0].info["atomsieve_model"] == "linear"
+    sel.thresholds = {"Ge": 0.6}
+    errors._wanted = None  # as if the new selection's numbers were still being computed
+    errors.current = {**errors.current, "key": None}
+    frames = ase.io.read(io.StringIO(panel._subset_file().getvalue().decode()), ":", format="extxyz")
+    assert "atomsieve_model" not in frames[0].info  # stale numbers are not written into the file
