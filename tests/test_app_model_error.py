@@ -199,3 +199,25 @@ def test_export_panel_writes_the_curves_csv_and_the_rmse_into_the_subset(pool):
     errors.current = {**errors.current, "key": None}
     frames = ase.io.read(io.StringIO(panel._subset_file().getvalue().decode()), ":", format="extxyz")
     assert "atomsieve_model" not in frames[0].info  # stale numbers are not written into the file
+
+
+def test_a_new_descriptor_rescores_with_the_new_model_input(pool):
+    sel, errors = make_states(pool, synchronous=False, methods=[], auto_curves=False, background=Background())
+
+    def settle():
+        for _ in range(4):  # a finished job may start the next (model input, selection, scoring)
+            for job in [*errors.background.jobs, *sel.background.jobs]:
+                assert job.join(300)
+
+    settle()
+    assert errors.current_is_fresh
+    sel.synchronous = False  # as served: the new selection arrives after the new model input is asked for
+    fs = sel.features_state
+    fs.r_cut = 3.5
+    fs.compute_now()  # new features: new selection, new model input, new numbers
+    settle()
+    ctx = evaluation_context(pool, None, "linear", fs.descriptor())
+    assert errors.context is ctx
+    direct = train_and_score(ctx, sel.outcome.selected, sel.seed)
+    assert errors.current_is_fresh
+    assert errors.current["rmse_f_pred"] == pytest.approx(direct["rmse_f_pred"], rel=1e-9)

@@ -326,7 +326,7 @@ class ModelErrorState(param.Parameterized):
         if self.synchronous:
             self.prepare_now()
             return None
-        self._ckey = ckey
+        self._ckey, self.context = ckey, None  # requests wait for the new context (descriptor changed)
         dataset = args[0]
         with param.parameterized.batch_call_watchers(self):
             self.ready, self.preparing, self.progress = False, True, 0.0
