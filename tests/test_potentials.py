@@ -333,7 +333,7 @@ def teacher_labelled(data, seed: int = 7):
 
 def test_lbfgs_reaches_a_small_loss_on_a_learnable_problem(prepared):
     data = teacher_labelled(prepared[0])
-    model = BPNNPotential(hidden=(6,), max_epochs=400, patience=400, energy_rmse_goal=None,
+    model = BPNNPotential(hidden=(6,), max_epochs=400, patience=400, energy_rmse_goal=None, l2=0.0,
                           force_rmse_goal=None, force_max_goal=None, device="cpu", seed=1).fit(data)
     assert model.network_.scale.dtype == torch.float64  # float64 is the CPU default
     losses = [h["train_loss"] for h in model.history_]
