@@ -95,30 +95,15 @@ def selection_digest(selected: np.ndarray) -> str:
 def fit_and_score(context, selected: np.ndarray, seed: int = 0, should_stop=None) -> dict[str, Any]:
     """Train the context's model on the pool structures ``selected`` and score it (meV/atom, meV/Å).
 
-    The same model and data as :func:`atomsieve.evaluate.jobs.train_and_score`; a neural network
-    also polls ``should_stop()`` between epochs.
+    :func:`atomsieve.evaluate.jobs.train_and_score` plus the selection's size; a neural network
+    polls ``should_stop()`` between epochs. The linear model runs with one BLAS thread: its
+    products are small, and contended BLAS threads on a busy machine made it up to 25x slower.
     """
     from atomsieve.evaluate.jobs import train_and_score
+    from atomsieve.selectors.structure_points import one_blas_thread
 
-    if context.model == "bpnn" and should_stop is not None:
-        from atomsieve.evaluate.jobs import make_model
-
-        selected = np.asarray(selected, dtype=np.int64)
-        model = make_model(context.model, context.model_params, seed)
-        start = time.perf_counter()
-        model.fit(context.prepared, structures=selected, should_stop=should_stop)
-        seconds = time.perf_counter() - start
-        train = model.score(context.prepared, structures=selected)
-        pred = model.score(context.test if context.test is not None else context.prepared)
-        scores = {"rmse_e_train": 1000 * train["rmse_e"], "rmse_e_pred": 1000 * pred["rmse_e"],
-                  "rmse_f_train": 1000 * train["rmse_f"], "rmse_f_pred": 1000 * pred["rmse_f"],
-                  "fit_seconds": seconds}
-    else:
-        from atomsieve.selectors.structure_points import one_blas_thread
-
-        # The linear fit's products are small: contended BLAS threads on a busy machine made it up
-        # to 20x slower (14 ms with one thread, 45-280 ms with two, load average 10).
-        scores = one_blas_thread(train_and_score)(context, selected, seed)
+    train = train_and_score if context.model == "bpnn" else one_blas_thread(train_and_score)
+    scores = train(context, selected, seed, should_stop)
     selected = np.asarray(selected, dtype=np.int64)
     return {"n_selected": int(len(selected)), "n_atoms": int(context.prepared.atom_counts[selected].sum()),
             **{k: float(v) for k, v in scores.items()}}

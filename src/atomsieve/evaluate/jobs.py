@@ -61,18 +61,20 @@ class EvaluationContext:
             raise ParameterError(f"model must be one of {MODELS}; got {self.model!r}")
 
 
-def train_and_score(context: EvaluationContext, selected: np.ndarray, seed: int = 0) -> dict[str, Any]:
+def train_and_score(context: EvaluationContext, selected: np.ndarray, seed: int = 0,
+                    should_stop=None) -> dict[str, Any]:
     """Fit the context's model on the structures ``selected`` of the pool; errors in meV.
 
     Returns ``rmse_e_train``, ``rmse_f_train`` (on the selected structures), ``rmse_e_pred``,
-    ``rmse_f_pred`` (on the test set, or the whole pool) and ``fit_seconds``.
+    ``rmse_f_pred`` (on the test set, or the whole pool) and ``fit_seconds``. ``should_stop()``
+    is polled by a network's training between epochs (True ends it early).
     """
     selected = np.asarray(selected, dtype=np.int64)
     if selected.size == 0:
         raise ParameterError("train_and_score: the selection is empty")
     model = make_model(context.model, context.model_params, seed)
     start = time.perf_counter()
-    model.fit(context.prepared, structures=selected)
+    model.fit(context.prepared, structures=selected, should_stop=should_stop)
     fit_seconds = time.perf_counter() - start
     train = model.score(context.prepared, structures=selected)
     pred = model.score(context.test) if context.test is not None else model.score(context.prepared)
