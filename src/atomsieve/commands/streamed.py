@@ -98,6 +98,7 @@ def feature_store(args: argparse.Namespace, path: str | os.PathLike, descriptor,
                   label: str = "featurising") -> Iterator:
     """The feature store of ``path`` under ``descriptor``: the one in ``--store DIR`` when it is
     current, else built there (or in a temporary folder deleted on exit), with a progress bar."""
+    from atomsieve.data.stream import count_structures
     from atomsieve.descriptors.store import FeatureStore
     from atomsieve.progress import progress_bar
 
@@ -132,7 +133,7 @@ def feature_store(args: argparse.Namespace, path: str | os.PathLike, descriptor,
                                        energy_key=getattr(args, "energy_key", None),
                                        forces_key=getattr(args, "forces_key", None),
                                        scheduler=getattr(args, "scheduler", None), overwrite=True,
-                                       progress=bar)
+                                       progress=bar, total=count_structures(path))
         yield store
     finally:
         if temporary is not None:

@@ -7,6 +7,7 @@ and labelled with the keys found in the first partition, so all partitions agree
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Iterator
@@ -228,21 +229,41 @@ def scan_elements(path: str | os.PathLike) -> list[str]:
 
     Extended XYZ is scanned as text (a few seconds for 5 × 10^6 atoms); other formats are read
     structure by structure. Needed before featurising a stream: the descriptor depends on the
-    elements of the whole file, not of its first partition.
+    elements of the whole file, not of its first partition. The scan is remembered while the file
+    is unchanged (:func:`count_structures` then costs nothing).
 
     Examples
     --------
     >>> from atomsieve.datasets import default_path
-    >>> scan_elements(default_path("test"))
-    ['Ge']
+    >>> scan_elements(default_path("test")), count_structures(default_path("test"))
+    (['Ge'], 25)
     """
-    from ase.data import chemical_symbols
+    return list(_scan(*_file_key(path))[0])
 
+
+def count_structures(path: str | os.PathLike) -> int:
+    """Number of structures in ``path`` (from the same scan as :func:`scan_elements`)."""
+    return _scan(*_file_key(path))[1]
+
+
+def _file_key(path) -> tuple[str, int, int]:
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        detect_format(path)  # names the problem (no such file, a folder, ...)
+        raise
+    return str(path.resolve()), int(stat.st_size), int(stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _scan(path: str, _size: int, _mtime: int) -> tuple[tuple[str, ...], int]:
     from atomsieve.data.io import _open_binary
 
     path = Path(path)
     fmt = detect_format(path)
     found: set[str] = set()
+    count = 0
     if fmt in ("extxyz", "xyz"):
         check_xyz_counts(path)
         with _open_binary(path) as fh:
@@ -250,20 +271,23 @@ def scan_elements(path: str | os.PathLike) -> list[str]:
                 text = line.strip()
                 if not text:
                     continue
-                count = int(text)
+                n = int(text)
+                count += 1
                 column = _xyz_species_column(fh.readline())
                 if column is None:  # elements given otherwise (e.g. a Z column): read it as ASE does
-                    return sorted({chemical_symbols[z] for _, atoms in _frames(path, fmt)
-                                   for z in atoms.numbers})
-                for _ in range(count):
+                    found, count = set(), 0
+                    break
+                for _ in range(n):
                     found.add(fh.readline().split()[column].decode())
-        return sorted(found)
+            else:
+                return tuple(sorted(found)), count
     try:
         for _, atoms in _frames(path, fmt):
             found.update(atoms.get_chemical_symbols())
+            count += 1
     except Exception as exc:
         raise DataError(f"{path}: cannot be read as {fmt}: {exc}") from None
-    return sorted(found)
+    return tuple(sorted(found)), count
 
 
 class _SelectionWriter:

@@ -159,6 +159,7 @@ class FeatureStore:
         num_threads: int | None = 1,
         overwrite: bool = False,
         progress: ProgressCallback | None = None,
+        total: int | None = None,
     ) -> FeatureStore:
         """Stream ``source`` in partitions of ``partition_size`` structures into a store at ``folder``.
 
@@ -185,6 +186,9 @@ class FeatureStore:
             Replace an existing store at ``folder``.
         progress : callable ``progress(done, total, label)``, optional
             Called after every group of partitions with structures done (total 0: unknown).
+        total : int, optional
+            Structures in ``source`` when known (:func:`atomsieve.data.stream.count_structures`),
+            for the progress bar.
         """
         from atomsieve.data.stream import iter_partitions, read_ahead
         from atomsieve.parallel import TaskRunner
@@ -224,7 +228,7 @@ class FeatureStore:
                         n_atoms += part.n_atoms
                         n_structures += len(part)
                     del group, results
-                    report(progress, n_structures, 0, f"{n_atoms:,} atoms featurised")
+                    report(progress, n_structures, total or 0, f"{n_atoms:,} atoms featurised")
             for file in files.values():
                 file.close()
             elements = sorted(int(z) for z in lo)
