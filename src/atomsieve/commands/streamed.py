@@ -46,13 +46,9 @@ def add_stream_options(p: argparse.ArgumentParser, *, scheduler: bool = True) ->
 
 
 def stream_bytes() -> int:
-    text = os.environ.get("ATOMSIEVE_STREAM_BYTES")
-    if text is None:
-        return STREAM_BYTES
-    try:
-        return int(float(text))
-    except ValueError:
-        raise ParameterError(f"$ATOMSIEVE_STREAM_BYTES={text!r}: expected a number of bytes") from None
+    from atomsieve.limits import env_bytes
+
+    return env_bytes("ATOMSIEVE_STREAM_BYTES", STREAM_BYTES)
 
 
 def should_stream(args: argparse.Namespace, path: str | os.PathLike, *,

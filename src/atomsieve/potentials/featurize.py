@@ -89,15 +89,9 @@ def structure_chunks(atom_counts, max_atoms: int = CHUNK_ATOMS) -> list[np.ndarr
 
 
 def _max_pair_bytes() -> int:
-    import os
+    from atomsieve.limits import env_bytes
 
-    text = os.environ.get("ATOMSIEVE_MAX_PAIR_BYTES")
-    if text is None:
-        return MAX_PAIR_BYTES
-    try:
-        return int(float(text))
-    except ValueError:
-        raise ParameterError(f"$ATOMSIEVE_MAX_PAIR_BYTES={text!r}: expected a number of bytes") from None
+    return env_bytes("ATOMSIEVE_MAX_PAIR_BYTES", MAX_PAIR_BYTES)
 
 
 def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk_cache: bool,
