@@ -221,3 +221,16 @@ def test_a_new_descriptor_rescores_with_the_new_model_input(pool):
     direct = train_and_score(ctx, sel.outcome.selected, sel.seed)
     assert errors.current_is_fresh
     assert errors.current["rmse_f_pred"] == pytest.approx(direct["rmse_f_pred"], rel=1e-9)
+
+
+def test_greedy_methods_at_any_size_are_the_first_structures_of_their_ordering(pool):
+    from atomsieve.app.model_error_state import PREFIX_METHODS, method_order
+
+    _, errors = make_states(pool, methods=list(PREFIX_METHODS))
+    ctx = errors.context
+    for method in PREFIX_METHODS:
+        order, _ = method_order(ctx, errors._ckey, method, 0)
+        assert sorted(order.tolist()) == list(range(len(pool)))
+        for n in (1, 2, 7, 13, 24):
+            picked, _, _ = select(ctx.features, method, n, 0, pool)
+            assert picked.tolist() == order[:n].tolist()
