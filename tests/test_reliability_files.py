@@ -122,6 +122,15 @@ def test_selection_and_bank_are_written_all_or_nothing(full_disk, tmp_path, caps
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)] == []
 
 
+def test_compare_table_and_plot_are_written_all_or_nothing(full_disk, tmp_path, capsys):
+    """The table goes to a healthy folder, the plot to a full disk: neither may appear."""
+    table = tmp_path / "curves.csv"
+    code, err = _run(["compare", GE, "--sizes", "5", "--methods", "random", "--output", str(table),
+                      "--plot", str(full_disk / "curves.png")], capsys)
+    assert code == 2 and f"{full_disk / 'curves.png'}: cannot be written: no space left" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
+
+
 def test_atomic_group_keeps_old_content_when_a_later_file_fails(tmp_path):
     first, second = tmp_path / "a.txt", tmp_path / "b.txt"
     first.write_text("old a")
