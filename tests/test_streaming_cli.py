@@ -183,3 +183,20 @@ def test_streamed_coverage_prints_the_in_memory_distances(capsys, scratch):
     assert code == 0, err
     assert streamed == mem
     assert sorted(p.name for p in (scratch / "stores2").iterdir()) == ["test", "train"]
+
+
+def test_text_partitions_parse_to_the_partitions_ase_reads(tmp_path):
+    from atomsieve import DataError
+    from atomsieve.data.stream import iter_partitions, iter_text_partitions
+
+    text = list(iter_text_partitions(GE_TEST, 7))
+    parsed = list(iter_partitions(GE_TEST, 7))
+    assert [len(t.atoms()) for t in text] == [len(p) for p in parsed]
+    for t, p in zip(text, parsed):
+        for a, b in zip(t.atoms(), p.atoms):
+            np.testing.assert_array_equal(a.positions, b.positions)
+            np.testing.assert_array_equal(a.cell[:], b.cell[:])
+    bad = tmp_path / "bad.extxyz"
+    bad.write_text("1\nProperties=species:S:1:pos:R:3\nGe nan 0 0\n")  # a NaN position
+    with pytest.raises(DataError, match="bad.extxyz, structure 0"):
+        next(iter_text_partitions(bad, 5)).atoms()

@@ -11,6 +11,7 @@ import functools
 import os
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from ase.io import iread
@@ -34,6 +35,52 @@ def _xyz_frame_texts(path: Path) -> Iterator[str]:
             lines = [line, fh.readline()]
             lines.extend(fh.readline() for _ in range(count))
             yield b"".join(lines).decode()
+
+
+@dataclass(frozen=True)
+class TextPartition:
+    """Consecutive frames of an (ext)xyz file as unparsed text: what a Dask worker receives, so the
+    parsing (most of the work of reading) happens on the workers, not in the client."""
+
+    text: str
+    fmt: str
+    first: int
+    source: str
+
+    def atoms(self) -> list:
+        """The frames, parsed with ASE and validated as :func:`iter_partitions` validates them."""
+        import io
+
+        frames = list(iread(io.StringIO(self.text), index=":", format=self.fmt))
+        for i, atoms in enumerate(frames):
+            validate_structure(atoms, f"{self.source}, structure {self.first + i}")
+        return frames
+
+
+def iter_text_partitions(path: str | os.PathLike, partition_size: int = 1000) -> Iterator[TextPartition]:
+    """Consecutive partitions of ``partition_size`` frames of an (ext)xyz file, unparsed.
+
+    >>> from atomsieve.datasets import default_path
+    >>> [len(p.atoms()) for p in iter_text_partitions(default_path("test"), 10)]
+    [10, 10, 5]
+    """
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt not in ("extxyz", "xyz"):
+        raise ParameterError(f"{path}: text partitions are for (ext)xyz files; this is {fmt}")
+    check_xyz_counts(path)
+    texts: list[str] = []
+    first = 0
+    for text in _xyz_frame_texts(path):
+        texts.append(text)
+        if len(texts) == partition_size:
+            yield TextPartition("".join(texts), fmt, first, str(path))
+            first += len(texts)
+            texts = []
+    if texts:
+        yield TextPartition("".join(texts), fmt, first, str(path))
+    elif first == 0:
+        raise DataError(f"{path}: contains no structures")
 
 
 def _frames(path: Path, fmt: str, only=None) -> Iterator[tuple[int, object]]:

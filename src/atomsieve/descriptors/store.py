@@ -54,11 +54,13 @@ def _descriptor(params: dict):
     return _DESCRIPTORS[key]
 
 
-def _raw_partition(params: dict, num_threads: int | None, atoms_list: list) -> tuple[np.ndarray, np.ndarray]:
-    """Unscaled features and atomic numbers of one partition (runs here or on a worker), through
-    the same :meth:`SymmetryFunctions.compute` as in-memory featurising."""
+def _raw_partition(params: dict, num_threads: int | None, partition) -> tuple[np.ndarray, ...]:
+    """Unscaled features, atomic numbers and atoms per structure of one partition (a list of
+    ``Atoms``, or a :class:`~atomsieve.data.stream.TextPartition` parsed here), in this process or on
+    a worker, through the same :meth:`SymmetryFunctions.compute` as in-memory featurising."""
+    atoms_list = partition if isinstance(partition, list) else partition.atoms()
     feats = _descriptor(params).compute(atoms_list, scaler="none", device="cpu", num_threads=num_threads)
-    return feats.values, feats.species
+    return feats.values, feats.species, np.array([len(a) for a in atoms_list], dtype=np.int64)
 
 
 class _HashedAppend:
@@ -190,7 +192,8 @@ class FeatureStore:
             Structures in ``source`` when known (:func:`atomsieve.data.stream.count_structures`),
             for the progress bar.
         """
-        from atomsieve.data.stream import iter_partitions, read_ahead
+        from atomsieve.data.io import detect_format
+        from atomsieve.data.stream import iter_partitions, iter_text_partitions, read_ahead
         from atomsieve.parallel import TaskRunner
 
         folder = Path(folder)
@@ -209,26 +212,30 @@ class FeatureStore:
         hi: dict[int, np.ndarray] = {}
         n_atoms = n_structures = 0
         try:
-            with TaskRunner(scheduler, n_workers) as runner, closing(read_ahead(
-                iter_partitions(source, partition_size, energy_key=energy_key, forces_key=forces_key),
-                depth=1 if runner.is_serial else 2 * (n_workers or 2),
-            )) as partitions:
+            with TaskRunner(scheduler, n_workers) as runner:
+                # On workers, (ext)xyz partitions travel as text and are parsed there: parsing is most
+                # of the work of reading, and the client would otherwise do all of it.
+                as_text = not runner.is_serial and detect_format(Path(source)) in ("extxyz", "xyz")
+                reader = (iter_text_partitions(source, partition_size) if as_text else iter_partitions(
+                    source, partition_size, energy_key=energy_key, forces_key=forces_key))
                 window = 1 if runner.is_serial else 2 * (n_workers or 2)
-                while group := list(islice(partitions, window)):
-                    results = dict(runner.map(featurise, [p.atoms for p in group]))
-                    for k, part in enumerate(group):
-                        values, species = results[k]
-                        files["values"].write(np.ascontiguousarray(values, dtype=np.float64))
-                        files["species"].write(species.astype(np.int64))
-                        files["structure"].write(part.structure_index.astype(np.int64) + n_structures)
-                        for z in np.unique(species):  # the min–max scaler, streamed
-                            rows = values[species == z]
-                            lo[z] = np.minimum(lo.get(z, np.inf), rows.min(axis=0))
-                            hi[z] = np.maximum(hi.get(z, -np.inf), rows.max(axis=0))
-                        n_atoms += part.n_atoms
-                        n_structures += len(part)
-                    del group, results
-                    report(progress, n_structures, total or 0, f"{n_atoms:,} atoms featurised")
+                with closing(read_ahead(reader, depth=window)) as partitions:
+                    while group := list(islice(partitions, window)):
+                        jobs = [p if as_text else p.atoms for p in group]
+                        results = dict(runner.map(featurise, jobs))
+                        for k in range(len(group)):
+                            values, species, counts = results[k]
+                            files["values"].write(np.ascontiguousarray(values, dtype=np.float64))
+                            files["species"].write(species.astype(np.int64))
+                            files["structure"].write(np.repeat(np.arange(len(counts)) + n_structures, counts))
+                            for z in np.unique(species):  # the min–max scaler, streamed
+                                rows = values[species == z]
+                                lo[z] = np.minimum(lo.get(z, np.inf), rows.min(axis=0))
+                                hi[z] = np.maximum(hi.get(z, -np.inf), rows.max(axis=0))
+                            n_atoms += int(counts.sum())
+                            n_structures += len(counts)
+                        del group, results
+                        report(progress, n_structures, total or 0, f"{n_atoms:,} atoms featurised")
             for file in files.values():
                 file.close()
             elements = sorted(int(z) for z in lo)
