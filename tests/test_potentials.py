@@ -387,3 +387,19 @@ def test_l2_shrinks_the_weights(prepared):
         norms.append(sum(float((p.detach() ** 2).sum()) for n, p in model.network_.named_parameters()
                          if n.endswith("weight")))
     assert norms[1] < 0.5 * norms[0]
+
+
+def test_a_selected_gaussian_descriptor_feeds_the_network(clusters):
+    from atomsieve.descriptors.presets import gaussian_g2g4, keep_functions
+    from atomsieve.selectors.feature_selection import FeatureCUR
+
+    full = gaussian_g2g4(["Cu"], r_cut=4.0)
+    feats = full.compute(clusters, scaler="none", device="cpu")
+    chosen = FeatureCUR(6).fit(feats).selected_
+    small = keep_functions(full, chosen)
+    np.testing.assert_allclose(small.compute(clusters, scaler="none", device="cpu").values,
+                               feats.values[:, np.sort(chosen)], rtol=1e-12, atol=1e-12)
+    pot = fit_potential(clusters, BPNNPotential(hidden=(6,), max_epochs=20, device="cpu"), small)
+    assert pot.model.network_.element_nets[0][0].in_features == 6
+    with pytest.raises(ParameterError, match="columns"):
+        keep_functions(full, [56])

@@ -117,6 +117,30 @@ def gaussian_g2g4(species, r_cut: float | None = None) -> SymmetryFunctions:
     return SymmetryFunctions(species, rc, radial, angular, preset="gaussian_g2g4")
 
 
+def keep_functions(sf: SymmetryFunctions, columns) -> SymmetryFunctions:
+    """``sf`` with only the functions behind feature ``columns`` (e.g. a feature selector's
+    ``selected_``), for fitting potentials on a selected descriptor.
+
+    Columns are laid out as ``sf.feature_names``: per element every radial function, then per element
+    pair every angular one. A function is kept with all its element blocks, so with one element the
+    new descriptor's features are exactly ``columns`` (in ascending order).
+
+    >>> sf = gaussian_g2g4(["Pt"])
+    >>> small = keep_functions(sf, [30, 2, 17])
+    >>> small.n_features, small.feature_names == [sf.feature_names[j] for j in (2, 17, 30)]
+    (3, True)
+    """
+    cols = np.unique(np.asarray(columns, dtype=np.int64))
+    if cols.size == 0 or cols[0] < 0 or cols[-1] >= sf.n_features:
+        raise ParameterError(f"columns must be feature indices in [0, {sf.n_features}); got {list(columns)}")
+    n_radial = sf.n_species * len(sf.radial)
+    radial = sorted({int(j) % len(sf.radial) for j in cols if j < n_radial})
+    angular = sorted({int(j - n_radial) % len(sf.angular) for j in cols if j >= n_radial})
+    return SymmetryFunctions(sf.species, sf.r_cut, [dict(sf.radial[k]) for k in radial],
+                             [dict(sf.angular[k]) for k in angular],
+                             preset=f"{sf.preset} (selected)" if sf.preset else None)
+
+
 def _check_cutoff(rc: float) -> None:
     if not (math.isfinite(rc) and rc > 1.0):
         raise ParameterError(f"cutoff must be a number of Å greater than 1; got {rc}")
