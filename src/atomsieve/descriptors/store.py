@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterator
 from contextlib import closing
 from functools import partial
@@ -222,7 +223,9 @@ class FeatureStore:
                 with closing(read_ahead(reader, depth=window)) as partitions:
                     while group := list(islice(partitions, window)):
                         jobs = [p if as_text else p.atoms for p in group]
-                        results = dict(runner.map(featurise, jobs))
+                        with warnings.catch_warnings():  # a text partition is a few MB, by design
+                            warnings.filterwarnings("ignore", message=".*Large object of size")
+                            results = dict(runner.map(featurise, jobs))
                         for k in range(len(group)):
                             values, species, counts = results[k]
                             files["values"].write(np.ascontiguousarray(values, dtype=np.float64))
