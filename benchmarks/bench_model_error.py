@@ -45,6 +45,7 @@ def percentiles(values) -> dict:
 
 
 def state_level(moves: int, seed: int, unit: str) -> dict:
+    from atomsieve.app import model_error_state
     from atomsieve.app.features_state import FeaturesState
     from atomsieve.app.model_error_state import ROWS, ModelErrorState
     from atomsieve.app.selection_state import OUTCOMES, THRESHOLD_STEP, SelectionState
@@ -86,7 +87,8 @@ def state_level(moves: int, seed: int, unit: str) -> dict:
         return time.perf_counter() - begin
 
     out = {"cold": {"cards": [], "at_size": []}, "prefetched": {"cards": [], "at_size": []}, "peer": [],
-           "peer_default_threads": []}
+           "peer_default_threads": [], "at_size_orderings_ab": []}
+    prefix = model_error_state.PREFIX_METHODS
     for t in positions:
         OUTCOMES.clear()
         ROWS.clear()
@@ -103,11 +105,25 @@ def state_level(moves: int, seed: int, unit: str) -> dict:
         cards, full = move(round(t + THRESHOLD_STEP, 6))
         out["prefetched"]["cards"].append(cards)
         out["prefetched"]["at_size"].append(full)
+        # A/B: the same prefetched move with FPS and CUR selecting again instead of slicing their
+        # greedy orderings (the order of the pair alternates).
+        pair = []
+        for reuse in ((True, False) if len(out["prefetched"]["cards"]) % 2 else (False, True)):
+            model_error_state.PREFIX_METHODS = prefix if reuse else ()
+            sel.thresholds = {"Ge": 0.9}
+            ROWS.clear()
+            pair.append((reuse, move(round(t + THRESHOLD_STEP, 6))[1]))
+        model_error_state.PREFIX_METHODS = prefix
+        out["at_size_orderings_ab"].append(dict(pair))
     result = {"prepare_s": prepare_s, "unit": unit, "thresholds": positions}
     for case in ("cold", "prefetched"):
         result[case] = {k: percentiles(v) for k, v in out[case].items()}
     result["peer_linear_fit_and_score"] = percentiles(out["peer"])
     result["peer_default_blas_threads"] = percentiles(out["peer_default_threads"])
+    ab = out["at_size_orderings_ab"]
+    result["at_size_sliced_orderings"] = percentiles([x[True] for x in ab])
+    result["at_size_selecting_again"] = percentiles([x[False] for x in ab])
+    result["selecting_again_over_sliced_median"] = float(np.median([x[False] / x[True] for x in ab]))
     return result
 
 
@@ -195,6 +211,10 @@ def main() -> None:
                 q = r[case][k]
                 print(f"state {case:10s} {k:8s} n={q['n']:3d} p50 {q['p50_ms']:8.1f} ms  "
                       f"p95 {q['p95_ms']:8.1f} ms  max {q['max_ms']:8.1f} ms")
+        for name in ("at_size_sliced_orderings", "at_size_selecting_again"):
+            q = r[name]
+            print(f"A/B prefetched {name:26s} p50 {q['p50_ms']:8.1f} ms  p95 {q['p95_ms']:8.1f} ms")
+        print(f"selecting again / slicing, median of pairs: {r['selecting_again_over_sliced_median']:.2f}")
         for name, k in (("one BLAS thread", "peer_linear_fit_and_score"),
                         ("default BLAS threads", "peer_default_blas_threads")):
             q = r[k]
