@@ -234,3 +234,14 @@ def test_greedy_methods_at_any_size_are_the_first_structures_of_their_ordering(p
         for n in (1, 2, 7, 13, 24):
             picked, _, _ = select(ctx.features, method, n, 0, pool)
             assert picked.tolist() == order[:n].tolist()
+
+
+def test_a_new_seed_replaces_the_curves_of_the_old_one(pool):
+    sel, errors = make_states(pool, methods=["random"])
+    errors.fill_curves()
+    assert {r["seed"] for r in errors.curves} == {0}
+    sel.seed = 1
+    errors.fill_curves()
+    assert {r["seed"] for r in errors.curves} == {1}
+    xs, _ = errors.series("random")
+    assert set(curve_sizes(len(pool))) <= {int(x) for x in xs}

@@ -519,6 +519,9 @@ class ModelErrorState(param.Parameterized):
         if self.sweep_key() != self._sweep_key:
             self._sweep_key = self.sweep_key()
             self.curves = [r for r in self.curves if r["method"] != "lebank"]
+        seed_now = int(self.selection.seed)
+        if any(r["seed"] != seed_now for r in self.curves):  # random (and FPS's start) follow the seed
+            self.curves = [r for r in self.curves if r["seed"] == seed_now]
         jobs = self.curve_jobs()[:max_points]
         if not jobs:
             self.curve_progress = 1.0
