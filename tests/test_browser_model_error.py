@@ -22,7 +22,11 @@ def wait_for_rmse(page, structures: int, timeout: float = 240_000) -> str:
     """Wait until the RMSE text describes a model trained on ``structures`` structures; return it."""
     page.locator(".model-error-text", has_text=f"trained on the {structures:,} selected structures").wait_for(
         timeout=timeout)
-    page.locator(".model-error-at-size", has_text=re.compile(r"FPS \d")).wait_for(timeout=timeout)
+    # Every method's number is in (none still "computing…"): the at-size line streams in method by method.
+    page.wait_for_function("""(el) => { const t = (el.shadowRoot || el).textContent;
+        return /FPS \\d/.test(t) && /CUR \\d/.test(t) && /random \\d/.test(t)
+            && !t.includes('computing'); }""",
+                           arg=page.locator(".model-error-at-size").first.element_handle(), timeout=timeout)
     return page_text(page, ".model-error-text")
 
 
