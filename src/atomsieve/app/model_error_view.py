@@ -87,6 +87,9 @@ class ModelErrorPanel(Viewer):
                                                css_classes=["model-error-cancel"])
         self.unit.param.watch(lambda e: setattr(st, "size_unit", e.new), "value")
         self.model.param.watch(lambda e: setattr(st, "model", e.new), "value")
+        # and back: a cancelled network returns the state to the linear model
+        st.param.watch(lambda e: self.schedule(lambda: setattr(self.model, "value", e.new)), "model")
+        st.param.watch(lambda e: self.schedule(lambda: setattr(self.unit, "value", e.new)), "size_unit")
         self.quantity.param.watch(lambda *_e: self.refresh(), "value")
         self.cancel_button.on_click(lambda *_e: st.cancel())
         self._build_plots()
