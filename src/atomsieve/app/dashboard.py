@@ -51,8 +51,11 @@ class Dashboard(Viewer):
         self.selection = SelectionState(features_state=self.features, background=self.background,
                                         synchronous=self.background.doc is None)
         self.studies = StudiesState(selection=self.selection, background=self.background)
+        # In a notebook (no server session) the model error, like the selection, is computed in the
+        # calling thread: background threads updating the widgets there held back the cards' updates.
         self.model_error = ModelErrorState(selection=self.selection, background=self.background,
-                                           test=self._prediction_set())
+                                           test=self._prediction_set(),
+                                           synchronous=self.background.doc is None)
         self.explorer = ThresholdExplorer(selection=self.selection, studies=self.studies, with_controls=False,
                                           model_error=self.model_error)
         self.structure = StructureViewer(state=self.data)
