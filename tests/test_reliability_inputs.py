@@ -208,8 +208,8 @@ def test_partial_labels_are_named_with_counts_by_every_verb(tmp_path, capsys, pa
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
         f"atomsieve info: warning: {partial_file}: {kind} key {key!r} is present in 6 of 8 structures "
-        f"(missing in 2, 5), so no {plural} are used; label every structure, or name the key to make "
-        "this an error"
+        f"(missing in structure 2, 5), so no {plural} are used; label every structure, or name the key "
+        "to make this an error"
         for kind, key, plural in (("energy", "energy", "energies"), ("forces", "forces", "forces"))
     ]
 

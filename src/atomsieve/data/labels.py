@@ -133,7 +133,7 @@ def find_labels(
         name, missing = partial
         notes.append(
             f"{path}: {kind} key {name!r} is present in {len(frames) - len(missing)} of {len(frames)} "
-            f"structures (missing in {_listed(missing)}), so no {_PLURAL[kind]} are used; label every "
-            "structure, or name the key to make this an error"
+            f"structures (missing in structure {_listed(missing)}), so no {_PLURAL[kind]} are used; "
+            "label every structure, or name the key to make this an error"
         )
     return None, None
