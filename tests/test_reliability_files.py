@@ -309,6 +309,23 @@ def test_a_folder_without_write_permission_is_named():
         shutil.rmtree(base, ignore_errors=True)
 
 
+def test_compiled_kernels_load_for_a_user_without_a_writable_home():
+    """numba raised 'no locator available' on import when it could write neither beside the
+    sources nor in the user's cache folder (a shared installation, a read-only home)."""
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the import as a user who can write neither folder")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+         "import atomsieve.descriptors.neighbors, os; print(os.environ['NUMBA_CACHE_DIR'])"],
+        capture_output=True, text=True, timeout=300, cwd="/", env={**env, "HOME": "/nonexistent"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("atomsieve-numba-65534")
+
+
 def test_a_feature_store_on_a_full_disk_names_the_store(full_disk):
     from atomsieve.descriptors import SymmetryFunctions
     from atomsieve.descriptors.store import FeatureStore

@@ -6,9 +6,13 @@
 (228, ['Ge'])
 """
 
-from atomsieve import datasets
-from atomsieve.data import Dataset, load, save
-from atomsieve.errors import AtomsieveError, CacheError, DataError, ParameterError
+from atomsieve.numba_cache import ensure_numba_cache_dir
+
+ensure_numba_cache_dir()  # before any compiled kernel is imported
+
+from atomsieve import datasets  # noqa: E402
+from atomsieve.data import Dataset, load, save  # noqa: E402
+from atomsieve.errors import AtomsieveError, CacheError, DataError, ParameterError  # noqa: E402
 
 __version__ = "0.1.0"
 
