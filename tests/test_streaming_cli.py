@@ -119,6 +119,11 @@ def test_streamed_featurize_store_and_npz_equal_in_memory(capsys, scratch):
     a, b = load_features(scratch / "mem.npz"), load_features(scratch / "str.npz")
     np.testing.assert_array_equal(a.values, b.values)
     np.testing.assert_array_equal(a.structure, b.structure)
+    # matched to its dataset by content like the in-memory file (issue 20, class 6)
+    from atomsieve.descriptors.storage import read_meta
+
+    streamed, in_memory = (read_meta(scratch / name)["structure_hash"] for name in ("str.npz", "mem.npz"))
+    assert streamed == in_memory == atomsieve.load(GE_TEST).structure_hash()
     # another cutoff: the kept store is rebuilt, not reused
     code, _, err = run(capsys, "featurize", GE_TEST, "--store", scratch / "store", "--cutoff", 4.0)
     assert code == 0 and "rebuilding" in err

@@ -112,9 +112,20 @@ def _run_streamed(args, out) -> int:
             feats = AtomicFeatures(values=values, species=species, structure=structure, params=sf.params,
                                    scaler=store.scaler, feature_names=sf.feature_names,
                                    n_structures=store.n_structures)
-            save_features(feats, out, overwrite=args.overwrite)
+            save_features(feats, out, overwrite=args.overwrite,
+                          extra={"structure_hash": _streamed_structure_hash(args)})
             where.append(str(out))
         print(f"{store.n_atoms} atoms x {store.n_features} features ({sf.preset}, r_cut {sf.r_cut:g} Å, "
               f"scaler minmax) in {seconds:.2f} s, streamed in partitions of {args.partition} structures"
               f"{'' if args.scheduler is None else ' on Dask ' + args.scheduler} -> {' and '.join(where)}")
     return 0
+
+
+def _streamed_structure_hash(args) -> str:
+    """``Dataset.structure_hash`` of ``args.path``, read once more in partitions, so that the .npz is
+    matched to its dataset by content as the in-memory path's is."""
+    from atomsieve.data.dataset import structures_sha256
+    from atomsieve.data.stream import iter_partitions
+
+    parts = iter_partitions(args.path, args.partition, energy_key=args.energy_key, forces_key=args.forces_key)
+    return structures_sha256(atoms for part in parts for atoms in part.atoms).hexdigest()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -178,14 +178,7 @@ class Dataset:
         return self._structure_hash
 
     def _structures_sha256(self):
-        h = hashlib.sha256()
-        h.update(self.atom_counts.tobytes())
-        h.update(self.numbers.tobytes())
-        for a in self.atoms:
-            h.update(np.ascontiguousarray(a.positions, dtype=np.float64).tobytes())
-            h.update(np.ascontiguousarray(a.cell.array, dtype=np.float64).tobytes())
-            h.update(np.asarray(a.pbc, dtype=bool).tobytes())
-        return h
+        return structures_sha256(self.atoms)
 
     def summary(self) -> dict:
         """Counts and key names, as printed by ``atomsieve info``."""
@@ -198,3 +191,19 @@ class Dataset:
             "energy_key": self.energy_key,
             "forces_key": self.forces_key,
         }
+
+
+def structures_sha256(structures: Iterable) -> hashlib._Hash:
+    """SHA-256 over each structure's atomic numbers, positions, cell and periodicity (not labels).
+
+    Updated one structure at a time, so a file read in partitions gives the digest of the whole
+    :class:`Dataset` (``Dataset.structure_hash``).
+    """
+    h = hashlib.sha256()
+    for a in structures:
+        h.update(np.int64(len(a)).tobytes())
+        h.update(np.ascontiguousarray(a.numbers, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(a.positions, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(a.cell.array, dtype=np.float64).tobytes())
+        h.update(np.asarray(a.pbc, dtype=bool).tobytes())
+    return h
