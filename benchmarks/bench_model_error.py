@@ -20,7 +20,7 @@ Browser level (``--browser``): ``atomsieve dashboard`` in a subprocess, headless
 ArrowRight/ArrowLeft on the threshold handle, then the time until the RMSE text on the page shows
 new numbers (and no "training…").
 
-    .venv/bin/python benchmarks/bench_model_error.py [--moves 40] [--unit structures|atoms]
+    .venv/bin/python benchmarks/bench_model_error.py [--moves 40] [--unit structures|atoms] [--path F]
         [--browser [--presses 10]] [--json out.json]
 """
 
@@ -44,7 +44,7 @@ def percentiles(values) -> dict:
             "max_ms": float(a.max())}
 
 
-def state_level(moves: int, seed: int, unit: str) -> dict:
+def state_level(moves: int, seed: int, unit: str, path: Path | None = None) -> dict:
     from atomsieve.app import model_error_state
     from atomsieve.app.features_state import FeaturesState
     from atomsieve.app.model_error_state import ROWS, ModelErrorState
@@ -54,11 +54,13 @@ def state_level(moves: int, seed: int, unit: str) -> dict:
     from atomsieve.potentials.linear import LinearPotential
     from atomsieve.selectors.structure_points import one_blas_thread
 
-    fs = FeaturesState(data=DatasetState.from_path())
+    fs = FeaturesState(data=DatasetState.from_path(path))
     fs.compute_now()
     sel = SelectionState(features_state=fs, synchronous=True, prefetch=False)
     start = time.perf_counter()
-    errors = ModelErrorState(selection=sel, synchronous=True, size_unit=unit, test=load_default("test"))
+    # the embedded set is scored on its test split; another file on the whole pool (as the app does)
+    test = load_default("test") if path is None else None
+    errors = ModelErrorState(selection=sel, synchronous=True, size_unit=unit, test=test)
     errors.prepare_now()
     prepare_s = time.perf_counter() - start
     ctx = errors.context
@@ -79,7 +81,8 @@ def state_level(moves: int, seed: int, unit: str) -> dict:
         return stamps["current"] - begin + hist, done - begin + hist
 
     def bare(selected) -> None:
-        LinearPotential().fit(ctx.prepared, structures=selected).score(ctx.test)
+        LinearPotential().fit(ctx.prepared, structures=selected).score(
+            ctx.test if ctx.test is not None else ctx.prepared)
 
     def peer(selected, threads_one: bool) -> float:
         begin = time.perf_counter()
@@ -195,6 +198,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--moves", type=int, default=40)
+    parser.add_argument("--path", type=Path, default=None,
+                        help="a germanium file instead of the embedded set; prediction set: the whole pool")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--unit", choices=["structures", "atoms"], default="structures")
     parser.add_argument("--browser", action="store_true")
@@ -204,7 +209,7 @@ def main() -> None:
     args = parser.parse_args()
     result = {}
     if not args.skip_state:
-        r = result["state"] = state_level(args.moves, args.seed, args.unit)
+        r = result["state"] = state_level(args.moves, args.seed, args.unit, args.path)
         print(f"model input prepared in {r['prepare_s']:.1f} s (size unit: {args.unit})")
         for case in ("cold", "prefetched"):
             for k in ("cards", "at_size"):
