@@ -245,3 +245,18 @@ def test_a_new_seed_replaces_the_curves_of_the_old_one(pool):
     assert {r["seed"] for r in errors.curves} == {1}
     xs, _ = errors.series("random")
     assert set(curve_sizes(len(pool))) <= {int(x) for x in xs}
+
+
+def test_the_network_choice_trains_to_completion_and_equals_training_it_directly(pool):
+    """The Behler–Parrinello choice gives finished rows (not only a cancel) equal to a direct fit."""
+    fs = FeaturesState(data=DatasetState(dataset=pool, title="Ge test"))  # default cut-off: see README
+    fs.compute_now()
+    sel = SelectionState(features_state=fs, synchronous=True)
+    errors = ModelErrorState(selection=sel, synchronous=True, model="bpnn", methods=[])
+    errors.prepare_now()
+    sel.thresholds = {"Ge": 0.5}
+    assert not errors.training and errors.current["model"] == "bpnn"
+    assert errors.current["n_selected"] == sel.outcome.n_structures
+    direct = train_and_score(errors.context, sel.outcome.selected, sel.seed)
+    for key in ("rmse_f_pred", "rmse_e_pred", "rmse_f_train", "rmse_e_train"):
+        assert errors.current[key] == pytest.approx(direct[key], rel=1e-6)
