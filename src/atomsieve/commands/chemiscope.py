@@ -15,8 +15,7 @@ from atomsieve.errors import ParameterError
 
 def register(sub) -> None:
     from atomsieve.commands.options import seed
-    from atomsieve.commands.select import add_feature_options
-    from atomsieve.selectors.registry import METHODS, OPTIONAL_METHODS
+    from atomsieve.commands.select import add_feature_options, add_method_options
 
     p = sub.add_parser(
         "chemiscope",
@@ -42,24 +41,7 @@ def register(sub) -> None:
         metavar="SEL.json",
         help="use the indices of this `atomsieve select --indices-out` record instead of selecting",
     )
-    p.add_argument(
-        "--method",
-        choices=METHODS + OPTIONAL_METHODS,
-        default="lebank",
-        help="selection method (default lebank)",
-    )
-    p.add_argument(
-        "--n",
-        default=None,
-        metavar="N",
-        help="structures to pick for methods other than lebank (a count, or a fraction like 0.2)",
-    )
-    p.add_argument(
-        "--threshold",
-        action="append",
-        metavar="EL=T",
-        help="LE-bank threshold per element, repeatable (Ge=0.275)",
-    )
+    add_method_options(p, threshold_help="LE-bank threshold per element, repeatable (Ge=0.275)")
     p.add_argument(
         "--budget", metavar="N|P%", help="calibrate LE-bank thresholds to select N structures or P%%"
     )

@@ -132,6 +132,30 @@ def fingerprints(args, ds, bank=None):
         )
 
 
+def add_method_options(p: argparse.ArgumentParser, threshold_help: str) -> None:
+    """--method, --n and --threshold: how ``select`` and ``chemiscope`` choose structures."""
+    from atomsieve.selectors.registry import METHODS, OPTIONAL_METHODS
+
+    p.add_argument(
+        "--method",
+        choices=METHODS + OPTIONAL_METHODS,
+        default="lebank",
+        help="selection method (default lebank)",
+    )
+    p.add_argument(
+        "--n",
+        default=None,
+        metavar="N",
+        help="structures to pick for methods other than lebank (a count, or a fraction like 0.2)",
+    )
+    p.add_argument(
+        "--threshold",
+        action="append",
+        metavar="EL=T",
+        help=threshold_help,
+    )
+
+
 def check_output(path: str, overwrite: bool, suffixes: tuple[str, ...] | None = None) -> Path:
     """Fail before the work when ``path`` cannot be written."""
     out = Path(path)
@@ -150,7 +174,6 @@ def check_output(path: str, overwrite: bool, suffixes: tuple[str, ...] | None = 
 def register(sub) -> None:
     from atomsieve.commands.options import seed
     from atomsieve.commands.streamed import add_stream_options
-    from atomsieve.selectors.registry import METHODS, OPTIONAL_METHODS
 
     p = sub.add_parser(
         "select",
@@ -164,25 +187,8 @@ def register(sub) -> None:
     add_query(p)
     p.add_argument("--output", "-o", required=True, metavar="PATH", help="file for the selected structures")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument(
-        "--method",
-        choices=METHODS + OPTIONAL_METHODS,
-        default="lebank",
-        help="selection method (default lebank)",
-    )
-    p.add_argument(
-        "--n",
-        default=None,
-        metavar="N",
-        help="structures to pick for methods other than lebank (a count, or a fraction like 0.2)",
-    )
-    p.add_argument(
-        "--threshold",
-        action="append",
-        metavar="EL=T",
-        help="LE-bank threshold per element, repeatable (Ge=0.275); one bare number applies to "
-        "all elements; with --budget the values only set the ratios",
-    )
+    add_method_options(p, threshold_help="LE-bank threshold per element, repeatable (Ge=0.275); one "
+                       "bare number applies to all elements; with --budget the values only set the ratios")
     p.add_argument(
         "--budget", metavar="N|P%", help="calibrate thresholds to select N structures or P%% of them"
     )
