@@ -96,31 +96,48 @@ def state_level(steps: int, seed: int) -> dict:
             "thresholds": positions}
 
 
-def browser_level(presses: int, settle: float, pages: int = 1) -> dict:
-    """``pages`` fresh browser pages on one server, ``presses`` timed arrow-key presses on each."""
-    from playwright.sync_api import sync_playwright
-
+def start_dashboard() -> tuple[int, subprocess.Popen]:
+    """``atomsieve dashboard`` on a free port in a subprocess: (port, process)."""
     from atomsieve.app.serve import free_port
 
     port = free_port()
     exe = str(Path(sys.executable).with_name("atomsieve"))
     proc = subprocess.Popen([exe, "dashboard", "--port", str(port), "--no-show"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    return port, proc
+
+
+def launch_chromium(playwright):
+    """Debian's headless Chromium (Playwright cannot download a browser here)."""
+    return playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+
+
+def open_dashboard_page(browser, port: int):
+    """A fresh 1500×1000 context and page on the dashboard at ``port``, retried while it starts."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(300_000)
+    for _ in range(120):
+        try:
+            page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
+            break
+        except Exception:  # noqa: BLE001 - the server is still starting
+            time.sleep(1)
+    return context, page
+
+
+def browser_level(presses: int, settle: float, pages: int = 1) -> dict:
+    """``pages`` fresh browser pages on one server, ``presses`` timed arrow-key presses on each."""
+    from playwright.sync_api import sync_playwright
+
+    port, proc = start_dashboard()
     out = {"release_to_text_s": [], "first_press_s": [], "per_page_s": []}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = launch_chromium(p)
             for _page in range(pages):
-                context = browser.new_context(viewport={"width": 1500, "height": 1000})
-                page = context.new_page()
-                page.set_default_timeout(300_000)
-                for _ in range(120):
-                    try:
-                        page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
-                        break
-                    except Exception:  # noqa: BLE001 - the server is still starting
-                        time.sleep(1)
+                context, page = open_dashboard_page(browser, port)
                 page.locator(".selection-note", has_text="LE-bank fit").wait_for()
                 first = page.locator(".selection-note").first.evaluate(
                     "el => (el.shadowRoot || el).textContent")

@@ -30,18 +30,19 @@ import argparse
 import json
 import random
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def percentiles(values) -> dict:
-    a = np.asarray(values) * 1000
-    return {"n": len(a), "p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
-            "max_ms": float(a.max())}
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_dashboard import (  # noqa: E402
+    launch_chromium,
+    open_dashboard_page,
+    percentiles,
+    start_dashboard,
+)
 
 
 def state_level(moves: int, seed: int, unit: str, path: Path | None = None) -> dict:
@@ -134,27 +135,14 @@ def browser_level(presses: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     from atomsieve.app.selection_state import DEFAULT_THRESHOLD, THRESHOLD_STEP
-    from atomsieve.app.serve import free_port
 
-    port = free_port()
-    exe = str(Path(sys.executable).with_name("atomsieve"))
-    proc = subprocess.Popen([exe, "dashboard", "--port", str(port), "--no-show"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    port, proc = start_dashboard()
     out: dict = {"press_to_rmse_text_s": []}
     pattern = re.compile(r"force RMSE [\d.]+ meV/Å, energy RMSE [\d.]+ meV/atom")
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            context = browser.new_context(viewport={"width": 1500, "height": 1000})
-            page = context.new_page()
-            page.set_default_timeout(300_000)
-            for _ in range(120):
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
-                    break
-                except Exception:  # noqa: BLE001 - the server is still starting
-                    time.sleep(1)
+            browser = launch_chromium(p)
+            context, page = open_dashboard_page(browser, port)
             load = time.perf_counter()
             page.locator(".model-error-at-size", has_text="FPS").wait_for()
             out["load_to_first_rmse_s"] = time.perf_counter() - load
