@@ -205,7 +205,10 @@ def test_a_new_descriptor_rescores_with_the_new_model_input(pool):
     sel, errors = make_states(pool, synchronous=False, methods=[], auto_curves=False, background=Background())
 
     def settle():
-        for _ in range(4):  # a finished job may start the next (model input, selection, scoring)
+        # A job's callbacks may start the next job (model input, selection, scoring) before the job
+        # counts as finished, so once no job runs, none is pending; a fixed number of rounds missed
+        # longer chains.
+        while any(job.running for job in [*errors.background.jobs, *sel.background.jobs]):
             for job in [*errors.background.jobs, *sel.background.jobs]:
                 assert job.join(300)
 
