@@ -291,12 +291,13 @@ def test_a_file_that_is_not_a_potential_says_so(tmp_path, capsys, content, words
 
 
 def test_an_unknown_device_name_is_a_parameter_error_everywhere():
-    from atomsieve.descriptors import preset
-    from atomsieve.potentials.bpnn import resolve_device as bpnn_device
-    from atomsieve.selectors.lebank_engines import resolve_device as lebank_device
+    from atomsieve.descriptors import compute, jacobian, preset
+    from atomsieve.device import resolve_device
+    from atomsieve.potentials import bpnn
+    from atomsieve.selectors import lebank_engines
 
-    for resolve in (bpnn_device, lebank_device):
-        with pytest.raises(ParameterError, match="device must be 'auto', 'cpu' or 'cuda'; got 'gpu7'"):
-            resolve("gpu7")
+    assert {m.resolve_device for m in (compute, jacobian, bpnn, lebank_engines)} == {resolve_device}
+    with pytest.raises(ParameterError, match="device must be 'auto', 'cpu' or 'cuda'; got 'gpu7'"):
+        resolve_device("gpu7")
     with pytest.raises(ParameterError, match="got 'gpu7'"):
         preset(None, ["Ge"]).compute(read(GE, ":1"), device="gpu7")

@@ -12,21 +12,9 @@ from ase import Atoms
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.descriptors.scaling import make_scaler
+from atomsieve.device import resolve_device
 from atomsieve.errors import ParameterError
 from atomsieve.progress import report
-
-
-def resolve_device(device) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; otherwise ``torch.device(device)``."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):  # torch's message for "gpu7" lists every backend it knows
-        raise ParameterError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device={device!r} asked for CUDA, but no CUDA device is available; use 'cpu'")
-    return dev
 
 
 def as_atoms_list(data) -> tuple[list[Atoms], object]:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from numba import prange
 
-from atomsieve.descriptors.compute import as_atoms_list, batches, on_device, pack, resolve_device
+from atomsieve.descriptors.compute import as_atoms_list, batches, on_device, pack
 from atomsieve.descriptors.neighbors import triples_from_pairs
 from atomsieve.descriptors.terms import (
     radial_slopes,
@@ -28,6 +28,7 @@ from atomsieve.descriptors.terms import (
     triple_radial_factors,
     triple_radial_slopes,
 )
+from atomsieve.device import resolve_device
 from atomsieve.errors import ParameterError
 from atomsieve.progress import report
 

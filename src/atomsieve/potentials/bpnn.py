@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from atomsieve.descriptors.compute import resolve_device
+from atomsieve.device import resolve_device
 from atomsieve.errors import ParameterError
 from atomsieve.potentials.loss import error_measures, loss_weights
 from atomsieve.potentials.network import ACTIVATIONS, BehlerParrinelloNetwork

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from threadpoolctl import ThreadpoolController
 
-from atomsieve.errors import ParameterError
+from atomsieve.device import resolve_device
 from atomsieve.selectors.lebank_kernel import kernel_element
 
 #: Largest number of entries of one distance tile (rows x columns).
@@ -94,19 +94,6 @@ def reference_engine(
 def _threadpools() -> ThreadpoolController:
     """The process's BLAS/OpenMP pools, inspected once (inspecting them costs milliseconds per call)."""
     return ThreadpoolController()
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"``/None: CUDA when available, else CPU; otherwise ``torch.device(device)``."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ParameterError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device={device!r} asked for CUDA, but no CUDA device is available; use 'cpu'")
-    return dev
 
 
 class _Arrays:
