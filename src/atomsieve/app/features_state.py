@@ -7,8 +7,6 @@ them across restarts. Computing runs in a background thread, so the page stays l
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -92,8 +90,9 @@ def build_descriptor(dataset, preset_name: str, r_cut: float):
 
 def feature_key(dataset, descriptor) -> tuple:
     """Explicit cache key: dataset content hash and canonical JSON of the descriptor parameters."""
-    digest = hashlib.sha256(json.dumps(descriptor.params, sort_keys=True, default=str).encode()).hexdigest()
-    return dataset.content_hash(), digest[:16]
+    from atomsieve.digest import params_digest
+
+    return dataset.content_hash(), params_digest(descriptor.params)
 
 
 def features_for(dataset, preset_name: str = DEFAULT_PRESET, r_cut: float = 6.0,

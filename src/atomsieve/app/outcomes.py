@@ -14,8 +14,6 @@ waits while any interactive fit is running.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 import weakref
@@ -27,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
+from atomsieve.digest import params_digest
 
 #: Threshold slider range (dimensionless: fingerprints are min-max scaled per element).
 THRESHOLD_BOUNDS = (0.02, 1.0)
@@ -186,25 +185,6 @@ _interactive_idle = threading.Condition()
 def interactive_fits() -> int:
     """Interactive fits (slider releases) running right now in this process."""
     return _interactive
-
-
-_DIGESTS: OrderedDict[int, tuple[object, str]] = OrderedDict()
-
-
-def params_digest(params) -> str:
-    """SHA-256 of the canonical JSON of descriptor parameters (a short, explicit cache-key part).
-
-    Remembered for the last few parameter objects seen (by identity), as views ask on every update.
-    """
-    hit = _DIGESTS.get(id(params))
-    if hit is not None and hit[0] is params:
-        return hit[1]
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    if params is not None:
-        _DIGESTS[id(params)] = (params, digest)
-        while len(_DIGESTS) > 8:
-            _DIGESTS.popitem(last=False)
-    return digest
 
 
 def selection_key(features: AtomicFeatures, dataset_hash: str, thresholds: dict[str, float], seed: int,

@@ -7,14 +7,13 @@ written for another key is deleted and recomputed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import warnings
 from pathlib import Path
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.descriptors.storage import load_features, read_meta, save_features
+from atomsieve.digest import digest
 from atomsieve.errors import AtomsieveError, CacheError
 
 
@@ -31,9 +30,7 @@ def cache_key(dataset_hash: str, params: dict, scaler, dtype: str) -> str:
     >>> len(cache_key("abc", {"r_cut": 6.0}, "minmax", "torch.float64"))
     64
     """
-    blob = json.dumps({"dataset": dataset_hash, "params": params, "scaler": scaler, "dtype": dtype},
-                      sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return digest({"dataset": dataset_hash, "params": params, "scaler": scaler, "dtype": dtype})
 
 
 class FeatureCache:

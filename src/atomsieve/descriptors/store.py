@@ -34,6 +34,7 @@ import numpy as np
 from atomsieve.data.io import raise_storage_error, temporary_folder
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.descriptors.scaling import scaler_from_dict
+from atomsieve.digest import canonical_json
 from atomsieve.errors import CacheError, DataError, ParameterError
 from atomsieve.progress import ProgressCallback, report
 
@@ -49,7 +50,7 @@ def _descriptor(params: dict):
     """The descriptor of ``params``, built once per process (workers featurise many partitions)."""
     from atomsieve.descriptors.symmetry import SymmetryFunctions
 
-    key = json.dumps(params, sort_keys=True)
+    key = canonical_json(params)
     if key not in _DESCRIPTORS:
         _DESCRIPTORS[key] = SymmetryFunctions.from_params(params)
     return _DESCRIPTORS[key]

@@ -7,8 +7,6 @@ descriptor's Jacobian times the scaler's slope.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 import zipfile
 from collections import OrderedDict
@@ -19,6 +17,7 @@ import torch
 
 from atomsieve.data import atomic_path
 from atomsieve.descriptors import AtomicFeatures, SymmetryFunctions, make_scaler, preset
+from atomsieve.digest import digest
 from atomsieve.errors import AtomsieveError, ParameterError
 from atomsieve.potentials.prepared import PreparedData, sum_pairs
 from atomsieve.progress import ProgressCallback
@@ -102,8 +101,7 @@ def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk
     Built in chunks of about :data:`CHUNK_ATOMS` atoms, each chunk's per-pair blocks summed (or
     copied into the compact pair arrays) before the next chunk is computed, so the peak memory is
     the result plus one chunk. Structures are independent, so this is the whole-set answer."""
-    key = hashlib.sha256(json.dumps({"dataset": dataset.content_hash(), "params": sf.params,
-                                     "format": CACHE_FORMAT}, sort_keys=True).encode()).hexdigest()
+    key = digest({"dataset": dataset.content_hash(), "params": sf.params, "format": CACHE_FORMAT})
     path = _disk_cache_path(key)
     if disk_cache and not pairs and path.is_file():
         try:
