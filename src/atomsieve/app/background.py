@@ -16,6 +16,10 @@ from typing import Any
 
 from atomsieve.app.notify import describe, log, notify
 
+# Outside a server there is no event loop to put callbacks in order, so workers take turns: two
+# callbacks (say a new selection and a new model input) never interleave, as on a served loop.
+_DIRECT_DELIVERY = threading.RLock()
+
 
 class Job:
     """A running background job: ``cancel()`` asks it to stop; ``join()`` waits for it."""
@@ -70,6 +74,7 @@ class Background:
         self.closed = False
         self.owner = threading.get_ident()  # the thread that builds the session runs its loop
         self._pending: deque[Callable[[], None]] = deque()
+        self._jobs_lock = threading.Lock()  # callbacks on worker threads submit too
 
     @property
     def served(self) -> bool:
@@ -79,7 +84,8 @@ class Background:
     def deliver(self, callback: Callable[[], Any]) -> None:
         """Call ``callback`` on the session's loop (next tick), or now outside a server."""
         if not self.served:
-            callback()
+            with _DIRECT_DELIVERY:
+                callback()
             return
         # Queued in order; each tick runs the oldest, unless :meth:`wait` on the loop's own thread
         # already ran it.
@@ -173,7 +179,8 @@ class Background:
             self.deliver(lambda: finish("result", result))
 
         job.thread = threading.Thread(target=run, name=f"atomsieve-{label}", daemon=True)
-        self.jobs = [j for j in self.jobs if j.running] + [job]
+        with self._jobs_lock:
+            self.jobs = [j for j in self.jobs if j.running] + [job]
         job.thread.start()
         return job
 

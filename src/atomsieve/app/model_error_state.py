@@ -286,8 +286,9 @@ class ModelErrorState(param.Parameterized):
     def __init__(self, background: Background | None = None, **params):
         super().__init__(**params)
         self.background = background or self.selection.background
-        self.context = None
-        self._ckey: tuple | None = None
+        # The model input and the key it was prepared for, replaced together: a notebook's callbacks
+        # run on worker threads, and a reader must never pair one context with another's key.
+        self._prepared: tuple = (None, None)
         self._wanted: tuple | None = None
         self._job: Job | None = None
         self._curve_job: Job | None = None
@@ -313,7 +314,7 @@ class ModelErrorState(param.Parameterized):
             if job is not None and job.running:
                 job.cancel()
         self.error_grid, self.error_grid_elements = {}, []
-        self.context, self._ckey, self._wanted, self._sweep_key = None, None, None, None
+        self._prepared, self._wanted, self._sweep_key = (None, None), None, None
         with param.parameterized.batch_call_watchers(self):
             self.ready = self.preparing = self.training = self.comparing = False
             self.current, self.at_size, self.curves = {}, {}, []
@@ -338,7 +339,7 @@ class ModelErrorState(param.Parameterized):
         if self.synchronous:
             self.prepare_now()
             return None
-        self._ckey, self.context = ckey, None  # requests wait for the new context (descriptor changed)
+        self._prepared = (ckey, None)  # requests wait for the new context (descriptor changed)
         dataset = args[0]
         with param.parameterized.batch_call_watchers(self):
             self.ready, self.preparing, self.progress = False, True, 0.0
@@ -372,7 +373,7 @@ class ModelErrorState(param.Parameterized):
     def _publish(self, ckey: tuple, context) -> None:
         if self._ckey is not None and ckey != self._ckey and not self.synchronous:
             return  # prepared for a dataset or model the user has left
-        self.context, self._ckey = context, ckey
+        self._prepared = (ckey, context)
         with param.parameterized.batch_call_watchers(self):
             self.ready, self.preparing, self.progress = True, False, 1.0
             where = "the test set" if context.test is not None else "the whole pool"
@@ -380,16 +381,27 @@ class ModelErrorState(param.Parameterized):
         self.request()
 
     # -- the current selection ----------------------------------------------------------------------
-    def request_key(self) -> tuple | None:
+    @property
+    def context(self):
+        """The prepared model input (``EvaluationContext``), or None while it is being prepared."""
+        return self._prepared[1]
+
+    @property
+    def _ckey(self) -> tuple | None:
+        return self._prepared[0]
+
+    def request_key(self, prepared: tuple | None = None, out=None) -> tuple | None:
         """What the current numbers depend on: context, selection outcome, methods, size unit, seed."""
-        out = self.selection.outcome
-        if self.context is None or out is None or not self.selection.outcome_is_current():
+        ckey, context = prepared or self._prepared
+        out = out or self.selection.outcome
+        if context is None or out is None or not self.selection.outcome_is_current():
             return None
-        return (self._ckey, out.key, tuple(self.methods), self.size_unit)
+        return (ckey, out.key, tuple(self.methods), self.size_unit)
 
     def request(self) -> None:
         """Score the current selection and the others at its size (now, or in the background)."""
-        key = self.request_key()
+        prepared, out = self._prepared, self.selection.outcome  # read once: other threads may move them
+        key = self.request_key(prepared, out)
         if key is None:
             return
         if key == self._wanted and self.current.get("key") == key:
@@ -399,11 +411,12 @@ class ModelErrorState(param.Parameterized):
             self._job.cancel()  # newest wins: the old one stops between fits, its results dropped
         if self._curve_job is not None and self._curve_job.running:
             self._curve_job.cancel()
-        context, ckey = self.context, self._ckey
-        selected = self.selection.selected_indices().copy()
+        ckey, context = prepared
+        selected = out.selected.copy()
         methods, unit, seed = list(self.methods), self.size_unit, int(self.selection.seed)
-        label = ";".join(f"{e}={t:.6g}" for e, t in sorted(self.selection.thresholds.items()))
-        args = (context, ckey, key, selected, label, self.selection.outcome.seconds, methods, unit, seed)
+        thresholds = out.thresholds or self.selection.thresholds
+        label = ";".join(f"{e}={t:.6g}" for e, t in sorted(thresholds.items()))
+        args = (context, ckey, key, selected, label, out.seconds, methods, unit, seed)
         if self.synchronous:
             for item in self._score(*args, threading.Event()):
                 self._deliver(item)
@@ -526,7 +539,7 @@ class ModelErrorState(param.Parameterized):
         if not jobs:
             self.curve_progress = 1.0
             return None
-        sel, context, ckey = self.selection, self.context, self._ckey
+        sel, (ckey, context) = self.selection, self._prepared
         seed, shuffle, focus = int(sel.seed), bool(sel.shuffle), sel.focus
         base = dict(sel.thresholds)
         feats, digest = sel.features, sel.dataset.content_hash()
@@ -575,7 +588,7 @@ class ModelErrorState(param.Parameterized):
         The other elements keep their current thresholds. Rows stream into ``error_grid``; a new
         grid (or :meth:`cancel_grid`) stops the old one between points.
         """
-        sel, context, ckey = self.selection, self.context, self._ckey
+        sel, (ckey, context) = self.selection, self._prepared
         if context is None:
             raise ParameterError("the model input is not prepared yet; wait for the model error to appear")
         for element in (first, second):
