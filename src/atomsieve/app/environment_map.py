@@ -41,7 +41,7 @@ def structure_formulas(dataset) -> list[str]:
     with _LOCK:
         hit = _FORMULAS.get(key)
     if hit is None:
-        hit = [a.get_chemical_formula() for a in dataset.atoms]
+        hit = dataset.formulas()
         with _LOCK:
             _FORMULAS[key] = hit
             while len(_FORMULAS) > 4:
@@ -57,13 +57,9 @@ def pca_projection(features, key: tuple) -> dict:
     with _LOCK:
         if key in _PROJECTIONS:
             return _PROJECTIONS[key]
-    from sklearn.decomposition import PCA
+    from atomsieve.app.projection import plane_projection
 
-    pca = PCA(n_components=2, random_state=0).fit(features.values)
-    atoms = pca.transform(features.values)
-    structures = pca.transform(features.structure_means())
-    out = {"pca": pca, "atoms": atoms, "structures": structures,
-           "explained": pca.explained_variance_ratio_.tolist()}
+    out = plane_projection(features)  # fitted on a sample above 2e5 atoms, projected in chunks
     with _LOCK:
         _PROJECTIONS[key] = out
         while len(_PROJECTIONS) > 4:

@@ -28,6 +28,26 @@ def _is_number(value) -> bool:
     return not isinstance(value, (str, bytes))
 
 
+def read_dataset(path, *, energy_key: str | None = None, forces_key: str | None = None,
+                 query: str | None = None, progress=None) -> Dataset:
+    """``atomsieve.load(path, ...)``, or for a file larger than the command line's streaming threshold
+    (:func:`atomsieve.commands.streamed.stream_bytes`, 64 MiB: about 6 × 10^5 atoms of extxyz) and
+    no ``query``, the same dataset as :class:`~atomsieve.data.frames.CompactFrames` read a partition
+    at a time (:func:`~atomsieve.data.frames.read_compact`): ~60 bytes per atom instead of 2.8 kB."""
+    from atomsieve.commands.streamed import stream_bytes
+    from atomsieve.data import load
+    from atomsieve.data.frames import read_compact
+
+    try:
+        large = not query and Path(path).stat().st_size > stream_bytes()
+    except OSError:
+        large = False  # the reader names the problem
+    if large:
+        return read_compact(path, energy_key=energy_key or None, forces_key=forces_key or None,
+                            progress=progress)
+    return load(path, energy_key=energy_key or None, forces_key=forces_key or None, query=query or None)
+
+
 class DatasetState(param.Parameterized):
     """The dataset a dashboard session works on, and how to replace it.
 
@@ -61,14 +81,15 @@ class DatasetState(param.Parameterized):
 
     @classmethod
     def from_path(cls, path=None, *, energy_key=None, forces_key=None, data_dir=None,
-                  query: str | None = None) -> DatasetState:
+                  query: str | None = None, progress=None) -> DatasetState:
         """Load ``path`` (the rows matching ``query`` of an ASE database), or the embedded germanium set
-        when ``path`` is None."""
+        when ``path`` is None. ``progress(done, total, label)`` hears of a large file's reading."""
         state = cls(data_dir=None if data_dir is None else str(data_dir))
         if path is None:
             state.load_default()
         else:
-            state.load_path(path, energy_key=energy_key, forces_key=forces_key, query=query)
+            state.load_path(path, energy_key=energy_key, forces_key=forces_key, query=query,
+                            progress=progress)
         return state
 
     # -- loading ----------------------------------------------------------------------------------
@@ -85,13 +106,13 @@ class DatasetState(param.Parameterized):
         return confine_path(path, self.data_dir)
 
     def load_path(self, path, *, energy_key: str | None = None, forces_key: str | None = None,
-                  query: str | None = None) -> Dataset:
+                  query: str | None = None, progress=None) -> Dataset:
         """Read ``path`` with the optional label keys and database query; the current dataset is kept
-        on error."""
-        from atomsieve.data import load
-
+        on error. A large file (see :func:`read_dataset`) is read a partition at a time into flat
+        arrays, with ``progress(done, total, label)`` told of the structures read."""
         resolved = self.resolve_path(path)
-        ds = load(resolved, energy_key=energy_key or None, forces_key=forces_key or None, query=query or None)
+        ds = read_dataset(resolved, energy_key=energy_key, forces_key=forces_key, query=query,
+                          progress=progress)
         self._set(ds, f"{path} [{query}]" if query else str(path), str(resolved))
         return ds
 
@@ -124,9 +145,7 @@ class DatasetState(param.Parameterized):
         """Read the current file again taking labels from the named keys."""
         if self.source_path is None:
             raise ParameterError("this dataset was uploaded; upload it again with the keys chosen")
-        from atomsieve.data import load
-
-        ds = load(self.source_path, energy_key=energy_key or None, forces_key=forces_key or None)
+        ds = read_dataset(self.source_path, energy_key=energy_key, forces_key=forces_key)
         self._set(ds, self.title, self.source_path)
         return ds
 
