@@ -7,9 +7,12 @@ import param
 from panel.viewable import Viewer
 
 from atomsieve.app.notify import guarded, notify
-from atomsieve.app.security import UPLOAD_SUFFIXES, human_size, upload_limit
+from atomsieve.app.security import UPLOAD_COMPRESSIONS, UPLOAD_SUFFIXES, human_size, upload_limit
 from atomsieve.app.state import DatasetState
 from atomsieve.app.summary import DatasetSummary
+
+#: What the browser's file picker offers: the formats, plain or compressed (the server checks the pair).
+UPLOAD_ACCEPT = (*UPLOAD_SUFFIXES, *(f".{c}" for c in UPLOAD_COMPRESSIONS))
 
 _AUTO = "(automatic)"
 
@@ -36,11 +39,12 @@ class DataPanel(Viewer):
         self.open_button = pn.widgets.Button(name="Open", button_type="primary", width=80, align="end")
         self.default_button = pn.widgets.Button(name="Embedded germanium set", button_type="light",
                                                 sizing_mode="stretch_width")
-        self.upload = pn.widgets.FileInput(accept=",".join(UPLOAD_SUFFIXES), multiple=False,
+        self.upload = pn.widgets.FileInput(accept=",".join(UPLOAD_ACCEPT), multiple=False,
                                            sizing_mode="stretch_width", css_classes=["upload-input"])
         self.upload_note = pn.pane.Markdown(
             f"Upload limit: **{human_size(upload_limit())}** "
-            f"({', '.join(s.lstrip('.') for s in UPLOAD_SUFFIXES[:5])}, …). Larger files: open by path.",
+            f"({', '.join(s.lstrip('.') for s in UPLOAD_SUFFIXES[:5])}, …; also .gz, .bz2, .xz). "
+            "Larger files: open by path.",
             styles={"font-size": "0.85em", "color": "#555"}, margin=(0, 10),
         )
         self.energy_key = pn.widgets.Select(name="Energy key (eV)", sizing_mode="stretch_width")
