@@ -229,9 +229,11 @@ def scale_level(path: str, presses: int, shots: Path | None = None, timeout_s: f
                         raise RuntimeError(f"dashboard exited: {proc.returncode}") from None
                     time.sleep(1)
             out["page_s"] = time.perf_counter() - start
+            print(f"{time.perf_counter() - start:7.1f} s  page", file=sys.stderr, flush=True)
             note = page.locator(".selection-note").first
             page.locator(".selection-note", has_text="LE-bank fit").wait_for()
             out["usable_s"] = time.perf_counter() - start
+            print(f"{time.perf_counter() - start:7.1f} s  usable", file=sys.stderr, flush=True)
             out["first_selection"] = note.evaluate("el => (el.shadowRoot || el).textContent").strip()[-160:]
             if shots:
                 page.screenshot(path=str(shots / "usable.png"))
@@ -246,17 +248,20 @@ def scale_level(path: str, presses: int, shots: Path | None = None, timeout_s: f
                 page.wait_for_function("([el, old]) => (el.shadowRoot || el).textContent !== old",
                                        arg=[note.element_handle(), before], polling=20)
                 times.append(time.perf_counter() - t)
+                print(f"  press {i + 1}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
             out["presses_s"] = times
             status = page.locator(".model-error-status").first
             page.wait_for_function(
                 "el => /model, prediction set|off for this|failed/.test((el.shadowRoot || el).textContent)",
                 arg=status.element_handle(), polling=500)
             out["model_error_s"] = time.perf_counter() - start
+            print(f"{time.perf_counter() - start:7.1f} s  model_error", file=sys.stderr, flush=True)
             out["model_error_status"] = status.evaluate("el => (el.shadowRoot || el).textContent").strip()
             page.locator(".bk-tab", has_text="Environment map").click()
             page.get_by_text(re.compile(r"atoms \(a density image\)|atoms \(one point each\)")).wait_for()
             page.wait_for_timeout(3000)
             out["map_s"] = time.perf_counter() - start
+            print(f"{time.perf_counter() - start:7.1f} s  map", file=sys.stderr, flush=True)
             out["map_caption"] = page.get_by_text(re.compile(r"bank environments")).first.text_content()
             if shots:
                 page.screenshot(path=str(shots / "environment_map.png"))

@@ -185,3 +185,21 @@ def test_model_input_over_the_limit_is_refused_with_its_size(both, monkeypatch):
     monkeypatch.setenv("ATOMSIEVE_MODEL_INPUT_BYTES", "1e6")
     with pytest.raises(ParameterError, match=r"1,568 atoms .* about 0\.\d GiB, more than"):
         check_model_input(both[1])
+
+
+def test_the_data_panel_reads_a_large_file_in_the_background(monkeypatch):
+    from atomsieve.app.background import Background
+    from atomsieve.app.data_panel import DataPanel
+    from atomsieve.app.state import DatasetState
+
+    monkeypatch.setenv("ATOMSIEVE_STREAM_BYTES", "1000")
+    state = DatasetState.from_path()
+    seen = []
+    state.param.watch(lambda e: seen.append(e.new), ["load_progress"])
+    panel = DataPanel(state=state, background=Background())
+    job = panel.open_path(default_path("test"))
+    assert job.join(120) and job.error is None
+    assert state.dataset.is_compact and len(state.dataset) == 25 and not state.loading
+    assert seen and seen[-1] == 1.0 and state.source_path == str(default_path("test"))
+    assert panel.open_path("/no/such/file.extxyz") is None  # notified, the dataset kept
+    assert len(state.dataset) == 25

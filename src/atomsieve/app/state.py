@@ -28,21 +28,27 @@ def _is_number(value) -> bool:
     return not isinstance(value, (str, bytes))
 
 
+def is_large_file(path) -> bool:
+    """Whether ``path`` is over the command line's streaming threshold
+    (:func:`atomsieve.commands.streamed.stream_bytes`), so the dashboard reads it as flat arrays."""
+    from atomsieve.commands.streamed import stream_bytes
+
+    try:
+        return Path(path).stat().st_size > stream_bytes()
+    except OSError:
+        return False  # the reader names the problem
+
+
 def read_dataset(path, *, energy_key: str | None = None, forces_key: str | None = None,
                  query: str | None = None, progress=None) -> Dataset:
     """``atomsieve.load(path, ...)``, or for a file larger than the command line's streaming threshold
     (:func:`atomsieve.commands.streamed.stream_bytes`, 64 MiB: about 6 × 10^5 atoms of extxyz) and
     no ``query``, the same dataset as :class:`~atomsieve.data.frames.CompactFrames` read a partition
     at a time (:func:`~atomsieve.data.frames.read_compact`): ~60 bytes per atom instead of 2.8 kB."""
-    from atomsieve.commands.streamed import stream_bytes
     from atomsieve.data import load
     from atomsieve.data.frames import read_compact
 
-    try:
-        large = not query and Path(path).stat().st_size > stream_bytes()
-    except OSError:
-        large = False  # the reader names the problem
-    if large:
+    if not query and is_large_file(path):
         return read_compact(path, energy_key=energy_key or None, forces_key=forces_key or None,
                             progress=progress)
     return load(path, energy_key=energy_key or None, forces_key=forces_key or None, query=query or None)
@@ -73,6 +79,8 @@ class DatasetState(param.Parameterized):
     energy_keys = param.List(default=[], doc="per-structure scalar keys found in the file (eV candidates)")
     forces_keys = param.List(default=[], doc="per-atom (n, 3) keys found in the file (eV/Å candidates)")
     source_path = param.String(default=None, allow_None=True, doc="file the dataset was read from")
+    loading = param.Boolean(default=False, doc="a large file is being read in the background")
+    load_progress = param.Number(default=0.0, bounds=(0.0, 1.0), doc="fraction of its structures read")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -115,6 +123,26 @@ class DatasetState(param.Parameterized):
                           progress=progress)
         self._set(ds, f"{path} [{query}]" if query else str(path), str(resolved))
         return ds
+
+    def load_path_in_background(self, path, background, *, on_loaded=None):
+        """Read ``path`` in a :class:`~atomsieve.app.background.Background` job (``loading`` and
+        ``load_progress`` follow it); the dataset is replaced when it is read, and ``on_loaded(ds)``
+        called. Errors are notified by the job; the current dataset stays meanwhile. Returns the job."""
+        resolved = self.resolve_path(path)  # a path outside data_dir is refused at once
+
+        def work(cancelled, emit):
+            return read_dataset(resolved, progress=lambda done, total, label="": emit(done / max(total, 1)))
+
+        def loaded(ds):
+            self._set(ds, str(path), str(resolved))
+            if on_loaded is not None:
+                on_loaded(ds)
+
+        self.loading, self.load_progress = True, 0.0
+        return background.submit(
+            f"Open {path}", work, on_result=loaded,
+            on_emit=lambda frac: setattr(self, "load_progress", float(min(max(frac, 0.0), 1.0))),
+            on_finally=lambda: setattr(self, "loading", False))
 
     def load_upload(self, filename: str, content: bytes, *, energy_key: str | None = None,
                     forces_key: str | None = None) -> Dataset:
