@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 import panel as pn
 import param
@@ -17,6 +14,7 @@ from atomsieve.app.notify import UiScheduler
 from atomsieve.app.selection_plots import SELECTED_COLOR
 from atomsieve.app.selection_state import SelectionState, params_digest
 from atomsieve.app.structure_view import StructureViewer
+from atomsieve.keyed_cache import KeyedCache
 
 #: Above this many atoms the cloud is drawn as a density image instead of one glyph per atom.
 RASTER_ABOVE = 20_000
@@ -28,25 +26,14 @@ RINGS_ABOVE = 2_000
 MAX_SELECTED_RINGS = 2_000
 SAMPLE_RINGS = 300
 
-_PROJECTIONS: OrderedDict[tuple, dict] = OrderedDict()
-_LOCK = threading.Lock()
-
-
-_FORMULAS: OrderedDict[str, list[str]] = OrderedDict()
+_PROJECTIONS = KeyedCache(max_entries=4)
+_FORMULAS = KeyedCache(max_entries=4)
 
 
 def structure_formulas(dataset) -> list[str]:
     """Chemical formula of every structure, cached process-wide on the dataset's content hash."""
-    key = dataset.content_hash()
-    with _LOCK:
-        hit = _FORMULAS.get(key)
-    if hit is None:
-        hit = dataset.formulas()
-        with _LOCK:
-            _FORMULAS[key] = hit
-            while len(_FORMULAS) > 4:
-                _FORMULAS.popitem(last=False)
-    return hit
+    return _FORMULAS.get_or_compute(dataset.content_hash(),
+                                    lambda: [a.get_chemical_formula() for a in dataset.atoms])
 
 
 def pca_projection(features, key: tuple) -> dict:
@@ -54,17 +41,17 @@ def pca_projection(features, key: tuple) -> dict:
 
     Cached process-wide on ``key`` (dataset hash, descriptor digest).
     """
-    with _LOCK:
-        if key in _PROJECTIONS:
-            return _PROJECTIONS[key]
-    from atomsieve.app.projection import plane_projection
+    return _PROJECTIONS.get_or_compute(key, lambda: _pca(features))
 
-    out = plane_projection(features)  # fitted on a sample above 2e5 atoms, projected in chunks
-    with _LOCK:
-        _PROJECTIONS[key] = out
-        while len(_PROJECTIONS) > 4:
-            _PROJECTIONS.popitem(last=False)
-    return out
+
+def _pca(features) -> dict:
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, random_state=0).fit(features.values)
+    atoms = pca.transform(features.values)
+    structures = pca.transform(features.structure_means())
+    return {"pca": pca, "atoms": atoms, "structures": structures,
+            "explained": pca.explained_variance_ratio_.tolist()}
 
 
 def ring_structures(chosen: np.ndarray, *, rings_above: int | None = None, max_selected: int | None = None,
@@ -217,8 +204,7 @@ class EnvironmentMap(Viewer):
 
     def _projection(self, features, key: tuple) -> dict | None:
         """The cached projection; else computed now (synchronous use) or started in the background."""
-        with _LOCK:
-            hit = _PROJECTIONS.get(key)
+        hit = _PROJECTIONS.get(key)
         if hit is not None or self.selection.synchronous:
             return hit or pca_projection(features, key)
         if self._projecting != key:

@@ -7,16 +7,13 @@ them across restarts. Computing runs in a background thread, so the page stays l
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
-
 import param
 
 from atomsieve.app.background import Background
 from atomsieve.app.state import DatasetState
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
+from atomsieve.keyed_cache import KeyedCache
 
 DEFAULT_PRESET = "(automatic)"
 
@@ -28,56 +25,9 @@ def preset_names() -> list[str]:
     return [DEFAULT_PRESET, *sorted(PRESETS)]
 
 
-class FeatureStore:
-    """A small process-wide LRU of computed features keyed on explicit keys, one computation per key.
-
-    The key is ``(dataset content hash, canonical JSON of the descriptor parameters)``; two
-    sessions asking for the same key wait for one computation instead of running two.
-    """
-
-    def __init__(self, max_entries: int = 4):
-        self.max_entries = max_entries
-        self._entries: OrderedDict[tuple, AtomicFeatures] = OrderedDict()
-        self._locks: dict[tuple, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def get(self, key: tuple) -> AtomicFeatures | None:
-        with self._guard:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key]
-        return None
-
-    def get_or_compute(self, key: tuple, compute: Callable[[], AtomicFeatures]) -> AtomicFeatures:
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            hit = self.get(key)
-            if hit is not None:
-                return hit
-            feats = compute()
-            with self._guard:
-                self._entries[key] = feats
-                while len(self._entries) > self.max_entries:
-                    old, _ = self._entries.popitem(last=False)
-                    self._locks.pop(old, None)
-            return feats
-
-    def clear(self) -> None:
-        with self._guard:
-            self._entries.clear()
-
-
-#: Features shared by all sessions of this process.
-FEATURES = FeatureStore()
-
-
-def _disk_cache():
-    try:
-        import atomsieve.descriptors.cache  # noqa: F401 - present once the feature cache exists
-    except ImportError:
-        return None
-    return True
+#: Features shared by all sessions of this process, on ``(dataset content hash, params digest)``;
+#: two sessions asking for the same key wait for one computation instead of running two.
+FEATURES = KeyedCache(max_entries=4, share_errors=False)
 
 
 def build_descriptor(dataset, preset_name: str, r_cut: float):
@@ -89,7 +39,7 @@ def build_descriptor(dataset, preset_name: str, r_cut: float):
 
 
 def feature_key(dataset, descriptor) -> tuple:
-    """Explicit cache key: dataset content hash and canonical JSON of the descriptor parameters."""
+    """Explicit cache key: dataset content hash and digest of the descriptor parameters."""
     from atomsieve.digest import params_digest
 
     return dataset.content_hash(), params_digest(descriptor.params)
@@ -102,7 +52,7 @@ def features_for(dataset, preset_name: str = DEFAULT_PRESET, r_cut: float = 6.0,
     key = feature_key(dataset, descriptor)
     return FEATURES.get_or_compute(
         key, lambda: descriptor.compute(dataset, scaler="minmax", device="cpu", progress=progress,
-                                        cache=_disk_cache()))
+                                        cache=True))
 
 
 def describe_features(feats: AtomicFeatures) -> str:

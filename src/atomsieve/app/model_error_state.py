@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -39,6 +38,7 @@ from atomsieve.app.compare_state import context_key, evaluation_context
 from atomsieve.app.selection_state import SelectionState, run_selection, selection_key
 from atomsieve.app.studies_state import GRID_THRESHOLDS
 from atomsieve.errors import ParameterError
+from atomsieve.keyed_cache import KeyedCache
 
 #: Methods compared with the LE-bank selection by default (registry names).
 COMPARED_METHODS = ["fps", "cur", "random", "energy", "force"]
@@ -51,40 +51,8 @@ ROW_COLUMNS = ("method", "size", "n_selected", "n_atoms", "threshold", "rmse_e_p
                "rmse_e_train", "rmse_f_train", "select_seconds", "fit_seconds", "model", "seed")
 
 
-class RowCache:
-    """A thread-safe LRU of model-error rows on explicit keys (a few hundred bytes each).
-
-    >>> cache = RowCache(max_entries=1)
-    >>> cache.put(("a",), {"x": 1}); cache.put(("b",), {"x": 2}); cache.get(("a",)), cache.get(("b",))
-    (None, {'x': 2})
-    """
-
-    def __init__(self, max_entries: int = 20_000):
-        self.max_entries = int(max_entries)
-        self._rows: OrderedDict[tuple, dict] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> dict | None:
-        with self._lock:
-            row = self._rows.get(key)
-            if row is not None:
-                self._rows.move_to_end(key)
-            return row
-
-    def put(self, key: tuple, row: dict) -> None:
-        with self._lock:
-            self._rows[key] = row
-            self._rows.move_to_end(key)
-            while len(self._rows) > self.max_entries:
-                self._rows.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._rows.clear()
-
-
-#: Model-error rows shared by every session of this process.
-ROWS = RowCache()
+#: Model-error rows shared by every session of this process (a few hundred bytes each).
+ROWS = KeyedCache(max_entries=20_000)
 
 
 def selection_digest(selected: np.ndarray) -> str:
@@ -119,24 +87,19 @@ def _row(method: str, size: int, scores: dict, *, threshold="", select_seconds=0
 #: Greedy methods: their ``n`` structures are the first ``n`` of their ordering of the whole pool,
 #: so "at this size" slices one ordering instead of selecting again (tested against ``select``).
 PREFIX_METHODS = ("fps", "cur")
-_ORDERS: OrderedDict[tuple, tuple[np.ndarray, float]] = OrderedDict()
-_ORDERS_LOCK = threading.Lock()
+_ORDERS = KeyedCache(max_entries=8)
 
 
 def method_order(context, ckey: tuple, method: str, seed: int = 0) -> tuple[np.ndarray, float]:
     """A greedy method's ordering of every pool structure and the seconds it took (kept for a few pools)."""
     from atomsieve.evaluate.selection import select
 
-    key = (ckey, method, int(seed))
-    with _ORDERS_LOCK:
-        if key in _ORDERS:
-            return _ORDERS[key]
-    order, seconds, _ = select(context.features, method, context.prepared.n_structures, seed, context.pool)
-    with _ORDERS_LOCK:
-        _ORDERS[key] = (order, seconds)
-        while len(_ORDERS) > 8:
-            _ORDERS.popitem(last=False)
-    return order, seconds
+    def order() -> tuple[np.ndarray, float]:
+        chosen, seconds, _ = select(context.features, method, context.prepared.n_structures, seed,
+                                    context.pool)
+        return chosen, seconds
+
+    return _ORDERS.get_or_compute((ckey, method, int(seed)), order)
 
 
 def method_row(context, ckey: tuple, method: str, size: int, seed: int = 0, should_stop=None) -> dict:

@@ -17,15 +17,14 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.digest import params_digest
+from atomsieve.keyed_cache import KeyedCache
 
 #: Threshold slider range (dimensionless: fingerprints are min-max scaled per element).
 THRESHOLD_BOUNDS = (0.02, 1.0)
@@ -99,8 +98,8 @@ class SelectionOutcome:
         return 100.0 * self.n_atoms / max(total, 1)
 
 
-class OutcomeCache:
-    """A thread-safe LRU of selection outcomes bounded by bytes, computing each key once.
+class OutcomeCache(KeyedCache):
+    """A :class:`~atomsieve.keyed_cache.KeyedCache` of selection outcomes bounded by bytes.
 
     Examples
     --------
@@ -112,67 +111,14 @@ class OutcomeCache:
     """
 
     def __init__(self, max_bytes: int = CACHE_BYTES):
-        self.max_bytes = int(max_bytes)
-        self._entries: OrderedDict[tuple, SelectionOutcome] = OrderedDict()
-        self._inflight: dict[tuple, Future] = {}
-        self._bytes = 0
-        self._lock = threading.Lock()
+        super().__init__(max_bytes=max_bytes, size=lambda outcome: outcome.nbytes)
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the cached outcomes (as counted by :attr:`SelectionOutcome.nbytes`)."""
-        return self._bytes
-
-    def get(self, key: tuple) -> SelectionOutcome | None:
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None:
-                self._entries.move_to_end(key)
-            return hit
-
-    def put(self, outcome: SelectionOutcome) -> None:
-        with self._lock:
-            old = self._entries.pop(outcome.key, None)
-            if old is not None:
-                self._bytes -= old.nbytes
-            self._entries[outcome.key] = outcome
-            self._bytes += outcome.nbytes
-            while self._bytes > self.max_bytes and len(self._entries) > 1:
-                _, dropped = self._entries.popitem(last=False)
-                self._bytes -= dropped.nbytes
-
-    def get_or_compute(self, key: tuple, compute: Callable[[], SelectionOutcome]) -> SelectionOutcome:
-        """The cached outcome of ``key``, else ``compute()``'s, computed once however many ask at once."""
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None:
-                self._entries.move_to_end(key)
-                return hit
-            future = self._inflight.get(key)
-            owner = future is None
-            if owner:
-                future = self._inflight[key] = Future()
-        if not owner:
-            return future.result()  # re-raises the computing caller's error
-        try:
-            outcome = compute()
-            self.put(outcome)
-            future.set_result(outcome)
-            return outcome
-        except BaseException as exc:
-            future.set_exception(exc)
-            raise
-        finally:
-            with self._lock:
-                self._inflight.pop(key, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
+    def put(self, outcome: SelectionOutcome, value: SelectionOutcome | None = None) -> None:
+        """Keep ``outcome`` under its own key (``put(key, outcome)`` also works)."""
+        if value is None:
+            super().put(outcome.key, outcome)
+        else:
+            super().put(outcome, value)
 
 
 #: Outcomes shared by all sessions of this process.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import warnings
 import zipfile
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -17,8 +16,9 @@ import torch
 
 from atomsieve.data import atomic_path
 from atomsieve.descriptors import AtomicFeatures, SymmetryFunctions, make_scaler, preset
-from atomsieve.digest import digest
+from atomsieve.digest import digest, params_digest
 from atomsieve.errors import AtomsieveError, ParameterError
+from atomsieve.keyed_cache import KeyedCache
 from atomsieve.potentials.prepared import PreparedData, sum_pairs
 from atomsieve.progress import ProgressCallback
 
@@ -26,8 +26,8 @@ from atomsieve.progress import ProgressCallback
 CENTRAL_ATOM_KEY = "central_atom"
 
 CACHE_FORMAT = "atomsieve-prepared-1"
-_CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 4
+#: Prepared (data, features) of the last few calls of :func:`prepare` in this process.
+_PREPARED = KeyedCache(max_entries=4)
 
 
 def default_descriptor(dataset) -> SymmetryFunctions:
@@ -219,11 +219,10 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
         raise ParameterError(
             f"dataset has element(s) {missing} that the descriptor (species {sf.species}) lacks")
     scaler_key = scaler if isinstance(scaler, str) else repr(sorted(scaler.to_dict().items()))
-    key = (dataset.content_hash(), repr(sf.params), scaler_key, str(central_atoms), pairs,
+    key = (dataset.content_hash(), params_digest(sf.params), scaler_key, str(central_atoms), pairs,
            np.dtype(store_dtype).str)
-    if cache and isinstance(central_atoms, str | type(None)) and key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
+    if cache and isinstance(central_atoms, str | type(None)) and (hit := _PREPARED.get(key)) is not None:
+        return hit
     raw = _raw_jacobian(dataset, sf, pairs, device, cache, progress, store_dtype)
     numbers = raw["numbers"]
     scaler_obj, needs_fit = make_scaler(scaler)
@@ -253,7 +252,5 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
                            params=sf.params,
                            scaler=scaler_obj, feature_names=sf.feature_names, n_structures=len(dataset))
     if cache:
-        _CACHE[key] = (data, feats)
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+        _PREPARED.put(key, (data, feats))
     return data, feats
