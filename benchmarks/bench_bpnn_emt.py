@@ -27,6 +27,7 @@ from ase.calculators.emt import EMT
 
 from atomsieve import Dataset
 from atomsieve.descriptors import preset
+from atomsieve.descriptors.presets import keep_functions
 from atomsieve.potentials import BPNNPotential, LinearPotential, prepare
 
 
@@ -50,6 +51,20 @@ def closest_pair(dataset: Dataset) -> float:
     return float(min(a.get_all_distances(mic=True)[np.triu_indices(len(a), 1)].min() for a in dataset.atoms))
 
 
+def select_columns(data, method: str, count: int) -> np.ndarray:
+    """Columns of ``data``'s (min–max scaled) fingerprints chosen by force correlation or CUR."""
+    from atomsieve.descriptors.features import AtomicFeatures
+    from atomsieve.selectors.feature_selection import FeatureCUR, ForceCorrelation
+
+    feats = AtomicFeatures(values=data.features, species=data.species + 1, structure=data.structure_index)
+    if method == "cur":
+        return FeatureCUR(count).fit(feats).selected_
+    d = np.zeros((data.n_atoms, data.features.shape[1], 3))  # D_aα,j = −Σ_i ∂G_ij/∂r_aα
+    np.add.at(d, data.pair_neighbour, -data.pair_values)
+    fc = ForceCorrelation(count).fit(feats, force_features=d.transpose(0, 2, 1), forces=data.forces)
+    return fc.selected_
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--draws", type=int, default=3)
@@ -58,7 +73,14 @@ def main() -> None:
     ap.add_argument("--n-test", type=int, default=30)
     ap.add_argument("--descriptor", default="li_single_element")
     ap.add_argument("--descriptor-cutoff", type=float, default=6.0)
+    ap.add_argument("--feature-selection", choices=["fcorr", "cur"],
+                    help="keep --n-features of the descriptor's functions, chosen on each draw's "
+                         "training cells (fcorr: force correlation, as atomsieve nft does; cur: CUR)")
+    ap.add_argument("--n-features", type=int, default=21)
+    ap.add_argument("--max-g2-eta", type=float,
+                    help="drop the descriptor's G2 functions with a larger η (Å⁻²) before anything else")
     ap.add_argument("--optimizer")
+    ap.add_argument("--activation")
     ap.add_argument("--hidden")
     ap.add_argument("--force-weight", type=float)
     ap.add_argument("--max-epochs", type=int)
@@ -76,7 +98,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     params: dict = {"device": "cpu"}
-    for name in ("optimizer", "force_weight", "max_epochs", "learning_rate", "l2", "batch_size", "dtype"):
+    for name in ("optimizer", "activation", "force_weight", "max_epochs", "learning_rate", "l2",
+                 "batch_size", "dtype"):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
     if args.hidden:
@@ -84,12 +107,20 @@ def main() -> None:
     if args.no_goals:
         params.update(energy_rmse_goal=None, force_rmse_goal=None, force_max_goal=None)
     sf = preset(args.descriptor, ["Pt"], r_cut=args.descriptor_cutoff)
+    if args.max_g2_eta is not None:
+        n_radial = len(sf.radial)  # one element: features are the radial functions, then the angular
+        steep = {j for j, f in enumerate(sf.radial) if f.get("form") == "g2" and f["eta"] > args.max_g2_eta}
+        sf = keep_functions(sf, [j for j in range(sf.n_features) if j >= n_radial or j not in steep])
     rows = []
     for draw in range(args.first_draw, args.first_draw + args.draws):
         train = rattled_pt_cells(args.n_train, seed=2 * draw)
         test = rattled_pt_cells(args.n_test, seed=2 * draw + 1)
         d_train, feats = prepare(train, sf, pairs=True, device="cpu", cache=False)
-        d_test, _ = prepare(test, sf, feats.scaler, pairs=True, device="cpu", cache=False)
+        kept = sf
+        if args.feature_selection:
+            kept = keep_functions(sf, select_columns(d_train, args.feature_selection, args.n_features))
+            d_train, feats = prepare(train, kept, pairs=True, device="cpu", cache=False)
+        d_test, _ = prepare(test, kept, feats.scaler, pairs=True, device="cpu", cache=False)
         t0 = time.perf_counter()
         model = BPNNPotential(**params, seed=draw).fit(d_train)
         seconds = time.perf_counter() - t0
@@ -106,6 +137,7 @@ def main() -> None:
                "test_atoms_outside_range": int((~inside).sum()), "test_atoms": int(len(inside)),
                "largest_error_eV_A": float(err.max()),
                "closest_pair_train_A": closest_pair(train), "closest_pair_test_A": closest_pair(test),
+               "functions": kept.feature_names if args.feature_selection else kept.n_features,
                "train_force_rmse_meV": 1000 * fit["rmse_f"], "epochs": len(model.history_),
                "stop_reason": model.stop_reason_, "train_seconds": seconds}
         if args.linear:

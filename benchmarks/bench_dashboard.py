@@ -16,6 +16,13 @@ first press of a page is the one that used to be slow.
 
     .venv/bin/python benchmarks/bench_dashboard.py [--steps 30] [--browser [--presses 12] [--pages 3]
         [--settle 20]] [--json out.json]
+
+Scale (``--path FILE``, issue 18): ``atomsieve dashboard FILE`` from a cold cache (an empty
+``$ATOMSIEVE_CACHE_DIR``): seconds to the first selection on the page, ``--presses`` slider presses,
+the model-error panel's state, the environment map (screenshots into ``--shots DIR``) and the
+server's resident memory (VmHWM, the peak, from /proc).
+
+    .venv/bin/python benchmarks/bench_dashboard.py --path ge_1000000.extxyz --presses 8 --shots DIR
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import subprocess
 import sys
 import time
@@ -96,14 +104,15 @@ def state_level(steps: int, seed: int) -> dict:
             "thresholds": positions}
 
 
-def start_dashboard() -> tuple[int, subprocess.Popen]:
-    """``atomsieve dashboard`` on a free port in a subprocess: (port, process)."""
+def start_dashboard(path: str | None = None, env: dict | None = None,
+                    log=None) -> tuple[int, subprocess.Popen]:
+    """``atomsieve dashboard [PATH]`` on a free port in a subprocess: (port, process)."""
     from atomsieve.app.serve import free_port
 
     port = free_port()
     exe = str(Path(sys.executable).with_name("atomsieve"))
-    proc = subprocess.Popen([exe, "dashboard", "--port", str(port), "--no-show"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    argv = [exe, "dashboard", *([path] if path else []), "--port", str(port), "--no-show"]
+    proc = subprocess.Popen(argv, stdout=log or subprocess.DEVNULL, stderr=log or subprocess.DEVNULL, env=env)
     return port, proc
 
 
@@ -168,6 +177,109 @@ def browser_level(presses: int, settle: float, pages: int = 1) -> dict:
     return out
 
 
+def memory_of(pid: int) -> dict:
+    """Resident and peak resident memory (GiB) of process ``pid`` from /proc (VmRSS, VmHWM)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            out[line.split(":")[0]] = int(line.split()[1]) / 2**20
+    return out
+
+
+def scale_level(path: str, presses: int, shots: Path | None = None, timeout_s: float = 1800) -> dict:
+    """The dashboard on a large file from a cold cache (issue 18): ``atomsieve dashboard PATH`` with an
+    empty ``$ATOMSIEVE_CACHE_DIR``; seconds until the server answers, until the first selection is on
+    the page (usable), slider presses (release to new counts), the model-error panel's state, the
+    environment map (screenshot into ``shots``), and the server's resident memory (VmHWM: the peak)."""
+    import os
+    import tempfile
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    cache = tempfile.mkdtemp(prefix="atomsieve-bench-cache-")
+    env = {**os.environ, "ATOMSIEVE_CACHE_DIR": cache}
+    log = open(Path(cache) / "server.log", "w")
+    start = time.perf_counter()
+    port, proc = start_dashboard(path, env, log)
+    out: dict = {"path": path, "load_start": os.getloadavg()[0], "rss_samples": []}
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(2.0):
+            try:
+                m = memory_of(proc.pid)
+            except OSError:
+                return
+            out["rss_samples"].append((round(time.perf_counter() - start, 1), round(m["VmRSS"], 3)))
+
+    threading.Thread(target=sample, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            context = browser.new_context(viewport={"width": 1500, "height": 1000})
+            page = context.new_page()
+            page.set_default_timeout(timeout_s * 1000)
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/", timeout=30_000)
+                    break
+                except Exception:  # noqa: BLE001 - still reading the file
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"dashboard exited: {proc.returncode}") from None
+                    time.sleep(1)
+            out["page_s"] = time.perf_counter() - start
+            print(f"{time.perf_counter() - start:7.1f} s  page", file=sys.stderr, flush=True)
+            note = page.locator(".selection-note").first
+            page.locator(".selection-note", has_text="LE-bank fit").wait_for()
+            out["usable_s"] = time.perf_counter() - start
+            print(f"{time.perf_counter() - start:7.1f} s  usable", file=sys.stderr, flush=True)
+            out["first_selection"] = note.evaluate("el => (el.shadowRoot || el).textContent").strip()[-160:]
+            if shots:
+                page.screenshot(path=str(shots / "usable.png"))
+            handle = page.locator(".threshold-Ge .noUi-handle").first
+            times = []
+            for i in range(presses):
+                page.wait_for_timeout(4000)
+                before = note.evaluate("el => (el.shadowRoot || el).textContent")
+                handle.focus()
+                t = time.perf_counter()
+                handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+                page.wait_for_function("([el, old]) => (el.shadowRoot || el).textContent !== old",
+                                       arg=[note.element_handle(), before], polling=20)
+                times.append(time.perf_counter() - t)
+                print(f"  press {i + 1}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
+            out["presses_s"] = times
+            status = page.locator(".model-error-status").first
+            page.wait_for_function(
+                "el => /model, prediction set|off for this|failed/.test((el.shadowRoot || el).textContent)",
+                arg=status.element_handle(), polling=500)
+            out["model_error_s"] = time.perf_counter() - start
+            print(f"{time.perf_counter() - start:7.1f} s  model_error", file=sys.stderr, flush=True)
+            out["model_error_status"] = status.evaluate("el => (el.shadowRoot || el).textContent").strip()
+            page.locator(".bk-tab", has_text="Environment map").click()
+            page.get_by_text(re.compile(r"atoms \(a density image\)|atoms \(one point each\)")).wait_for()
+            page.wait_for_timeout(3000)
+            out["map_s"] = time.perf_counter() - start
+            print(f"{time.perf_counter() - start:7.1f} s  map", file=sys.stderr, flush=True)
+            out["map_caption"] = page.get_by_text(re.compile(r"bank environments")).first.text_content()
+            if shots:
+                page.screenshot(path=str(shots / "environment_map.png"))
+            out.update(memory_of(proc.pid))
+            out["load_end"] = os.getloadavg()[0]
+            browser.close()
+    finally:
+        done.set()
+        proc.terminate()
+        proc.wait(60)
+        log.close()
+        import shutil
+
+        shutil.rmtree(cache, ignore_errors=True)
+    out["presses"] = percentiles(out.get("presses_s") or [0.0])
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -181,8 +293,20 @@ def main() -> None:
                         help="seconds to wait after the first selection before the first press")
     parser.add_argument("--skip-state", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--path", default=None,
+                        help="a large structure file: the cold-start scale run (issue 18) instead")
+    parser.add_argument("--shots", type=Path, default=None, help="folder for the scale run's screenshots")
     args = parser.parse_args()
     result = {}
+    if args.path:
+        result["scale"] = r = scale_level(args.path, args.presses, args.shots)
+        samples = r.pop("rss_samples")
+        print(json.dumps(r, indent=1))
+        print("rss samples (s, GiB):", samples[::5])
+        r["rss_samples"] = samples
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1))
+        return
     if not args.skip_state:
         result["state"] = state_level(args.steps, args.seed)
         print(f"cold state update / bare LEBank fit + histograms, median of pairs: "

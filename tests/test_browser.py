@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from pathlib import Path
@@ -58,13 +59,13 @@ def test_malformed_upload_is_notified_and_the_session_keeps_working(dashboard_pa
     assert message.startswith("Upload broken.extxyz: broken.extxyz: ")  # the file named, then the problem
     assert "Traceback" not in message
     assert page.locator(".dataset-summary", has_text="14,072").count() == 1  # the old dataset is kept
-    # The session still works: a valid upload replaces the dataset.
-    test_file = default_path("test")
+    # The session still works: a valid upload, gzip-compressed as users keep them, replaces the dataset.
+    packed = gzip.compress(default_path("test").read_bytes())
     page.locator("input[type=file]").set_input_files(
-        files=[{"name": "ge_test.extxyz", "mimeType": "text/plain", "buffer": test_file.read_bytes()}]
+        files=[{"name": "ge_test.extxyz.gz", "mimeType": "application/gzip", "buffer": packed}]
     )
     page.locator(".dataset-summary", has_text="1,568").wait_for()
-    page.locator(".dataset-summary", has_text="ge_test.extxyz (uploaded)").wait_for()
+    page.locator(".dataset-summary", has_text="ge_test.extxyz.gz (uploaded)").wait_for()
 
 
 def test_export_downloads_a_file_ase_reads_back(dashboard_page, tmp_path):

@@ -164,13 +164,18 @@ def test_features_of_the_same_structures_are_accepted(tmp_path, capsys, features
     assert code == 0 and "selected:" in out
 
 
-def test_a_bank_from_another_descriptor_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "streamed"])
+def test_a_bank_from_another_descriptor_is_refused(tmp_path, capsys, streamed):
     bank = tmp_path / "bank.npz"
     assert main(["select", GE, "--threshold", "0.3", "-o", str(tmp_path / "a.extxyz"),
                  "--bank-out", str(bank)]) == 0
+    store = ["--store", str(tmp_path / "store")] if streamed else []
     code, _, last = _cli(["select", GE, "--threshold", "0.3", "--cutoff", "4.5", "--bank-in", str(bank),
-                          "-o", str(tmp_path / "b.extxyz")], capsys)
+                          *store, "-o", str(tmp_path / "b.extxyz")], capsys)
     assert code == 2 and "made with another descriptor" in last and "r_cut 6.0 against 4.5" in last, last
+    assert not (tmp_path / "b.extxyz").exists() and not (tmp_path / "store").exists()
+    if not streamed:
+        return
     with pytest.raises(CacheError, match="r_cut 6.0 against 4.5"):
         from atomsieve.descriptors import preset
         from atomsieve.selectors import EnvironmentBank

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import inspect
 import pathlib
 import pickle
@@ -102,6 +103,8 @@ def _payloads(marker: pathlib.Path) -> dict[str, bytes]:
         "array.npy": buffer.getvalue(),
         "script.py": f"import pathlib; pathlib.Path({str(marker)!r}).touch()\n".encode(),
         "notebook.ipynb": b'{"cells": []}',
+        "evil.pkl.gz": gzip.compress(evil),
+        "disguised.extxyz.gz": gzip.compress(evil),  # pickle inside an allowed, compressed name
         "model.pt": evil,
     }
 
@@ -126,6 +129,22 @@ def test_code_running_files_are_refused_by_path_too(tmp_path):
         with pytest.raises(DataError):
             state.load_path(data / name)
         assert not marker.exists(), f"{name} ran code"
+
+
+@pytest.mark.parametrize("compression", ["gz", "bz2", "xz"])
+def test_compressed_uploads_read_as_the_plain_file(compression):
+    import bz2
+    import lzma
+
+    plain = default_path("test").read_bytes()
+    packed = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[compression](plain)
+    state = DatasetState.from_path()
+    ds = state.load_upload(f"ge.extxyz.{compression}", packed)
+    reference = DatasetState.from_path().load_upload("ge.extxyz", plain)
+    assert ds.content_hash() == reference.content_hash() and len(ds) == 25
+    assert f".{compression}" in DataPanel(state=state).upload.accept.split(",")
+    with pytest.raises(DataError, match=r"optionally followed by \.gz or \.bz2 or \.xz"):
+        check_upload(f"notes.txt.{compression}", packed)
 
 
 def test_upload_name_cannot_place_a_file(state, tmp_path):

@@ -38,6 +38,40 @@ def context_key(dataset, test, model: str, descriptor=None) -> tuple:
             None if descriptor is None else params_digest(descriptor.params))
 
 
+#: Largest model input (float64 fingerprints, raw and scaled, and their element-summed Jacobian)
+#: the dashboard prepares; $ATOMSIEVE_MODEL_INPUT_BYTES changes it.
+MODEL_INPUT_BYTES = 3 * 2**30
+
+
+def model_input_bytes(n_atoms: int, n_elements: int, n_features: int) -> int:
+    """Bytes of the model input of ``n_atoms`` atoms: the summed Jacobian (n_elements × n_features × 3
+    float64 per atom) plus the raw and the scaled fingerprints (n_features float64 each).
+
+    >>> round(model_input_bytes(1_000_000, 1, 40) / 2**30, 2)
+    1.49
+    """
+    return int(n_atoms) * int(n_features) * 8 * (3 * int(n_elements) + 2)
+
+
+def check_model_input(dataset, test=None, descriptor=None) -> None:
+    """Refuse (``ParameterError``, naming the sizes) a model input over :data:`MODEL_INPUT_BYTES`."""
+    from atomsieve.errors import ParameterError
+    from atomsieve.limits import env_bytes
+
+    if descriptor is None:
+        from atomsieve.potentials.featurize import default_descriptor
+
+        descriptor = default_descriptor(dataset)
+    n_atoms = dataset.n_atoms + (0 if test is None else test.n_atoms)
+    need = model_input_bytes(n_atoms, descriptor.n_species, descriptor.n_features)
+    limit = env_bytes("ATOMSIEVE_MODEL_INPUT_BYTES", MODEL_INPUT_BYTES)
+    if need > limit:
+        raise ParameterError(
+            f"the model input of {n_atoms:,} atoms (fingerprints and their summed derivatives) would take "
+            f"about {need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB allowed "
+            f"($ATOMSIEVE_MODEL_INPUT_BYTES); the model error is off for this dataset")
+
+
 def evaluation_context(dataset, test, model: str, descriptor=None, progress=None):
     """The shared evaluation context of ``dataset`` (prediction set ``test``) for ``model``.
 
@@ -45,6 +79,7 @@ def evaluation_context(dataset, test, model: str, descriptor=None, progress=None
     """
     from atomsieve.evaluate.context import build_context
 
+    check_model_input(dataset, test, descriptor)
     key = context_key(dataset, test, model, descriptor)
     with _CONTEXT_LOCK:
         if key not in _CONTEXTS:

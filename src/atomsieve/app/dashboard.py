@@ -60,7 +60,8 @@ class Dashboard(Viewer):
                                           model_error=self.model_error)
         self.structure = StructureViewer(state=self.data)
         self.environment_map = EnvironmentMap(selection=self.selection, structure=self.structure)
-        self.data_panel = DataPanel(state=self.data, extra=[DescriptorControls(features_state=self.features)])
+        self.data_panel = DataPanel(state=self.data, background=self.background,
+                                    extra=[DescriptorControls(features_state=self.features)])
         self.compare = CompareState(data=self.data, background=self.background, test=self._prediction_set(),
                                     descriptor=self.features.descriptor())
         self.curves = LearningCurves(compare=self.compare)

@@ -7,9 +7,12 @@ import param
 from panel.viewable import Viewer
 
 from atomsieve.app.notify import guarded, notify
-from atomsieve.app.security import UPLOAD_SUFFIXES, human_size, upload_limit
+from atomsieve.app.security import UPLOAD_COMPRESSIONS, UPLOAD_SUFFIXES, human_size, upload_limit
 from atomsieve.app.state import DatasetState
 from atomsieve.app.summary import DatasetSummary
+
+#: What the browser's file picker offers: the formats, plain or compressed (the server checks the pair).
+UPLOAD_ACCEPT = (*UPLOAD_SUFFIXES, *(f".{c}" for c in UPLOAD_COMPRESSIONS))
 
 _AUTO = "(automatic)"
 
@@ -27,6 +30,7 @@ class DataPanel(Viewer):
     """
 
     state = param.ClassSelector(class_=DatasetState)
+    background = param.Parameter(default=None, doc="runs the reading of a large file (a Background)")
     extra = param.List(default=[], doc="more controls shown under the keys (e.g. descriptor choice)")
 
     def __init__(self, **params):
@@ -36,16 +40,20 @@ class DataPanel(Viewer):
         self.open_button = pn.widgets.Button(name="Open", button_type="primary", width=80, align="end")
         self.default_button = pn.widgets.Button(name="Embedded germanium set", button_type="light",
                                                 sizing_mode="stretch_width")
-        self.upload = pn.widgets.FileInput(accept=",".join(UPLOAD_SUFFIXES), multiple=False,
+        self.upload = pn.widgets.FileInput(accept=",".join(UPLOAD_ACCEPT), multiple=False,
                                            sizing_mode="stretch_width", css_classes=["upload-input"])
         self.upload_note = pn.pane.Markdown(
             f"Upload limit: **{human_size(upload_limit())}** "
-            f"({', '.join(s.lstrip('.') for s in UPLOAD_SUFFIXES[:5])}, …). Larger files: open by path.",
+            f"({', '.join(s.lstrip('.') for s in UPLOAD_SUFFIXES[:5])}, …; also .gz, .bz2, .xz). "
+            "Larger files: open by path.",
             styles={"font-size": "0.85em", "color": "#555"}, margin=(0, 10),
         )
         self.energy_key = pn.widgets.Select(name="Energy key (eV)", sizing_mode="stretch_width")
         self.forces_key = pn.widgets.Select(name="Forces key (eV/Å)", sizing_mode="stretch_width")
         self.reread_button = pn.widgets.Button(name="Re-read with these keys", sizing_mode="stretch_width")
+        self.reading = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width", visible=False,
+                                              css_classes=["reading-progress"])
+        self.state.param.watch(lambda *_e: self._show_reading(), ["loading", "load_progress"])
         self._sync_keys()
         self.open_button.on_click(lambda *_e: self.open_path(self.path_input.value))
         self.default_button.on_click(lambda *_e: guarded("Embedded set", self.state.load_default))
@@ -55,6 +63,18 @@ class DataPanel(Viewer):
 
     # -- actions (also callable from notebooks and tests) -----------------------------------------
     def open_path(self, path):
+        """Open ``path``; a large file (:func:`~atomsieve.app.state.is_large_file`) is read in the
+        background with a progress bar when the panel has a ``background``, and the job is returned."""
+        from atomsieve.app.state import is_large_file
+
+        try:
+            large = (self.background is not None and bool(path)
+                     and is_large_file(self.state.resolve_path(path)))
+        except Exception:  # noqa: BLE001 - the ordinary open below reports it
+            large = False
+        if large:
+            return guarded(f"Open {path}", self.state.load_path_in_background, path, self.background,
+                           on_loaded=self._announce)
         ds = guarded(f"Open {path}", self.state.load_path, path, energy_key=None, forces_key=None)
         if ds is not None:
             self._announce(ds)
@@ -89,6 +109,11 @@ class DataPanel(Viewer):
             notify(f"The file holds several {kind} keys ({', '.join(keys)}); using {used!r}. "
                    "Pick another under 'Label keys' and re-read.", "warning", 10000)
 
+    def _show_reading(self) -> None:
+        self.reading.visible = self.state.loading
+        self.reading.value = int(100 * self.state.load_progress)
+        self.open_button.disabled = self.state.loading
+
     def _sync_keys(self) -> None:
         ds = self.state.dataset
         self.energy_key.options = [_AUTO, *self.state.energy_keys]
@@ -100,7 +125,7 @@ class DataPanel(Viewer):
     def __panel__(self):
         return pn.Column(
             pn.pane.Markdown("#### Open a dataset", margin=(0, 10)),
-            pn.Row(self.path_input, self.open_button, sizing_mode="stretch_width"),
+            pn.Row(self.path_input, self.open_button, sizing_mode="stretch_width"), self.reading,
             self.upload, self.upload_note, self.default_button,
             pn.pane.Markdown("#### Label keys", margin=(0, 10)),
             self.energy_key, self.forces_key, self.reread_button,

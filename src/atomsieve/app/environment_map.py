@@ -32,8 +32,7 @@ _FORMULAS = KeyedCache(max_entries=4)
 
 def structure_formulas(dataset) -> list[str]:
     """Chemical formula of every structure, cached process-wide on the dataset's content hash."""
-    return _FORMULAS.get_or_compute(dataset.content_hash(),
-                                    lambda: [a.get_chemical_formula() for a in dataset.atoms])
+    return _FORMULAS.get_or_compute(dataset.content_hash(), dataset.formulas)
 
 
 def pca_projection(features, key: tuple) -> dict:
@@ -45,13 +44,9 @@ def pca_projection(features, key: tuple) -> dict:
 
 
 def _pca(features) -> dict:
-    from sklearn.decomposition import PCA
+    from atomsieve.app.projection import plane_projection
 
-    pca = PCA(n_components=2, random_state=0).fit(features.values)
-    atoms = pca.transform(features.values)
-    structures = pca.transform(features.structure_means())
-    return {"pca": pca, "atoms": atoms, "structures": structures,
-            "explained": pca.explained_variance_ratio_.tolist()}
+    return plane_projection(features)  # fitted on a sample above 2e5 atoms, projected in chunks
 
 
 def ring_structures(chosen: np.ndarray, *, rings_above: int | None = None, max_selected: int | None = None,

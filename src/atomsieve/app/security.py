@@ -3,8 +3,9 @@
 The rules, each a plain function the app calls and the tests exercise:
 
 - uploads are at most :func:`upload_limit` bytes (50 MB unless ``atomsieve dashboard --max-upload-mb``
-  says otherwise), non-empty, with a suffix from :data:`UPLOAD_SUFFIXES`, and never pickled or
-  code-running content whatever their name (:func:`check_upload`; the loader refuses those too);
+  says otherwise), non-empty, with a suffix from :data:`UPLOAD_SUFFIXES` (optionally compressed), and
+  never pickled or code-running content whatever their name (:func:`check_upload`; the loader
+  refuses those too);
 - open-by-path is confined to a data folder when one is configured (:func:`confine_path`): ``..``
   and symbolic links are resolved first, so neither leads out of it;
 - download names have no folders, no leading dots and only ``A-Za-z0-9._-`` (:func:`safe_filename`);
@@ -17,12 +18,16 @@ import ipaddress
 import re
 from pathlib import Path
 
+from ase.io.formats import get_compression
+
 from atomsieve.errors import DataError, ParameterError
 
 #: Default largest upload, in bytes (stated on screen next to the upload widget).
 UPLOAD_LIMIT_BYTES = 50 * 1024 * 1024
 #: Suffixes an upload may have: formats read without running code.
 UPLOAD_SUFFIXES = (".extxyz", ".xyz", ".db", ".json", ".traj", ".cif", ".vasp", ".xsf", ".pdb")
+#: Compressions an upload may add after its suffix (``ge.extxyz.gz``), as the loader reads them.
+UPLOAD_COMPRESSIONS = ("gz", "bz2", "xz")
 #: Suffixes of formats whose reading can unpickle objects or run code: refused by name.
 CODE_RUNNING_SUFFIXES = (".pkl", ".pickle", ".pckl", ".npy", ".npz", ".pt", ".pth", ".joblib",
                          ".py", ".pyc", ".ipynb", ".sh", ".so", ".dll", ".exe")
@@ -104,12 +109,16 @@ def check_upload(filename: str, content: bytes | None) -> str:
         raise DataError(f"{filename}: {human_size(len(content))} is over the upload limit of "
                         f"{human_size(upload_limit())}; open it by path instead")
     name = safe_filename(filename, default="upload.extxyz")
-    suffix = Path(name).suffix.lower()
+    inner, compression = get_compression(name)  # "ge.extxyz.gz": judged as ".extxyz", read through gzip
+    if compression not in (None, *UPLOAD_COMPRESSIONS):
+        compression, inner = None, name
+    suffix = Path(inner).suffix.lower()
     if suffix in CODE_RUNNING_SUFFIXES or looks_code_running(bytes(content[:64])):
         raise DataError(f"{filename}: pickle-based and code-running files are refused; upload "
                         f"one of {', '.join(UPLOAD_SUFFIXES)}")
     if suffix not in UPLOAD_SUFFIXES:
-        raise DataError(f"{filename}: uploads must end in one of {', '.join(UPLOAD_SUFFIXES)} "
+        raise DataError(f"{filename}: uploads must end in one of {', '.join(UPLOAD_SUFFIXES)}, optionally "
+                        f"followed by {' or '.join('.' + c for c in UPLOAD_COMPRESSIONS)} "
                         "(pickle-based and code-running formats are refused)")
     return name
 

@@ -202,8 +202,11 @@ def served_dataset(path=None, *, energy_key=None, forces_key=None, data_dir=None
     key = (None if path is None else str(path), energy_key, forces_key, data_dir, query)
     with _SERVED_LOCK:
         if key not in _SERVED:
-            loaded = DatasetState.from_path(path, energy_key=energy_key, forces_key=forces_key,
-                                            data_dir=data_dir, query=query)
+            from atomsieve.progress import progress_bar
+
+            with progress_bar("reading") as bar:
+                loaded = DatasetState.from_path(path, energy_key=energy_key, forces_key=forces_key,
+                                                data_dir=data_dir, query=query, progress=bar)
             tune_malloc()
             _preimport()
             _prewarm(loaded.dataset)

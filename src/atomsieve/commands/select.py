@@ -101,7 +101,8 @@ def add_feature_options(p: argparse.ArgumentParser) -> None:
 
 def fingerprints(args, ds, bank=None):
     """Min-max-scaled symmetry functions of ``ds``; with a bank, its descriptor and scaler."""
-    from atomsieve.descriptors import SymmetryFunctions, load_features, preset
+    from atomsieve.commands.streamed import descriptor_for
+    from atomsieve.descriptors import load_features
     from atomsieve.progress import progress_bar
 
     if args.features:
@@ -110,22 +111,9 @@ def fingerprints(args, ds, bank=None):
         feats = load_features(args.features)
         check_features_match(args.features, feats, ds)
         return feats
-    if bank is not None and bank.params is not None:
-        sf = SymmetryFunctions.from_params(bank.params)
-        if args.preset is not None or args.cutoff is not None:  # a descriptor asked for must be the bank's
-            from atomsieve.errors import CacheError
-            from atomsieve.selectors.bank import params_difference, params_equal
-
-            asked = preset(args.preset or sf.preset, ds.elements, r_cut=args.cutoff)
-            if not params_equal(asked.params, bank.params):
-                raise CacheError(
-                    f"--bank-in {args.bank_in}: made with another descriptor than --preset/--cutoff ask for: "
-                    f"{params_difference(bank.params, asked.params)} (bank against asked); drop them to "
-                    "use the bank's"
-                )
-        scaler = bank.scaler if bank.scaler is not None else "minmax"
-    else:
-        sf, scaler = preset(args.preset, ds.elements, r_cut=args.cutoff), "minmax"
+    sf = descriptor_for(args, ds.elements, bank)
+    banked = bank is not None and bank.params is not None and bank.scaler is not None
+    scaler = bank.scaler if banked else "minmax"
     with progress_bar("fingerprints", enabled=args.progress) as bar:
         return sf.compute(
             ds, scaler=scaler, device=args.device, progress=bar, cache=True if args.cache else None

@@ -137,10 +137,24 @@ def feature_store(args: argparse.Namespace, path: str | os.PathLike, descriptor,
 
 
 def descriptor_for(args: argparse.Namespace, elements: list[str], bank=None):
-    """The symmetry functions of a streamed run: the bank's when screening against one, else the
-    preset for ``elements`` (all the elements of the file)."""
+    """The symmetry functions of a run, in memory or streamed: the bank's when screening against one
+    (refused when ``--preset``/``--cutoff`` ask for another), else the preset for ``elements`` (all
+    the elements of the file)."""
     from atomsieve.descriptors import SymmetryFunctions, preset
 
-    if bank is not None and bank.params is not None:
-        return SymmetryFunctions.from_params(bank.params)
-    return preset(getattr(args, "preset", None), elements, r_cut=getattr(args, "cutoff", None))
+    asked_preset, cutoff = getattr(args, "preset", None), getattr(args, "cutoff", None)
+    if bank is None or bank.params is None:
+        return preset(asked_preset, elements, r_cut=cutoff)
+    sf = SymmetryFunctions.from_params(bank.params)
+    if asked_preset is not None or cutoff is not None:  # a descriptor asked for must be the bank's
+        from atomsieve.errors import CacheError
+        from atomsieve.selectors.bank import params_difference, params_equal
+
+        asked = preset(asked_preset or sf.preset, elements, r_cut=cutoff)
+        if not params_equal(asked.params, bank.params):
+            raise CacheError(
+                f"--bank-in {args.bank_in}: made with another descriptor than --preset/--cutoff ask for: "
+                f"{params_difference(bank.params, asked.params)} (bank against asked); drop them to "
+                "use the bank's"
+            )
+    return sf

@@ -14,6 +14,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
 
+from atomsieve.data.frames import CompactFrames
 from atomsieve.errors import ParameterError
 
 
@@ -23,8 +24,11 @@ class Dataset:
 
     Parameters
     ----------
-    atoms : list of ase.Atoms
-        The structures (frames). They are not copied.
+    atoms : list of ase.Atoms, or CompactFrames
+        The structures (frames). They are not copied. A
+        :class:`~atomsieve.data.frames.CompactFrames` (flat arrays, an ``Atoms`` built per access;
+        :func:`~atomsieve.data.frames.read_compact`) is kept as it is: every per-atom array below, the
+        subset and the hash then come from its arrays, and no list of ``Atoms`` is ever made.
     energies : ndarray of shape (n_structures,), optional
         Total energies in eV.
     forces : ndarray of shape (n_atoms, 3), optional
@@ -55,7 +59,7 @@ class Dataset:
     (2, 5, ['Cu'], [4, 1])
     """
 
-    atoms: list[Atoms]
+    atoms: list[Atoms] | CompactFrames
     energies: np.ndarray | None = None
     forces: np.ndarray | None = None
     energy_key: str | None = None
@@ -71,14 +75,18 @@ class Dataset:
     label_notes: list[str] = field(init=False, default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        self.atoms = list(self.atoms)
-        self.atom_counts = np.array([len(a) for a in self.atoms], dtype=np.int64)
+        if isinstance(self.atoms, CompactFrames):
+            self.atom_counts = self.atoms.atom_counts
+            self.numbers = self.atoms.numbers.astype(np.int64, copy=False)
+        else:
+            self.atoms = list(self.atoms)
+            self.atom_counts = np.array([len(a) for a in self.atoms], dtype=np.int64)
+            self.numbers = (
+                np.concatenate([a.numbers for a in self.atoms]).astype(np.int64)
+                if self.atoms
+                else np.zeros(0, dtype=np.int64)
+            )
         self.offsets = np.concatenate([[0], np.cumsum(self.atom_counts)]).astype(np.int64)
-        self.numbers = (
-            np.concatenate([a.numbers for a in self.atoms]).astype(np.int64)
-            if self.atoms
-            else np.zeros(0, dtype=np.int64)
-        )
         self.structure_index = np.repeat(np.arange(len(self.atoms), dtype=np.int64), self.atom_counts)
         if self.energies is not None:
             self.energies = np.asarray(self.energies, dtype=np.float64).reshape(-1)
@@ -128,6 +136,17 @@ class Dataset:
         """Forces of structure ``i`` (eV/Å), or None without forces."""
         return None if self.forces is None else self.forces[self.offsets[i] : self.offsets[i + 1]]
 
+    def formulas(self) -> list[str]:
+        """Chemical formula of every structure (``Atoms.get_chemical_formula()``, Hill order).
+
+        >>> from ase.build import bulk
+        >>> Dataset([bulk("NaCl", "rocksalt", a=5.6), bulk("Cu")]).formulas()
+        ['ClNa', 'Cu']
+        """
+        if isinstance(self.atoms, CompactFrames):
+            return self.atoms.formulas()
+        return [a.get_chemical_formula() for a in self.atoms]
+
     def subset(self, indices: Sequence[int] | np.ndarray) -> Dataset:
         """A new dataset holding the structures at ``indices``, in that order.
 
@@ -140,13 +159,16 @@ class Dataset:
         if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
             raise ParameterError(f"subset indices must lie in [0, {len(self)}); got {idx.min()}..{idx.max()}")
         idx = idx % max(len(self), 1)
+        compact = isinstance(self.atoms, CompactFrames)
         forces = None
-        if self.forces is not None:
+        if self.forces is not None and compact:
+            forces = self.forces[self.atoms.atom_rows(idx)]
+        elif self.forces is not None:
             forces = (
                 np.concatenate([self.forces_of(i) for i in idx]) if idx.size else np.zeros((0, 3))
             )
         return Dataset(
-            atoms=[self.atoms[i] for i in idx],
+            atoms=self.atoms.subset(idx) if compact else [self.atoms[i] for i in idx],
             energies=None if self.energies is None else self.energies[idx],
             forces=forces,
             energy_key=self.energy_key,
@@ -178,7 +200,16 @@ class Dataset:
         return self._structure_hash
 
     def _structures_sha256(self):
+        if isinstance(self.atoms, CompactFrames):
+            h = hashlib.sha256()
+            self.atoms.update_sha256(h)
+            return h
         return structures_sha256(self.atoms)
+
+    @property
+    def is_compact(self) -> bool:
+        """Whether the structures are :class:`~atomsieve.data.frames.CompactFrames` (flat arrays)."""
+        return isinstance(self.atoms, CompactFrames)
 
     def summary(self) -> dict:
         """Counts and key names, as printed by ``atomsieve info``."""
