@@ -1,4 +1,4 @@
-"""What every builder shares: seeds per task, Langevin snapshots, labelling, the final Dataset.
+"""What every builder shares: seeds per task, Langevin dynamics and snapshots, labelling, the final Dataset.
 
 Labelled frames carry a :class:`~ase.calculators.singlepoint.SinglePointCalculator` with the energy
 (eV), forces (eV/Å) and per-atom energies (eV), and the per-atom energies also as the ``energies``
@@ -51,6 +51,26 @@ def thermalize(atoms: Atoms, temperature: float, rng: np.random.Generator) -> No
     vd.Stationary(atoms)
 
 
+def langevin(atoms: Atoms, calc, *, temperature: float, rng: np.random.Generator, timestep: float = 1.0,
+             friction: float = 0.02) -> Langevin:
+    """Langevin NVT dynamics of ``atoms`` (changed in place: ``calc`` attached, momenta drawn).
+
+    The one way we start thermostatted MD: the builders' snapshots and
+    :func:`atomsieve.evaluate.md_run.run_nvt` both run what this returns.
+
+    Parameters
+    ----------
+    temperature : float
+        Thermostat temperature (K); the momenta are drawn at it with ``rng``.
+    timestep, friction : float
+        Time step (fs) and friction (1/fs).
+    """
+    atoms.calc = calc
+    thermalize(atoms, temperature, rng)
+    return Langevin(atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs,
+                    fixcm=False, rng=rng)
+
+
 def label(atoms: Atoms, calc: Calculator, info: dict | None = None) -> Atoms:
     """A copy of ``atoms`` labelled by ``calc``: energy, forces and per-atom energies stored."""
     atoms = atoms.copy()
@@ -95,10 +115,7 @@ def langevin_snapshots(
         In fs. ``friction`` is in 1/fs.
     """
     atoms = atoms.copy()
-    atoms.calc = calc
-    thermalize(atoms, temperature, rng)
-    dyn = Langevin(atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs,
-                   fixcm=False, rng=rng)
+    dyn = langevin(atoms, calc, temperature=temperature, rng=rng, timestep=timestep, friction=friction)
     if equilibration:
         dyn.run(equilibration)
     frames = []

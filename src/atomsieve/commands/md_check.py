@@ -72,17 +72,9 @@ def make_calculator(spec: str):
         raise ParameterError(
             f"{spec}: neither a named calculator ({', '.join(NAMED_CALCULATORS)}) nor a file"
         )
-    try:
-        import atomsieve.potentials as potentials
-    except ImportError:
-        potentials = None
-    loader = getattr(potentials, "load_calculator", None)
-    if loader is None:
-        raise ParameterError(
-            f"{spec}: loading trained models needs atomsieve.potentials.load_calculator, which this "
-            f"installation does not have yet; use a named calculator ({', '.join(NAMED_CALCULATORS)})"
-        )
-    return loader(path)
+    from atomsieve.potentials import load_calculator
+
+    return load_calculator(path)
 
 
 def _system(args):
