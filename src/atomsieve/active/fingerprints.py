@@ -33,20 +33,6 @@ class StructureBlocks:
     pair_values: np.ndarray
 
 
-def default_descriptor(elements: Sequence[str], r_cut: float = 6.0, name: str | None = "li_single_element"):
-    """The symmetry-function preset ``name`` for ``elements`` (two-element preset for several).
-
-    >>> default_descriptor(["Pt"], 5.0).r_cut
-    5.0
-    """
-    from atomsieve.descriptors.presets import default_preset_name, preset
-
-    elements = list(elements)
-    if name is None or (name == "li_single_element" and len(set(elements)) > 1):
-        name = default_preset_name(elements)
-    return preset(name, elements, r_cut)
-
-
 def structure_features(structures: Sequence[Atoms], descriptor) -> AtomicFeatures:
     """Min–max scaled fingerprints of every atom (for FPS over structures)."""
     return descriptor.compute(list(structures), scaler="minmax", device="cpu")
@@ -76,6 +62,7 @@ def structure_blocks(sf, structures: Sequence[Atoms], centre_only: Sequence[bool
     Examples
     --------
     >>> from ase.build import bulk
+    >>> from atomsieve.descriptors import default_descriptor
     >>> sf = default_descriptor(["Pt"], 4.0)
     >>> [b.features.shape for b in structure_blocks(sf, [bulk("Pt", cubic=True)])]
     [(4, 40)]

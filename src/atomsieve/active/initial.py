@@ -202,7 +202,8 @@ def initial_training_set(
 
 def select_diverse(structures: list[Atoms], n_select: int, *, descriptor=None) -> np.ndarray:
     """Indices of ``n_select`` structures by hierarchical FPS (atom count, then fingerprints)."""
-    from atomsieve.active.fingerprints import default_descriptor, structure_features
+    from atomsieve.active.fingerprints import structure_features
+    from atomsieve.descriptors.presets import default_descriptor
     from atomsieve.selectors.fps import HierarchicalFPS
 
     elements = sorted({s for a in structures for s in a.get_chemical_symbols()})

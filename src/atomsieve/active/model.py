@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from atomsieve.active.fingerprints import StructureBlocks, default_descriptor, structure_blocks
+from atomsieve.active.fingerprints import StructureBlocks, structure_blocks
+from atomsieve.descriptors.presets import default_descriptor
 from atomsieve.errors import CacheError, ParameterError
 from atomsieve.potentials.ensemble import UNCERTAINTY_FACTOR, Ensemble
 from atomsieve.potentials.prepared import PreparedData

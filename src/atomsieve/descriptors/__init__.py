@@ -8,7 +8,13 @@
 from atomsieve.descriptors.cache import FeatureCache, default_cache_dir
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.descriptors.neighbors import NeighborList
-from atomsieve.descriptors.presets import DEFAULT_CUTOFF, PRESETS, default_preset_name, preset
+from atomsieve.descriptors.presets import (
+    DEFAULT_CUTOFF,
+    PRESETS,
+    default_descriptor,
+    default_preset_name,
+    preset,
+)
 from atomsieve.descriptors.scaling import (
     MinMaxScaler,
     NoScaler,
@@ -31,6 +37,7 @@ __all__ = [
     "StandardScaler",
     "SymmetryFunctions",
     "default_cache_dir",
+    "default_descriptor",
     "default_preset_name",
     "load_features",
     "load_scaler",

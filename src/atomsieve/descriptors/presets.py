@@ -160,6 +160,22 @@ def default_preset_name(species) -> str:
     return "li_single_element" if len(set(species)) == 1 else "li_two_element"
 
 
+def default_descriptor(species, r_cut: float | None = None, name: str | None = None) -> SymmetryFunctions:
+    """The descriptor used wherever none is given: :func:`preset` ``name`` for ``species``.
+
+    ``species`` is a list of element symbols or anything with ``.elements`` (a Dataset). ``name``
+    None takes :func:`default_preset_name`; ``"li_single_element"`` asked for several elements
+    becomes the two-element preset. ``r_cut`` None: :data:`DEFAULT_CUTOFF`.
+
+    >>> default_descriptor(["Pt"]).preset, default_descriptor(["Pd", "H"], 5.0, "li_single_element").preset
+    ('li_single_element', 'li_two_element')
+    """
+    species = list(getattr(species, "elements", species))
+    if name is None or (name == "li_single_element" and len(set(species)) > 1):
+        name = default_preset_name(species)
+    return preset(name, species, r_cut)
+
+
 def preset(name: str | None, species, r_cut: float | None = None) -> SymmetryFunctions:
     """The preset ``name`` (None: :func:`default_preset_name`) for ``species``.
 

@@ -28,10 +28,10 @@ def build_context(dataset: Dataset, *, test: Dataset | None = None, descriptor=N
         raise ParameterError(
             f"{dataset.source or 'the pool'}: has neither energies nor forces; nothing to fit")
     if descriptor is None:
-        from atomsieve.descriptors import preset
+        from atomsieve.descriptors import default_descriptor
 
         elements = sorted(set(dataset.elements) | set(test.elements if test is not None else []))
-        descriptor = preset(None, elements)
+        descriptor = default_descriptor(elements)
     prepared, features = prepare(dataset, descriptor, pairs=model == "bpnn", progress=progress)
     test_prepared = None
     if test is not None:

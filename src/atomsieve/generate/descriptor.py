@@ -1,5 +1,9 @@
 """The descriptor the generator biases: a small differentiable symmetry-function set.
 
+This is the generator's own six-function set, chosen for cheap autograd at every MD step; it is not
+the descriptor used for selection and models when none is given (that is
+:func:`atomsieve.descriptors.default_descriptor`).
+
 Karabin & Perez used 6 bispectrum components. We use 6 Behler–Parrinello symmetry functions
 of :class:`atomsieve.descriptors.SymmetryFunctions` with a 4.5 Å cosine cutoff:
 

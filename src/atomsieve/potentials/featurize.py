@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from atomsieve.data import atomic_path
-from atomsieve.descriptors import AtomicFeatures, SymmetryFunctions, make_scaler, preset
+from atomsieve.descriptors import AtomicFeatures, SymmetryFunctions, default_descriptor, make_scaler
 from atomsieve.digest import digest, params_digest
 from atomsieve.errors import AtomsieveError, ParameterError
 from atomsieve.keyed_cache import KeyedCache
@@ -28,11 +28,6 @@ CENTRAL_ATOM_KEY = "central_atom"
 CACHE_FORMAT = "atomsieve-prepared-1"
 #: Prepared (data, features) of the last few calls of :func:`prepare` in this process.
 _PREPARED = KeyedCache(max_entries=4)
-
-
-def default_descriptor(dataset) -> SymmetryFunctions:
-    """The preset for the dataset's elements (:func:`atomsieve.descriptors.preset`)."""
-    return preset(None, dataset.elements)
 
 
 def scaler_slopes(scaler: Any, elements: list[str], n_features: int) -> np.ndarray:
@@ -209,7 +204,7 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
     >>> from ase.build import bulk
     >>> from atomsieve import Dataset
     >>> ds = Dataset([bulk("Si", cubic=True)], energies=[-43.0], forces=np.zeros((8, 3)))
-    >>> data, feats = prepare(ds, preset(None, ["Si"], r_cut=4.0))
+    >>> data, feats = prepare(ds, default_descriptor(["Si"], 4.0))
     >>> data.n_atoms, data.features.shape == feats.values.shape
     (8, True)
     """
