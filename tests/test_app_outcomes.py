@@ -13,7 +13,6 @@ from atomsieve.app.outcomes import (
     OUTCOMES,
     OutcomeCache,
     SelectionOutcome,
-    feature_rows,
     fit_outcome,
     precompute_grid,
     run_selection,
@@ -38,13 +37,6 @@ def _outcome(key, n_rows: int) -> SelectionOutcome:
     return SelectionOutcome(key=key, selected=np.arange(3), n_structures=3, n_atoms=9, bank_size=n_rows,
                             bank_per_element={"H": n_rows}, seconds=0.0,
                             bank_rows=np.arange(n_rows, dtype=np.int32))
-
-
-def test_feature_rows_find_each_atom_of_each_structure():
-    feats = _features()
-    rows = np.arange(feats.n_atoms)
-    found = feature_rows(feats, feats.structure[rows], feats.atom_index[rows])
-    assert found.tolist() == rows.tolist()
 
 
 @pytest.mark.parametrize("shuffle", [False, True])

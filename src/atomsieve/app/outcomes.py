@@ -36,19 +36,6 @@ CACHE_BYTES = 32 * 1024 * 1024
 OUTCOME_OVERHEAD = 2048
 
 
-def feature_rows(features: AtomicFeatures, structures: np.ndarray, atoms: np.ndarray) -> np.ndarray:
-    """Rows of ``features`` holding atom ``atoms[i]`` of structure ``structures[i]``.
-
-    >>> f = AtomicFeatures(values=np.zeros((4, 1)), species=["H"] * 4, structure=[0, 1, 0, 1])
-    >>> feature_rows(f, np.array([1, 0]), np.array([1, 1])).tolist()
-    [3, 2]
-    """
-    order = np.argsort(features.structure, kind="stable")
-    counts = features.atom_counts
-    starts = np.cumsum(counts) - counts
-    return order[starts[np.asarray(structures, dtype=np.int64)] + np.asarray(atoms, dtype=np.int64)]
-
-
 @dataclass(eq=False)
 class SelectionOutcome:
     """What one LE-bank fit gave: the selection, its counts and the bank as rows of the features.
@@ -78,12 +65,7 @@ class SelectionOutcome:
         """The :class:`~atomsieve.selectors.EnvironmentBank` of this fit, built from ``features``' rows."""
         from atomsieve.selectors.bank import EnvironmentBank
 
-        rows = self.bank_rows.astype(np.int64)
-        return EnvironmentBank(
-            vectors=features.values[rows], species=features.species[rows],
-            source_structure=features.structure[rows], source_atom=features.atom_index[rows],
-            params=features.params, scaler=features.scaler, thresholds=dict(self.thresholds),
-        )
+        return EnvironmentBank.from_rows(features, self.bank_rows, dict(self.thresholds))
 
     @property
     def bank(self):
@@ -149,8 +131,7 @@ def fit_outcome(features: AtomicFeatures, key: tuple, thresholds: dict[str, floa
     sel = LEBank(thresholds=dict(thresholds), seed=seed, shuffle=shuffle, engine="fast", device="cpu")
     sel.fit(features)
     bank = sel.bank_
-    rows = feature_rows(features, bank.source_structure, bank.source_atom)
-    rows = rows.astype(np.int32 if features.n_atoms < 2**31 else np.int64)
+    rows = sel.bank_rows_.astype(np.int32 if features.n_atoms < 2**31 else np.int64)
     return SelectionOutcome(
         key=key, selected=np.asarray(sel.selected_, dtype=np.int64), n_structures=len(sel.selected_),
         n_atoms=int(sel.n_selected_atoms_), bank_size=len(bank),

@@ -161,6 +161,25 @@ class EnvironmentBank:
         z = np.zeros(0, dtype=np.int64)
         return cls(np.zeros((0, n_features)), z, z, z, z, params=params, scaler=scaler)
 
+    @classmethod
+    def from_rows(
+        cls, features: AtomicFeatures, rows: np.ndarray, thresholds: dict[str, float] | None = None
+    ) -> EnvironmentBank:
+        """The bank of the fingerprints at ``rows`` of ``features`` (in that order), with where each
+        came from and the features' parameters and scaler.
+
+        >>> f = AtomicFeatures(values=[[0.0], [1.0], [2.0]], species=["H"] * 3, structure=[0, 0, 1])
+        >>> bank = EnvironmentBank.from_rows(f, np.array([2, 1]))
+        >>> bank.vectors.ravel().tolist(), bank.source_structure.tolist(), bank.source_atom.tolist()
+        ([2.0, 1.0], [1, 0], [0, 1])
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        return cls(
+            vectors=features.values[rows], species=features.species[rows],
+            source_structure=features.structure[rows], source_atom=features.atom_index[rows],
+            params=features.params, scaler=features.scaler, thresholds=thresholds,
+        )
+
     def __len__(self) -> int:
         return len(self.vectors)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
+from atomsieve.progress import ProgressCallback
 
 
 @dataclass
@@ -65,9 +67,20 @@ class Selector:
     may set more trailing-underscore attributes there. ``fit`` validates the
     input, times the call and sets ``selected_``, ``seconds_``,
     ``n_selected_atoms_`` and ``result_``.
+
+    Every selector's constructor takes the same two callbacks, keyword-only: ``progress(done,
+    total, label)`` and ``should_stop()``, polled between the steps of a selection; when it returns
+    True the selection ends early with what it has chosen so far (a greedy method: its picks so far).
+    A selection made in one step reports that step and has nothing to poll.
     """
 
     name = "selector"
+    #: The label array ``fit`` needs (``fit(features, dataset=ds)`` or ``fit(features, <fit_label>=...)``).
+    fit_label: str | None = None
+    #: Whether ``fit`` reads the structures themselves (``fit(features, dataset=ds)``).
+    fit_structures = False
+    progress: ProgressCallback | None = None
+    should_stop: Callable[[], bool] | None = None
 
     def _select(self, features: AtomicFeatures, **kwargs) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

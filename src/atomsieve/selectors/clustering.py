@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
+from atomsieve.progress import ProgressCallback
 from atomsieve.selectors.base import Selector, resolve_count
 from atomsieve.selectors.structure_points import structure_points
 
@@ -29,6 +32,9 @@ class AgglomerativeSelection(Selector):
     member : {"random", "centroid"}
     seed : int
         Seed for the random member of each cluster.
+    progress, should_stop : callable, optional
+        Taken as every selector takes them (see :class:`~atomsieve.selectors.base.Selector`); this
+        selection is one step, with nothing to report or poll.
 
     Attributes
     ----------
@@ -48,12 +54,16 @@ class AgglomerativeSelection(Selector):
     name = "cluster"
 
     def __init__(
-        self, n_to_select: int | float, *, linkage: str = "ward", member: str = "random", seed: int | None = 0
+        self, n_to_select: int | float, *, linkage: str = "ward", member: str = "random",
+        seed: int | None = 0, progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ):
         self.n_to_select = n_to_select
         self.linkage = linkage
         self.member = member
         self.seed = seed
+        self.progress = progress
+        self.should_stop = should_stop
 
     def _select(self, features: AtomicFeatures) -> np.ndarray:
         from sklearn.cluster import AgglomerativeClustering

@@ -13,11 +13,14 @@ asked for, the search starts a new round on the rows not yet picked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
-from atomsieve.progress import ProgressCallback, report
+from atomsieve.progress import ProgressCallback
+from atomsieve.selectors._greedy import GreedyScore, greedy_select
 from atomsieve.selectors.base import Selector, resolve_count
 from atomsieve.selectors.structure_points import check_finite, one_blas_thread, structure_points
 
@@ -33,6 +36,50 @@ def leverage_scores(residual: np.ndarray, k: int) -> np.ndarray:
     return (u[:, :k] ** 2).sum(axis=1) / k
 
 
+class _Leverage(GreedyScore):
+    """CUR's score (leverage in the residual) and update (Gram–Schmidt against the pick); its
+    stopping score is the relative norm deviation left by the picks so far."""
+
+    label = "CUR"
+
+    def __init__(self, X: np.ndarray, k: int, total: float, max_deviation: float | None, tolerance: float):
+        self.X, self.k, self.total = X, k, total
+        self.max_deviation, self.tolerance = max_deviation, tolerance
+        self.residual = X.copy()
+        self.picked = np.zeros(len(X), dtype=bool)
+        self.deviations: list[float] = []
+
+    def _reached(self) -> bool:
+        return self.max_deviation is not None and bool(self.deviations) and (
+            self.deviations[-1] <= self.max_deviation
+        )
+
+    def best(self) -> tuple[int, float]:
+        if self._reached():
+            return -1, 0.0  # stop() ends the search; no need to rank
+        if np.linalg.norm(self.residual) <= self.tolerance * self.total:
+            # The picks span everything: start a new round on the rows not yet picked.
+            self.residual = np.where(self.picked[:, None], 0.0, self.X)
+        scores = leverage_scores(self.residual, self.k)
+        scores[self.picked] = -np.inf
+        j = int(np.argmax(scores))
+        return j, float(scores[j])
+
+    def stop(self, score: float) -> bool:
+        return self._reached()
+
+    def update(self, j: int, step: int) -> None:
+        residual = self.residual
+        self.picked[j] = True
+        row = residual[j].copy()
+        norm2 = float(row @ row)
+        if norm2 > 0.0:
+            residual -= np.outer(residual @ row / norm2, row)
+        residual[j] = 0.0
+        previous = self.deviations[-1] if self.deviations else 1.0
+        self.deviations.append(min(previous, float(np.linalg.norm(residual)) / self.total))
+
+
 @one_blas_thread
 def cur_order(
     matrix: np.ndarray,
@@ -44,6 +91,7 @@ def cur_order(
     tolerance: float = 1e-12,
     what: str | None = None,
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy CUR selection of rows (``axis=0``) or columns (``axis=1``) of ``matrix``.
 
@@ -64,6 +112,8 @@ def cur_order(
         What the rows/columns are, for error messages ("structures", "features").
     progress : callable, optional
         ``progress(done, total, label)``.
+    should_stop : callable, optional
+        Polled before every pick after the first; True ends the search with the picks so far.
 
     Returns
     -------
@@ -98,33 +148,9 @@ def cur_order(
     total = float(np.linalg.norm(X))
     if total == 0.0:
         raise ParameterError("matrix is all zeros; CUR has nothing to rank")
-    residual = X.copy()
-    picked = np.zeros(len(X), dtype=bool)
-    order: list[int] = []
-    deviations: list[float] = []
-    deviation = 1.0
-    every = max(1, count // 100)
-    while len(order) < count:
-        if np.linalg.norm(residual) <= tolerance * total:
-            # The picks span everything: start a new round on the rows not yet picked.
-            residual = np.where(picked[:, None], 0.0, X)
-        scores = leverage_scores(residual, int(k))
-        scores[picked] = -np.inf
-        j = int(np.argmax(scores))
-        order.append(j)
-        picked[j] = True
-        row = residual[j].copy()
-        norm2 = float(row @ row)
-        if norm2 > 0.0:
-            residual -= np.outer(residual @ row / norm2, row)
-        residual[j] = 0.0
-        deviation = min(deviation, float(np.linalg.norm(residual)) / total)
-        deviations.append(deviation)
-        if progress is not None and (len(order) % every == 0 or len(order) == count):
-            report(progress, len(order), count, "CUR")
-        if max_deviation is not None and deviation <= max_deviation:
-            break
-    return np.array(order, dtype=np.int64), np.array(deviations)
+    score = _Leverage(X, int(k), total, max_deviation, tolerance)
+    run = greedy_select(score, count, progress=progress, should_stop=should_stop)
+    return run.order, np.array(score.deviations)
 
 
 def relative_norm_deviation(matrix: np.ndarray, rows=None, columns=None) -> float:
@@ -158,8 +184,9 @@ class CUR(Selector):
         Singular vectors in the importance score (1 is scikit-matter's default).
     max_deviation : float, optional
         Stopping score on the relative norm deviation.
-    progress : callable, optional
-        ``progress(done, total, label)``.
+    progress, should_stop : callable, optional
+        ``progress(done, total, label)`` and ``should_stop()``, as every selector takes them
+        (see :class:`~atomsieve.selectors.base.Selector`).
 
     Attributes
     ----------
@@ -188,17 +215,19 @@ class CUR(Selector):
         k: int = 1,
         max_deviation: float | None = None,
         progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ):
         self.n_to_select = n_to_select
         self.k = k
         self.max_deviation = max_deviation
         self.progress = progress
+        self.should_stop = should_stop
 
     def _select(self, features: AtomicFeatures) -> np.ndarray:
         points, candidates = structure_points(features)
         order, deviations = cur_order(
             points, self.n_to_select, axis=0, k=self.k, max_deviation=self.max_deviation,
-            what="structures", progress=self.progress,
+            what="structures", progress=self.progress, should_stop=self.should_stop,
         )
         self.deviations_ = deviations
         self.relative_norm_deviation_ = float(deviations[-1])

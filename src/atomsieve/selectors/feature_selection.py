@@ -15,12 +15,14 @@ so D may come from scaled or unscaled fingerprints alike.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
-from atomsieve.progress import ProgressCallback, report
+from atomsieve.progress import ProgressCallback
+from atomsieve.selectors._greedy import GreedyScore, greedy_select
 from atomsieve.selectors.base import resolve_count
 from atomsieve.selectors.cur import cur_order, relative_norm_deviation
 from atomsieve.selectors.structure_points import check_finite, one_blas_thread
@@ -39,6 +41,9 @@ class FeatureSelector:
         ‖X − C C⁺X‖_F / ‖X‖_F of the per-atom fingerprints X for the chosen columns C.
     seconds_ : float
         Wall time of the selection.
+
+    Every feature selector's constructor takes ``progress`` and ``should_stop`` as the structure
+    selectors do (see :class:`~atomsieve.selectors.base.Selector`).
     """
 
     name = "feature-selector"
@@ -113,17 +118,18 @@ class FeatureCUR(FeatureSelector):
 
     def __init__(
         self, n_to_select: int | float | None = None, *, k: int = 1, max_deviation: float | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None,
     ):
         self.n_to_select = n_to_select
         self.k = k
         self.max_deviation = max_deviation
         self.progress = progress
+        self.should_stop = should_stop
 
     def _choose(self, features: AtomicFeatures) -> np.ndarray:
         order, self.deviations_ = cur_order(
             features.values, self.n_to_select, axis=1, k=self.k, max_deviation=self.max_deviation,
-            what="features", progress=self.progress,
+            what="features", progress=self.progress, should_stop=self.should_stop,
         )
         return order
 
@@ -157,6 +163,37 @@ def force_features_from_jacobian(jacobian, scaler=None) -> np.ndarray:
     return -out.permute(0, 2, 1).numpy()
 
 
+class _ForceCorrelationScore(GreedyScore):
+    """Force correlation's score (|corr| of each unspent column with the unexplained forces) and
+    update (both orthogonalised against the pick)."""
+
+    label = "force correlation"
+
+    def __init__(self, residual: np.ndarray, target: np.ndarray, tolerance: float):
+        self.residual, self.target, self.tolerance = residual, target, tolerance
+        self.column_scale = np.linalg.norm(residual, axis=0)
+        self.picked = np.zeros(residual.shape[1], dtype=bool)
+
+    def best(self) -> tuple[int, float]:
+        residual, target, picked = self.residual, self.target, self.picked
+        self.norms = norms = np.linalg.norm(residual, axis=0)
+        usable = (norms > self.tolerance * np.maximum(self.column_scale, 1e-300)) & ~picked
+        corr = np.zeros(residual.shape[1])
+        target_norm = float(np.linalg.norm(target))
+        if target_norm > 0:
+            corr[usable] = np.abs(target @ residual[:, usable]) / (norms[usable] * target_norm)
+        corr[picked] = -np.inf
+        j = int(np.argmax(corr))
+        return j, float(corr[j])
+
+    def update(self, j: int, step: int) -> None:
+        self.picked[j] = True
+        if self.norms[j] > 0:
+            q = self.residual[:, j] / self.norms[j]
+            self.residual -= np.outer(q, q @ self.residual)
+            self.target = self.target - q * (q @ self.target)
+
+
 @one_blas_thread
 def force_correlation_order(
     force_features: np.ndarray,
@@ -165,6 +202,7 @@ def force_correlation_order(
     *,
     tolerance: float = 1e-8,
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Greedy force-correlation selection of columns.
 
@@ -209,27 +247,10 @@ def force_correlation_order(
     total = float(np.linalg.norm(target))
     if total == 0.0:
         raise ParameterError("forces are all equal; force correlation has nothing to correlate with")
-    column_scale = np.linalg.norm(residual, axis=0)
-    picked = np.zeros(D.shape[1], dtype=bool)
-    order, correlations = [], []
-    for step in range(n_to_select):
-        norms = np.linalg.norm(residual, axis=0)
-        usable = (norms > tolerance * np.maximum(column_scale, 1e-300)) & ~picked
-        corr = np.zeros(D.shape[1])
-        target_norm = float(np.linalg.norm(target))
-        if target_norm > 0:
-            corr[usable] = np.abs(target @ residual[:, usable]) / (norms[usable] * target_norm)
-        corr[picked] = -np.inf
-        j = int(np.argmax(corr))
-        order.append(j)
-        correlations.append(max(float(corr[j]), 0.0))
-        picked[j] = True
-        if norms[j] > 0:
-            q = residual[:, j] / norms[j]
-            residual -= np.outer(q, q @ residual)
-            target = target - q * (q @ target)
-        report(progress, step + 1, n_to_select, "force correlation")
-    return np.array(order, dtype=np.int64), np.array(correlations), float(np.linalg.norm(target)) / total
+    score = _ForceCorrelationScore(residual, target, tolerance)
+    run = greedy_select(score, n_to_select, progress=progress, should_stop=should_stop)
+    correlations = np.maximum(run.scores, 0.0)
+    return run.order, correlations, float(np.linalg.norm(score.target)) / total
 
 
 class ForceCorrelation(FeatureSelector):
@@ -259,9 +280,11 @@ class ForceCorrelation(FeatureSelector):
 
     name = "fcorr"
 
-    def __init__(self, n_to_select: int | float, *, progress: ProgressCallback | None = None):
+    def __init__(self, n_to_select: int | float, *, progress: ProgressCallback | None = None,
+                 should_stop: Callable[[], bool] | None = None):
         self.n_to_select = n_to_select
         self.progress = progress
+        self.should_stop = should_stop
 
     def _choose(self, features: AtomicFeatures, force_features=None, forces=None) -> np.ndarray:
         if force_features is None or forces is None:
@@ -277,6 +300,6 @@ class ForceCorrelation(FeatureSelector):
             )
         count = resolve_count(self.n_to_select, features.n_features, "features")
         order, self.correlations_, self.force_residual_ = force_correlation_order(
-            D, forces, count, progress=self.progress
+            D, forces, count, progress=self.progress, should_stop=self.should_stop
         )
         return order

@@ -12,43 +12,16 @@ components, so late picks recompute the distances of few points.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 
 import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
-from atomsieve.progress import ProgressCallback, report
+from atomsieve.progress import ProgressCallback
+from atomsieve.selectors._greedy import FirstPoint, GreedyScore, first_points, greedy_select
 from atomsieve.selectors.base import Selector, resolve_count
 from atomsieve.selectors.structure_points import check_finite, one_blas_thread, structure_points
-
-FirstPoint = str | int | Sequence[int]
-
-
-def first_points(points: np.ndarray, first: FirstPoint, seed: int | None) -> list[int]:
-    """Index (or indices) FPS starts from.
-
-    ``"farthest-from-mean"``: the point farthest from the mean of all points (deterministic);
-    ``"random"``: one point drawn with ``seed``; an int or a list of ints: those rows.
-    """
-    n = len(points)
-    if isinstance(first, str):
-        if first == "farthest-from-mean":
-            centred = points - points.mean(axis=0)
-            return [int(np.argmax(np.einsum("ij,ij->i", centred, centred)))]
-        if first == "random":
-            return [int(np.random.default_rng(seed).integers(n))]
-        raise ParameterError(
-            f"first={first!r}: use 'farthest-from-mean', 'random', an index or a list of indices"
-        )
-    chosen = np.atleast_1d(np.asarray(first))
-    if chosen.dtype.kind not in "iu" or chosen.ndim != 1 or chosen.size == 0:
-        raise ParameterError(f"first={first!r}: indices must be integers")
-    if chosen.min() < 0 or chosen.max() >= n:
-        raise ParameterError(f"first={first!r}: indices must lie in [0, {n})")
-    if len(np.unique(chosen)) != len(chosen):
-        raise ParameterError(f"first={first!r}: indices repeat")
-    return [int(i) for i in chosen]
 
 
 def _prepare(points, n_to_select, min_distance) -> tuple[np.ndarray, int]:
@@ -116,6 +89,7 @@ def farthest_point_sampling(
     min_distance: float | None = None,
     seed: int | None = 0,
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact farthest point sampling of the rows of ``points`` (Euclidean distance).
 
@@ -125,13 +99,16 @@ def farthest_point_sampling(
     n_to_select : int, float in (0, 1] or None
         How many rows to pick; None picks until ``min_distance`` stops it.
     first : {"farthest-from-mean", "random"}, int or list of int
-        Where to start (see :func:`first_points`); ``first=0`` matches scikit-matter's default.
+        Where to start (see :func:`~atomsieve.selectors._greedy.first_points`); ``first=0``
+        matches scikit-matter's default.
     min_distance : float, optional
         Stop once the farthest remaining row is closer than this to the picked ones.
     seed : int, optional
         Used only by ``first="random"``.
     progress : callable, optional
         ``progress(done, total, label)``.
+    should_stop : callable, optional
+        Polled before every pick after the first; True ends the search with the picks so far.
 
     Returns
     -------
@@ -146,52 +123,56 @@ def farthest_point_sampling(
     >>> order.tolist(), dist[1:].tolist()
     ([0, 3, 2], [10.0, 4.0])
     """
-    return _farthest_point_sampling(points, n_to_select, first, min_distance, seed, progress)
+    return _farthest_point_sampling(points, n_to_select, first, min_distance, seed, progress, should_stop)
 
 
-@one_blas_thread
-def _farthest_point_sampling(points, n_to_select, first, min_distance, seed, progress):
-    X, count = _prepare(points, n_to_select, min_distance)
-    initial = first_points(X, first, seed)
-    if len(initial) > count:
-        raise ParameterError(
-            f"first gives {len(initial)} starting points but only {count} are to be selected"
-        )
-    n = len(X)
-    X = X - X.mean(axis=0)  # distances do not change; smaller norms, smaller rounding
-    sq = np.einsum("ij,ij->i", X, X)
-    bound = _ProjectedBound.build(X, sq)
-    d2 = np.full(n, np.inf)
-    limit = np.full(n, np.inf)  # 4 d2 (+ rounding room): the triangle test's bound per point
-    slack = 1e-13 * float(sq.max()) + 1e-300  # rounding of the norm-expanded distances
-    owner = np.zeros(n, dtype=np.int64)  # position (in the picks) of each point's nearest pick
-    centres = np.empty((count, X.shape[1]))
-    centre_sq = np.zeros(count)
-    order = np.empty(count, dtype=np.int64)
-    picked_d2 = np.empty(count)
-    min_d2 = None if min_distance is None else float(min_distance) ** 2
-    every = max(1, count // 100)
-    n_done = count
-    for step in range(count):
-        if step < len(initial):
-            p = initial[step]
-        else:
-            p = int(np.argmax(d2))
-            if min_d2 is not None and d2[p] < min_d2:
-                n_done = step
-                break
-        order[step], picked_d2[step] = p, d2[p]
-        centres[step], centre_sq[step] = X[p], sq[p]
+def spread_from_mean(points: np.ndarray) -> np.ndarray:
+    """Squared distance of each point from the mean of all: the ``"farthest-from-mean"`` start."""
+    centred = points - points.mean(axis=0)
+    return np.einsum("ij,ij->i", centred, centred)
+
+
+class _PrunedDistances(GreedyScore):
+    """FPS's score (squared distance to the nearest pick) kept up to date with pruning.
+
+    A point can only come closer to a new pick p when its own nearest pick c lies within twice
+    its distance (|x - p| >= |c - p| - |x - c|; squared: |c - p|^2 < 4 |x - c|^2), and only when
+    the projected lower bound does not already exceed its distance.
+    """
+
+    label = "farthest point sampling"
+
+    def __init__(self, X: np.ndarray, count: int, min_distance: float | None):
+        n = len(X)
+        self.X = X = X - X.mean(axis=0)  # distances do not change; smaller norms, smaller rounding
+        self.sq = sq = np.einsum("ij,ij->i", X, X)
+        self.bound = _ProjectedBound.build(X, sq)
+        self.d2 = np.full(n, np.inf)
+        self.limit = np.full(n, np.inf)  # 4 d2 (+ rounding room): the triangle test's bound per point
+        self.slack = 1e-13 * float(sq.max()) + 1e-300  # rounding of the norm-expanded distances
+        self.owner = np.zeros(n, dtype=np.int64)  # position (in the picks) of each point's nearest pick
+        self.centres = np.empty((count, X.shape[1]))
+        self.centre_sq = np.zeros(count)
+        self.min_d2 = None if min_distance is None else float(min_distance) ** 2
+
+    def best(self) -> tuple[int, float]:
+        p = int(np.argmax(self.d2))
+        return p, self.d2[p]
+
+    def stop(self, score: float) -> bool:
+        return self.min_d2 is not None and score < self.min_d2
+
+    def update(self, p: int, step: int) -> None:
+        X, sq, d2, limit = self.X, self.sq, self.d2, self.limit
+        self.centres[step], self.centre_sq[step] = X[p], sq[p]
         idx = None
         if step > 0:
-            # |x - p| >= |c - p| - |x - c|: a point can only come closer to p when its own
-            # nearest pick c lies within twice its distance (squared: |c - p|^2 < 4 |x - c|^2).
-            dc2 = (centre_sq[:step] + sq[p]) - 2.0 * (centres[:step] @ X[p])
-            idx = np.flatnonzero(dc2[owner] < limit)
-            if len(idx) > 0.6 * n:
+            dc2 = (self.centre_sq[:step] + sq[p]) - 2.0 * (self.centres[:step] @ X[p])
+            idx = np.flatnonzero(dc2[self.owner] < limit)
+            if len(idx) > 0.6 * len(X):
                 idx = None
-            if bound is not None and bound.active:
-                idx = bound.candidates(idx, p, d2, sq)
+            if self.bound is not None and self.bound.active:
+                idx = self.bound.candidates(idx, p, d2, sq)
         if idx is None:
             new = (sq + sq[p]) - 2.0 * (X @ X[p])
             closer = new < d2
@@ -201,14 +182,18 @@ def _farthest_point_sampling(points, n_to_select, first, min_distance, seed, pro
             closer = new < d2[idx]
             moved = idx[closer]
         d2[moved] = new[closer]
-        limit[moved] = 4.0 * (1.0 + 1e-9) * d2[moved] + slack
-        owner[moved] = step
+        limit[moved] = 4.0 * (1.0 + 1e-9) * d2[moved] + self.slack
+        self.owner[moved] = step
         d2[p] = limit[p] = -np.inf
-        if progress is not None and (step % every == 0 or step == count - 1):
-            report(progress, step + 1, count, "farthest point sampling")
-    distances = np.sqrt(np.maximum(picked_d2[:n_done], 0.0))
-    distances[: len(initial)] = np.inf
-    return order[:n_done], distances
+
+
+@one_blas_thread
+def _farthest_point_sampling(points, n_to_select, first, min_distance, seed, progress, should_stop):
+    X, count = _prepare(points, n_to_select, min_distance)
+    initial = first_points(first, len(X), seed, lambda: spread_from_mean(X))
+    run = greedy_select(_PrunedDistances(X, count, min_distance), count, initial=initial,
+                        progress=progress, should_stop=should_stop)
+    return run.order, np.sqrt(np.maximum(run.scores, 0.0))
 
 
 def farthest_point_sampling_reference(
@@ -220,7 +205,7 @@ def farthest_point_sampling_reference(
     [0, 3, 2]
     """
     X = np.asarray(points, dtype=np.float64)
-    order = list(first_points(X, first, seed))
+    order = first_points(first, len(X), seed, lambda: spread_from_mean(X))
     nearest = np.min([np.linalg.norm(X - X[i], axis=1) for i in order], axis=0)
     while len(order) < n_to_select:
         nearest[order] = -np.inf
@@ -246,8 +231,9 @@ class FPS(Selector):
         list of indices starts from those structures (e.g. an existing training set).
     seed : int
         Used by ``first="random"``.
-    progress : callable, optional
-        ``progress(done, total, label)``.
+    progress, should_stop : callable, optional
+        ``progress(done, total, label)`` and ``should_stop()``, as every selector takes them
+        (see :class:`~atomsieve.selectors.base.Selector`).
 
     Attributes
     ----------
@@ -275,19 +261,21 @@ class FPS(Selector):
         first: FirstPoint = "farthest-from-mean",
         seed: int | None = 0,
         progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ):
         self.n_to_select = n_to_select
         self.min_distance = min_distance
         self.first = first
         self.seed = seed
         self.progress = progress
+        self.should_stop = should_stop
 
     def _select(self, features: AtomicFeatures) -> np.ndarray:
         points, candidates = structure_points(features)
         count = None if self.n_to_select is None else resolve_count(self.n_to_select, len(points))
         order, distances = farthest_point_sampling(
             points, count, first=self.first, min_distance=self.min_distance,
-            seed=self.seed, progress=self.progress,
+            seed=self.seed, progress=self.progress, should_stop=self.should_stop,
         )
         self.distances_ = distances
         return candidates[order]
@@ -295,6 +283,32 @@ class FPS(Selector):
     def _extra(self) -> dict:
         last = float(self.distances_[-1]) if len(self.distances_) > 1 else float("inf")
         return {"last_distance": last}
+
+
+class _SizeTurns(GreedyScore):
+    """Hierarchical FPS's score: the sizes take turns (skipping spent ones); each turn's pick is the
+    structure of that size farthest from all picks (before the first: from the mean)."""
+
+    label = "hierarchical FPS"
+
+    def __init__(self, points: np.ndarray, groups: list[np.ndarray]):
+        self.points, self.groups, self.turn = points, groups, 0
+        self.d2 = spread_from_mean(points)  # before the first pick: distance to the mean
+        self.sq = np.einsum("ij,ij->i", points, points)
+
+    def best(self) -> tuple[int, float]:
+        left = self.groups[self.turn][self.d2[self.groups[self.turn]] > -np.inf]
+        while left.size == 0:
+            self.turn = (self.turn + 1) % len(self.groups)
+            left = self.groups[self.turn][self.d2[self.groups[self.turn]] > -np.inf]
+        p = int(left[np.argmax(self.d2[left])])
+        return p, float(self.d2[p])
+
+    def update(self, p: int, step: int) -> None:
+        new = (self.sq + self.sq[p]) - 2.0 * (self.points @ self.points[p])
+        self.d2 = new if step == 0 else np.minimum(self.d2, new)
+        self.d2[p] = -np.inf
+        self.turn = (self.turn + 1) % len(self.groups)
 
 
 class HierarchicalFPS(Selector):
@@ -314,8 +328,9 @@ class HierarchicalFPS(Selector):
         Structures to pick.
     first_size : {"smallest", "largest"}
         Where level one starts.
-    progress : callable, optional
-        ``progress(done, total, label)``.
+    progress, should_stop : callable, optional
+        ``progress(done, total, label)`` and ``should_stop()``, as every selector takes them
+        (see :class:`~atomsieve.selectors.base.Selector`).
 
     Attributes
     ----------
@@ -340,10 +355,12 @@ class HierarchicalFPS(Selector):
         *,
         first_size: str = "smallest",
         progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ):
         self.n_to_select = n_to_select
         self.first_size = first_size
         self.progress = progress
+        self.should_stop = should_stop
 
     @one_blas_thread
     def _select(self, features: AtomicFeatures) -> np.ndarray:
@@ -357,23 +374,6 @@ class HierarchicalFPS(Selector):
         level_one, _ = farthest_point_sampling(distinct[:, None].astype(float), len(distinct), first=start)
         self.size_order_ = distinct[level_one]
         groups = [np.flatnonzero(sizes == s) for s in self.size_order_]
-        centred = points - points.mean(axis=0)
-        d2 = np.einsum("ij,ij->i", centred, centred)  # before the first pick: distance to the mean
-        sq = np.einsum("ij,ij->i", points, points)
-        picked: list[int] = []
-        every = max(1, count // 100)
-        while len(picked) < count:
-            for group in groups:
-                if len(picked) == count:
-                    break
-                left = group[d2[group] > -np.inf]
-                if left.size == 0:
-                    continue
-                p = int(left[np.argmax(d2[left])])
-                new = (sq + sq[p]) - 2.0 * (points @ points[p])
-                d2 = new if not picked else np.minimum(d2, new)
-                picked.append(p)
-                d2[picked] = -np.inf
-                if self.progress is not None and (len(picked) % every == 0 or len(picked) == count):
-                    report(self.progress, len(picked), count, "hierarchical FPS")
-        return candidates[np.array(picked, dtype=np.int64)]
+        run = greedy_select(_SizeTurns(points, groups), count, progress=self.progress,
+                            should_stop=self.should_stop)
+        return candidates[run.order]

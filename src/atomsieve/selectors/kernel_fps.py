@@ -13,13 +13,15 @@ an optional extra: ``pip install 'atomsieve[soap]'``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
 from atomsieve.progress import ProgressCallback, report
+from atomsieve.selectors._greedy import FirstPoint, GreedyScore, first_points, greedy_select
 from atomsieve.selectors.base import Selector, resolve_count
-from atomsieve.selectors.fps import FirstPoint
 from atomsieve.selectors.structure_points import check_finite, one_blas_thread
 
 KERNELS = ("average", "rematch")
@@ -131,36 +133,44 @@ def kernel_distances(K: np.ndarray) -> np.ndarray:
     return D
 
 
-def fps_on_distances(D: np.ndarray, count: int, first: FirstPoint, seed: int | None) -> np.ndarray:
+class _NearestOnMatrix(GreedyScore):
+    """FPS's score on a precomputed distance matrix: the distance of each item to its nearest pick."""
+
+    label = "kernel FPS"
+
+    def __init__(self, D: np.ndarray):
+        self.D, self.nearest = D, None
+
+    def best(self) -> tuple[int, float]:
+        p = int(np.argmax(self.nearest))
+        return p, float(self.nearest[p])
+
+    def update(self, p: int, step: int) -> None:
+        self.nearest = self.D[p].copy() if self.nearest is None else np.minimum(self.nearest, self.D[p])
+        self.nearest[p] = -np.inf
+
+
+def fps_on_distances(
+    D: np.ndarray,
+    count: int,
+    first: FirstPoint,
+    seed: int | None,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> np.ndarray:
     """Farthest point sampling on a precomputed distance matrix.
 
     ``first="farthest-from-mean"`` starts from the structure least similar on average
-    (largest mean squared distance to all others).
+    (largest mean squared distance to all others). Starting indices beyond ``count`` are dropped.
 
     >>> D = np.abs(np.subtract.outer([0.0, 1.0, 4.0, 10.0], [0.0, 1.0, 4.0, 10.0]))
     >>> fps_on_distances(D, 3, first=0, seed=0).tolist()
     [0, 3, 2]
     """
-    n = len(D)
-    if isinstance(first, str) and first == "farthest-from-mean":
-        initial = [int(np.argmax((D**2).mean(axis=1)))]
-    elif isinstance(first, str) and first == "random":
-        initial = [int(np.random.default_rng(seed).integers(n))]
-    elif isinstance(first, str):
-        raise ParameterError(f"first={first!r}: use 'farthest-from-mean', 'random', an index or a list")
-    else:
-        initial = [int(i) for i in np.atleast_1d(first)]
-        if min(initial) < 0 or max(initial) >= n or len(set(initial)) != len(initial):
-            raise ParameterError(f"first={first!r}: indices must be distinct and lie in [0, {n})")
-    order = initial[:count]
-    nearest = D[order].min(axis=0)
-    nearest[order] = -np.inf
-    while len(order) < count:
-        p = int(np.argmax(nearest))
-        order.append(p)
-        nearest = np.minimum(nearest, D[p])
-        nearest[order] = -np.inf
-    return np.array(order, dtype=np.int64)
+    initial = first_points(first, len(D), seed, lambda: (D**2).mean(axis=1))[:count]
+    return greedy_select(_NearestOnMatrix(D), count, initial=initial, progress=progress,
+                         should_stop=should_stop).order
 
 
 class KernelFPS(Selector):
@@ -183,7 +193,8 @@ class KernelFPS(Selector):
         Scale every atom's fingerprint to unit length before comparing (usual for SOAP).
     first : {"farthest-from-mean", "random"}, int or list of int
     seed : int
-    progress : callable, optional
+    progress, should_stop : callable, optional
+        As every selector takes them (see :class:`~atomsieve.selectors.base.Selector`).
 
     Attributes
     ----------
@@ -216,6 +227,7 @@ class KernelFPS(Selector):
         first: FirstPoint = "farthest-from-mean",
         seed: int | None = 0,
         progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ):
         self.n_to_select = n_to_select
         self.kernel = kernel
@@ -227,6 +239,7 @@ class KernelFPS(Selector):
         self.first = first
         self.seed = seed
         self.progress = progress
+        self.should_stop = should_stop
 
     @one_blas_thread
     def _select(self, features: AtomicFeatures) -> np.ndarray:
@@ -240,6 +253,8 @@ class KernelFPS(Selector):
         )
         self.kernel_ = K
         D = kernel_distances(K)
-        order = fps_on_distances(D, count, self.first, self.seed)
-        self.distances_ = np.concatenate([[np.inf], [D[order[i], order[:i]].min() for i in range(1, count)]])
+        order = fps_on_distances(D, count, self.first, self.seed, progress=self.progress,
+                                 should_stop=self.should_stop)
+        nearest = [D[order[i], order[:i]].min() for i in range(1, len(order))]
+        self.distances_ = np.concatenate([[np.inf], nearest])
         return candidates[order]

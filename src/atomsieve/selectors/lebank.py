@@ -8,15 +8,16 @@ from every fingerprint already in the bank; that fingerprint then joins the bank
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
+from atomsieve.progress import ProgressCallback
 from atomsieve.selectors.bank import EnvironmentBank
-from atomsieve.selectors.base import Selector
+from atomsieve.selectors.base import SelectionResult, Selector
 from atomsieve.selectors.lebank_engines import fast_engine, reference_engine
 
 ENGINES = ("fast", "reference")
@@ -99,6 +100,11 @@ class LEBank(Selector):
         batched on CUDA); ``"reference"``: the plain per-atom loop.
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``; used by the fast engine.
+    progress, should_stop : callable, optional
+        Taken as every selector takes them (see :class:`~atomsieve.selectors.base.Selector`); one
+        fit or :meth:`partial_fit` is one step, with nothing to report or poll (a stream of
+        :meth:`partial_fit` calls, like :func:`~atomsieve.selectors.streaming.lebank_stream`, reports
+        and polls between batches).
 
     Attributes
     ----------
@@ -106,6 +112,10 @@ class LEBank(Selector):
         Structure indices in the order they were selected.
     bank_ : EnvironmentBank
         The bank after the fit (the given bank's vectors first, then the new ones, in joining order).
+    bank_rows_ : ndarray of int
+        Rows of the fitted features (into ``features.values``) whose fingerprints joined the bank in
+        this fit, in joining order: the last ``new_vectors_`` vectors of ``bank_``
+        (``EnvironmentBank.from_rows(features, bank_rows_)`` rebuilds them).
     new_vectors_ : int
         Vectors this fit added to the bank.
     n_selected_atoms_ : int
@@ -134,6 +144,9 @@ class LEBank(Selector):
         init: str = "random",
         engine: str = "fast",
         device: str = "auto",
+        *,
+        progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ):
         self.thresholds = thresholds
         self.seed = seed
@@ -141,6 +154,8 @@ class LEBank(Selector):
         self.init = init
         self.engine = engine
         self.device = device
+        self.progress = progress
+        self.should_stop = should_stop
 
     def _validate(self) -> dict[str, float] | float:
         if self.engine not in ENGINES:
@@ -183,21 +198,59 @@ class LEBank(Selector):
         _, first = np.unique(structures, return_index=True)
         selected = structures[np.sort(first)]
 
-        added = EnvironmentBank(
-            vectors=features.values[new_rows],
-            species=features.species[new_rows],
-            source_structure=structures,
-            source_atom=features.atom_index[new_rows],
-            params=features.params,
-            scaler=features.scaler,
-            thresholds=thresholds,
-        )
+        added = EnvironmentBank.from_rows(features, new_rows, thresholds)
         self.bank_ = bank.merge(added) if len(bank) else added
         if len(bank):
             self.bank_.thresholds = {**bank.thresholds, **thresholds}
+        self.bank_rows_ = new_rows
         self.new_vectors_ = len(new_rows)
         self.thresholds_ = thresholds
         return selected
+
+    def partial_fit(self, features: AtomicFeatures, bank: EnvironmentBank | None = None) -> LEBank:
+        """Screen one more batch of ``features`` against the bank built so far; returns ``self``.
+
+        For data met in batches, such as the chunks of a
+        :class:`~atomsieve.descriptors.store.FeatureStore` (structure indices global across batches,
+        each structure in one batch). A call with ``bank=``, or the first call on an unfitted
+        selector, starts as :meth:`fit` does (from ``bank``, else as ``init`` says, on this batch);
+        every other call goes on from ``bank_``. Since the bank only grows and every decision depends
+        only on the bank so far, batches in dataset order give one fit's answer once the first starts
+        from the same bank (:func:`~atomsieve.selectors.streaming.lebank_stream` draws the random
+        initial vector over all batches for that).
+
+        ``selected_`` gathers the structures of every batch since the start (in selection order, each
+        once), ``n_selected_atoms_``, ``seconds_`` and ``new_vectors_`` add up over the batches,
+        ``bank_`` is the whole bank and ``bank_rows_`` are rows of this batch.
+
+        Examples
+        --------
+        >>> from atomsieve.descriptors import AtomicFeatures
+        >>> X = np.array([[0.0], [0.05], [1.0], [0.02], [2.0]])
+        >>> whole = AtomicFeatures(X, species=["Ge"] * 5, structure=[0, 0, 1, 2, 3])
+        >>> halves = [AtomicFeatures(X[:3], ["Ge"] * 3, [0, 0, 1], n_structures=4),
+        ...           AtomicFeatures(X[3:], ["Ge"] * 2, [2, 3], n_structures=4)]
+        >>> sel = LEBank({"Ge": 0.5}, init="empty")
+        >>> for half in halves:
+        ...     _ = sel.partial_fit(half)
+        >>> sel.selected_.tolist() == LEBank({"Ge": 0.5}, init="empty").fit(whole).selected_.tolist()
+        True
+        """
+        going_on = bank is None and hasattr(self, "bank_")
+        if not going_on:
+            return self.fit(features, bank=bank)
+        before = self.selected_, self.n_selected_atoms_, self.seconds_, self.new_vectors_
+        self.fit(features, bank=self.bank_)
+        selected, atoms, seconds, vectors = before
+        new = self.selected_[~np.isin(self.selected_, selected)]
+        self.selected_ = np.concatenate([selected, new])
+        self.n_selected_atoms_ = atoms + int(features.atom_counts[new].sum())
+        self.seconds_ += seconds
+        self.new_vectors_ += vectors
+        self.result_ = SelectionResult(
+            self.name, self.selected_, self.seconds_, self.n_selected_atoms_, self._extra()
+        )
+        return self
 
     def _extra(self) -> dict:
         return {

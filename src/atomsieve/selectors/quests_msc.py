@@ -13,10 +13,13 @@ It uses the structures, not atomsieve's fingerprints: ``fit(features, dataset=ds
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
+from atomsieve.progress import ProgressCallback
 from atomsieve.selectors.base import Selector, resolve_count
 from atomsieve.selectors.structure_points import check_finite
 
@@ -49,6 +52,9 @@ class QUESTSCompression(Selector):
         Neighbour search radius in Å (QUESTS' default 5).
     batch_size : int
         Rows per kernel block (memory, not results).
+    progress, should_stop : callable, optional
+        Taken as every selector takes them (see :class:`~atomsieve.selectors.base.Selector`); this
+        selection is one step, with nothing to report or poll.
 
     Attributes
     ----------
@@ -68,6 +74,7 @@ class QUESTSCompression(Selector):
     """
 
     name = "quests"
+    fit_structures = True
 
     def __init__(
         self,
@@ -77,12 +84,16 @@ class QUESTSCompression(Selector):
         k: int = 32,
         cutoff: float = 5.0,
         batch_size: int = 20000,
+        progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ):
         self.n_to_select = n_to_select
         self.bandwidth = bandwidth
         self.k = k
         self.cutoff = cutoff
         self.batch_size = batch_size
+        self.progress = progress
+        self.should_stop = should_stop
 
     def _check_params(self) -> None:
         if not (np.isfinite(self.bandwidth) and self.bandwidth > 0):

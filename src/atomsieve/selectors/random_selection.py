@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
+from atomsieve.progress import ProgressCallback
 from atomsieve.selectors.base import Selector, resolve_count
 from atomsieve.selectors.structure_points import check_finite
 
@@ -18,6 +21,9 @@ class RandomSelection(Selector):
         Structures to pick.
     seed : int
         Seed of the generator; the same seed gives the same selection.
+    progress, should_stop : callable, optional
+        Taken as every selector takes them (see :class:`~atomsieve.selectors.base.Selector`); this
+        selection is one step, with nothing to report or poll.
 
     Examples
     --------
@@ -31,9 +37,12 @@ class RandomSelection(Selector):
 
     name = "random"
 
-    def __init__(self, n_to_select: int | float, *, seed: int | None = 0):
+    def __init__(self, n_to_select: int | float, *, seed: int | None = 0,
+                 progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None):
         self.n_to_select = n_to_select
         self.seed = seed
+        self.progress = progress
+        self.should_stop = should_stop
 
     def _select(self, features: AtomicFeatures) -> np.ndarray:
         check_finite(features.values, "features.values")

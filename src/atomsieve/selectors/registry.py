@@ -11,55 +11,41 @@ import inspect
 
 from atomsieve.errors import ParameterError
 from atomsieve.selectors.base import Selector
+from atomsieve.selectors.clustering import AgglomerativeSelection
+from atomsieve.selectors.cur import CUR
+from atomsieve.selectors.fps import FPS, HierarchicalFPS
+from atomsieve.selectors.kernel_fps import KernelFPS
+from atomsieve.selectors.lebank import LEBank
+from atomsieve.selectors.quests_msc import QUESTSCompression
+from atomsieve.selectors.random_selection import RandomSelection
+from atomsieve.selectors.uniform import AtomicEnergyUniform, EnergyUniform, ForceUniform
 
-#: The selection methods by name, in the order the CLI and the dashboard list them.
-METHODS = ("lebank", "fps", "hfps", "cur", "cluster", "random", "energy", "atomic-energy", "force", "quests")
+#: Every selection method's class, under its own ``name``, in the order the CLI and the dashboard
+#: list them (the optional ones last).
+SELECTORS: dict[str, type[Selector]] = {
+    cls.name: cls
+    for cls in (LEBank, FPS, HierarchicalFPS, CUR, AgglomerativeSelection, RandomSelection, EnergyUniform,
+                AtomicEnergyUniform, ForceUniform, QUESTSCompression, KernelFPS)
+}
 #: Methods that need the optional DScribe extra (``pip install 'atomsieve[soap]'``).
-OPTIONAL_METHODS = ("kernel-fps",)
+OPTIONAL_METHODS = (KernelFPS.name,)
+#: The selection methods by name, in the order the CLI and the dashboard list them.
+METHODS = tuple(name for name in SELECTORS if name not in OPTIONAL_METHODS)
 #: Methods whose ``fit`` needs labels, and which: pass ``dataset=`` (or the named array).
-LABELS_NEEDED = {"energy": "energies", "atomic-energy": "atomic_energies", "force": "forces"}
+LABELS_NEEDED = {name: cls.fit_label for name, cls in SELECTORS.items() if cls.fit_label}
 #: Methods whose ``fit`` reads the structures themselves (``dataset=``): QUESTS computes its own descriptor.
 #: ``quests`` needs the optional extra (``pip install 'atomsieve[quests]'``); without it, it says so.
-STRUCTURES_NEEDED = ("quests",)
+STRUCTURES_NEEDED = tuple(name for name, cls in SELECTORS.items() if cls.fit_structures)
 
 
 def selector_class(method: str) -> type[Selector]:
     """The class behind a method name."""
-    if method == "lebank":
-        from atomsieve.selectors.lebank import LEBank
-
-        return LEBank
-    if method in ("fps", "hfps"):
-        from atomsieve.selectors.fps import FPS, HierarchicalFPS
-
-        return FPS if method == "fps" else HierarchicalFPS
-    if method == "cur":
-        from atomsieve.selectors.cur import CUR
-
-        return CUR
-    if method == "cluster":
-        from atomsieve.selectors.clustering import AgglomerativeSelection
-
-        return AgglomerativeSelection
-    if method == "random":
-        from atomsieve.selectors.random_selection import RandomSelection
-
-        return RandomSelection
-    if method in LABELS_NEEDED:
-        from atomsieve.selectors.uniform import AtomicEnergyUniform, EnergyUniform, ForceUniform
-
-        return {"energy": EnergyUniform, "atomic-energy": AtomicEnergyUniform, "force": ForceUniform}[method]
-    if method == "kernel-fps":
-        from atomsieve.selectors.kernel_fps import KernelFPS
-
-        return KernelFPS
-    if method == "quests":
-        from atomsieve.selectors.quests_msc import QUESTSCompression
-
-        return QUESTSCompression
-    raise ParameterError(
-        f"unknown selection method {method!r}; choose one of {', '.join(METHODS + OPTIONAL_METHODS)}"
-    )
+    try:
+        return SELECTORS[method]
+    except KeyError:
+        raise ParameterError(
+            f"unknown selection method {method!r}; choose one of {', '.join(METHODS + OPTIONAL_METHODS)}"
+        ) from None
 
 
 def make_selector(

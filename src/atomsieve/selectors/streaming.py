@@ -1,13 +1,16 @@
 """Local-environment-bank selection streamed over a feature store larger than memory.
 
 The bank only grows and every decision depends on the bank built so far, so screening
-the data chunk by chunk, each chunk against the bank left by the previous ones, gives
-exactly the answer of one :class:`~atomsieve.selectors.lebank.LEBank` fit over all of it
-(dataset order; the random initial vector is drawn over all atoms with the same seed).
-Only one chunk of fingerprints and the bank are in memory at a time.
+the data chunk by chunk with :meth:`LEBank.partial_fit <atomsieve.selectors.lebank.LEBank.partial_fit>`,
+each chunk against the bank left by the previous ones, gives exactly the answer of one
+:class:`~atomsieve.selectors.lebank.LEBank` fit over all of it (dataset order; the random initial
+vector is drawn over all atoms with the same seed). Only one chunk of fingerprints and the bank are
+in memory at a time.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,8 +31,10 @@ def lebank_stream(
     max_atoms: int = 50_000,
     bank: EnvironmentBank | None = None,
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, EnvironmentBank]:
-    """Select structures from a :class:`~atomsieve.descriptors.store.FeatureStore`.
+    """Select structures from a :class:`~atomsieve.descriptors.store.FeatureStore`, chunk by chunk
+    (:meth:`LEBank.partial_fit <atomsieve.selectors.lebank.LEBank.partial_fit>` over ``store.chunks``).
 
     Parameters
     ----------
@@ -45,6 +50,8 @@ def lebank_stream(
         the peak resident memory to about 230 MiB above the imports and was no slower than 200,000).
     progress : callable ``progress(done, total, label)``, optional
         Called after every chunk with atoms screened.
+    should_stop : callable, optional
+        Polled before every chunk after the first; True ends the selection with the chunks so far.
 
     Returns
     -------
@@ -71,8 +78,7 @@ def lebank_stream(
     scaler = bank.scaler if bank is not None and bank.scaler is not None else store.scaler
     if bank is not None and len(bank) == 0:
         bank = None
-    selected: list[int] = []
-    seen: set[int] = set()
+    first = np.zeros(0, dtype=np.int64)  # the structure of the random initial vector, if any
     if init == "random" and bank is None:
         # The same draw LEBank makes: one integer over all atoms from default_rng(seed).
         row = int(np.random.default_rng(seed).integers(store.n_atoms))
@@ -82,19 +88,18 @@ def lebank_stream(
         first_row = int(np.searchsorted(np.asarray(store.structure[: row + 1]), structure))
         bank = EnvironmentBank(vector, species, [structure], [row - first_row], params=store.params,
                                scaler=scaler)
-        selected.append(structure)
-        seen.add(structure)
+        first = np.array([structure], dtype=np.int64)
+    sel = LEBank(thresholds, seed=seed, init="empty", engine=engine, device=device)
+    selected = first
     screened = 0
     for chunk in store.chunks(max_atoms, scaler=scaler):
-        fit = LEBank(thresholds, seed=seed, init="empty", engine=engine, device=device).fit(chunk, bank=bank)
-        bank = fit.bank_
-        for s in fit.selected_.tolist():
-            if s not in seen:
-                seen.add(s)
-                selected.append(s)
+        if screened and should_stop is not None and should_stop():
+            break
+        sel.partial_fit(chunk, bank=None if screened else bank)
+        selected = np.concatenate([first, sel.selected_[~np.isin(sel.selected_, first)]])
         screened += chunk.n_atoms
         report(progress, screened, store.n_atoms, f"{len(selected):,} structures selected")
-    return np.array(selected, dtype=np.int64), bank
+    return selected, (sel.bank_ if screened else bank)
 
 
 class _StreamedCounts:

@@ -18,10 +18,13 @@ atoms of all structures stacked in order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
+from atomsieve.progress import ProgressCallback
 from atomsieve.selectors.base import Selector, resolve_count
 from atomsieve.selectors.structure_points import check_finite
 
@@ -135,12 +138,18 @@ def _check_dataset(dataset, features: AtomicFeatures) -> None:
 
 
 class _UniformSelector(Selector):
+    """Base of the label-uniform selectors: ``n_to_select``, ``bins``, ``seed``; ``progress`` and
+    ``should_stop`` as every selector takes them (one step: nothing to report or poll)."""
+
     quantity = "values"
 
-    def __init__(self, n_to_select: int | float, *, bins: int = 10, seed: int | None = 0):
+    def __init__(self, n_to_select: int | float, *, bins: int = 10, seed: int | None = 0,
+                 progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None):
         self.n_to_select = n_to_select
         self.bins = bins
         self.seed = seed
+        self.progress = progress
+        self.should_stop = should_stop
 
     def _items(self, features: AtomicFeatures, **labels) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError  # pragma: no cover
@@ -185,6 +194,7 @@ class EnergyUniform(_UniformSelector):
 
     name = "energy"
     quantity = "energies"
+    fit_label = "energies"
 
     def _items(self, features, dataset=None, energies=None):
         if energies is None:
@@ -218,9 +228,11 @@ class AtomicEnergyUniform(_UniformSelector):
 
     name = "atomic-energy"
     quantity = "atomic energies"
+    fit_label = "atomic_energies"
 
-    def __init__(self, n_to_select, *, bins: int = 10, seed: int | None = 0, key: str | None = None):
-        super().__init__(n_to_select, bins=bins, seed=seed)
+    def __init__(self, n_to_select, *, bins: int = 10, seed: int | None = 0, key: str | None = None,
+                 progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None):
+        super().__init__(n_to_select, bins=bins, seed=seed, progress=progress, should_stop=should_stop)
         self.key = key
 
     def _items(self, features, dataset=None, atomic_energies=None):
@@ -252,6 +264,7 @@ class ForceUniform(_UniformSelector):
 
     name = "force"
     quantity = "forces"
+    fit_label = "forces"
 
     def _items(self, features, dataset=None, forces=None):
         if forces is None:
