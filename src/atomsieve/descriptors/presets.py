@@ -28,31 +28,12 @@ per neighbour element, angular blocks per unordered neighbour-element pair.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 
-from atomsieve.descriptors.symmetry import SymmetryFunctions
+from atomsieve.descriptors.symmetry import DEFAULT_CUTOFF, SymmetryFunctions, check_cutoff
 from atomsieve.errors import ParameterError
-
-DEFAULT_CUTOFF = 6.0
-
-
-def _li_radial(n: int, r_cut: float) -> list[dict]:
-    r_s = np.linspace(0.5, r_cut - 0.5, n)
-    spacing = r_s[1] - r_s[0]
-    eta = round(0.5 * (r_cut / spacing) ** 2, 6)
-    return [{"form": "li", "eta": eta, "r_s": round(float(r), 6)} for r in r_s]
-
-
-def _li_angular(n_theta: int, zeta: float, etas) -> list[dict]:
-    out = []
-    for eta in etas:
-        for k in range(n_theta):
-            theta = round((k + 0.5) * math.pi / n_theta, 9)
-            out.append({"form": "li", "eta": eta, "zeta": zeta, "lambda": 1.0, "theta_s": theta})
-    return out
 
 
 def li_single_element(species=("Ge",), r_cut: float | None = None) -> SymmetryFunctions:
@@ -61,10 +42,7 @@ def li_single_element(species=("Ge",), r_cut: float | None = None) -> SymmetryFu
     >>> li_single_element(["Ge"]).n_features
     40
     """
-    rc = DEFAULT_CUTOFF if r_cut is None else float(r_cut)
-    _check_cutoff(rc)
-    return SymmetryFunctions(species, rc, _li_radial(24, rc), _li_angular(8, 16.0, (0.5, 2.0)),
-                             preset="li_single_element")
+    return SymmetryFunctions.li_single_element(species, r_cut)
 
 
 def li_two_element(species=("Pd", "H"), r_cut: float | None = None) -> SymmetryFunctions:
@@ -73,10 +51,7 @@ def li_two_element(species=("Pd", "H"), r_cut: float | None = None) -> SymmetryF
     >>> li_two_element(["Pd", "H"]).n_features
     48
     """
-    rc = DEFAULT_CUTOFF if r_cut is None else float(r_cut)
-    _check_cutoff(rc)
-    return SymmetryFunctions(species, rc, _li_radial(18, rc), _li_angular(4, 4.0, (1.0,)),
-                             preset="li_two_element")
+    return SymmetryFunctions.li_two_element(species, r_cut)
 
 
 ACSF_STANDARD_G2 = [[eta, 0.0] for eta in (0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.7, 1.2)]
@@ -91,7 +66,7 @@ def acsf_standard(species, r_cut: float | None = None) -> SymmetryFunctions:
     41
     """
     rc = DEFAULT_CUTOFF if r_cut is None else float(r_cut)
-    _check_cutoff(rc)
+    check_cutoff(rc)
     sf = SymmetryFunctions.like_dscribe_acsf(species, rc, g2_params=ACSF_STANDARD_G2,
                                              g4_params=ACSF_STANDARD_G4)
     sf.preset = "acsf_standard"
@@ -111,7 +86,7 @@ def gaussian_g2g4(species, r_cut: float | None = None) -> SymmetryFunctions:
     (56, 6.5)
     """
     rc = GAUSSIAN_CUTOFF if r_cut is None else float(r_cut)
-    _check_cutoff(rc)
+    check_cutoff(rc)
     radial = [{"form": "g2", "eta": eta, "r_s": 0.0} for eta in GAUSSIAN_G2_ETAS]
     angular = [{"form": "g4", "eta": e, "zeta": z, "lambda": lam} for e, z, lam in GAUSSIAN_G4]
     return SymmetryFunctions(species, rc, radial, angular, preset="gaussian_g2g4")
@@ -139,11 +114,6 @@ def keep_functions(sf: SymmetryFunctions, columns) -> SymmetryFunctions:
     return SymmetryFunctions(sf.species, sf.r_cut, [dict(sf.radial[k]) for k in radial],
                              [dict(sf.angular[k]) for k in angular],
                              preset=f"{sf.preset} (selected)" if sf.preset else None)
-
-
-def _check_cutoff(rc: float) -> None:
-    if not (math.isfinite(rc) and rc > 1.0):
-        raise ParameterError(f"cutoff must be a number of Å greater than 1; got {rc}")
 
 
 #: Preset name -> constructor ``(species, r_cut=None) -> SymmetryFunctions``.

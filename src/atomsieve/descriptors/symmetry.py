@@ -36,6 +36,31 @@ from atomsieve.errors import ParameterError
 
 PARAMS_VERSION = 1
 
+#: Cut-off (Å) of the named sets when none is given.
+DEFAULT_CUTOFF = 6.0
+
+
+def _li_radial(n: int, r_cut: float) -> list[dict]:
+    r_s = np.linspace(0.5, r_cut - 0.5, n)
+    spacing = r_s[1] - r_s[0]
+    eta = round(0.5 * (r_cut / spacing) ** 2, 6)
+    return [{"form": "li", "eta": eta, "r_s": round(float(r), 6)} for r in r_s]
+
+
+def _li_angular(n_theta: int, zeta: float, etas) -> list[dict]:
+    out = []
+    for eta in etas:
+        for k in range(n_theta):
+            theta = round((k + 0.5) * math.pi / n_theta, 9)
+            out.append({"form": "li", "eta": eta, "zeta": zeta, "lambda": 1.0, "theta_s": theta})
+    return out
+
+
+def check_cutoff(rc: float) -> None:
+    """Refuse a cut-off that is not a finite number of Å above 1."""
+    if not (math.isfinite(rc) and rc > 1.0):
+        raise ParameterError(f"cutoff must be a number of Å greater than 1; got {rc}")
+
 
 def _species_numbers(species) -> list[int]:
     out = []
@@ -185,17 +210,25 @@ class SymmetryFunctions(torch.nn.Module):
     # ------------------------------------------------------------------ named constructors
     @classmethod
     def li_single_element(cls, species=("Ge",), r_cut: float | None = None) -> SymmetryFunctions:
-        """24 radial + 16 angular modified functions per block (Li et al. 2024 form); see presets."""
-        from atomsieve.descriptors.presets import li_single_element
+        """24 radial + 16 angular modified functions per block (Li et al. 2024 form); see presets.
 
-        return li_single_element(species, r_cut)
+        R_s evenly spaced from 0.5 Å to R_c − 0.5 Å, η = ½ (R_c/ΔR_s)²; θ_s = (k + ½)π/8, ζ = 16,
+        η ∈ {0.5, 2}. R_c: :data:`DEFAULT_CUTOFF` unless given.
+        """
+        rc = DEFAULT_CUTOFF if r_cut is None else float(r_cut)
+        check_cutoff(rc)
+        return cls(species, rc, _li_radial(24, rc), _li_angular(8, 16.0, (0.5, 2.0)),
+                   preset="li_single_element")
 
     @classmethod
     def li_two_element(cls, species=("Pd", "H"), r_cut: float | None = None) -> SymmetryFunctions:
-        """18 radial per neighbour element + 4 angular per element pair (36 + 12 for two elements)."""
-        from atomsieve.descriptors.presets import li_two_element
+        """18 radial per neighbour element + 4 angular per element pair (36 + 12 for two elements).
 
-        return li_two_element(species, r_cut)
+        The :meth:`li_single_element` forms with 18 radial shells and θ_s = (k + ½)π/4, ζ = 4, η = 1.
+        """
+        rc = DEFAULT_CUTOFF if r_cut is None else float(r_cut)
+        check_cutoff(rc)
+        return cls(species, rc, _li_radial(18, rc), _li_angular(4, 4.0, (1.0,)), preset="li_two_element")
 
     @classmethod
     def like_dscribe_acsf(cls, species, r_cut: float, g2_params=None, g4_params=None,

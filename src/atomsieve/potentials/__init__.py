@@ -12,14 +12,14 @@ True
 """
 
 from atomsieve.potentials.bpnn import BPNNPotential
-from atomsieve.potentials.calculator import AtomsieveCalculator, load_calculator
+from atomsieve.potentials.calculator import AtomsieveCalculator
 from atomsieve.potentials.ensemble import UNCERTAINTY_FACTOR, Ensemble
 from atomsieve.potentials.featurize import CENTRAL_ATOM_KEY, default_descriptor, prepare
-from atomsieve.potentials.io import load_potential, save_potential
+from atomsieve.potentials.io import save_potential
 from atomsieve.potentials.linear import LinearPotential
 from atomsieve.potentials.loss import error_measures, loss_weights
 from atomsieve.potentials.network import BehlerParrinelloNetwork
-from atomsieve.potentials.potential import Potential, fit_potential
+from atomsieve.potentials.potential import Potential, fit_potential, load_calculator, load_potential
 from atomsieve.potentials.prepared import PreparedData
 
 __all__ = [

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
-from atomsieve.potentials.potential import Potential
+if TYPE_CHECKING:  # the calculator only calls a Potential's methods; potential.py imports this module
+    from atomsieve.potentials.potential import Potential
 
 
 class AtomsieveCalculator(Calculator):
@@ -64,9 +65,3 @@ class AtomsieveCalculator(Calculator):
         self.results["forces"] = np.asarray(forces, dtype=np.float64)
         self.results["energies"] = np.asarray(model.atomic_energies(data), dtype=np.float64)
 
-
-def load_calculator(path: str | os.PathLike) -> AtomsieveCalculator:
-    """The ASE calculator of a potential saved with :meth:`Potential.save`."""
-    from atomsieve.potentials.io import load_potential
-
-    return AtomsieveCalculator(load_potential(path))

@@ -12,6 +12,7 @@ import json
 import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,7 +23,9 @@ from atomsieve.errors import CacheError, DataError
 from atomsieve.potentials.bpnn import BPNNPotential
 from atomsieve.potentials.ensemble import Ensemble
 from atomsieve.potentials.linear import LinearPotential
-from atomsieve.potentials.potential import Potential
+
+if TYPE_CHECKING:  # saving reads a Potential's fields; loading it is potential.load_potential's job
+    from atomsieve.potentials.potential import Potential
 
 FORMAT = "atomsieve-potential"
 VERSION = 1
@@ -94,8 +97,9 @@ def _is_text(path: Path) -> bool:
     return b"\x00" not in head
 
 
-def load_potential(path: str | os.PathLike) -> Potential:
-    """Read a potential written by :func:`save_potential` (``weights_only=True``: no code runs)."""
+def read_potential(path: str | os.PathLike) -> tuple[Any, SymmetryFunctions, Any]:
+    """Model, descriptor and scaler of a file written by :func:`save_potential`
+    (``weights_only=True``: no code runs); :func:`atomsieve.potentials.load_potential` bundles them."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such potential file")
@@ -121,4 +125,4 @@ def load_potential(path: str | os.PathLike) -> Potential:
         model = _model_from_state(payload["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CacheError(f"{path}: corrupt potential file ({type(exc).__name__}: {exc})") from None
-    return Potential(model=model, descriptor=descriptor, scaler=scaler)
+    return model, descriptor, scaler

@@ -13,7 +13,9 @@ from ase import Atoms
 from atomsieve.data import Dataset
 from atomsieve.descriptors import SymmetryFunctions
 from atomsieve.errors import ParameterError
+from atomsieve.potentials.calculator import AtomsieveCalculator
 from atomsieve.potentials.featurize import prepare
+from atomsieve.potentials.io import read_potential, save_potential
 from atomsieve.potentials.prepared import PreparedData
 from atomsieve.progress import ProgressCallback
 
@@ -90,16 +92,12 @@ class Potential:
         """Error measures (eV/atom, eV/Å) on a labelled Dataset."""
         return self.model.score(self.prepare(data))
 
-    def calculator(self):
+    def calculator(self) -> AtomsieveCalculator:
         """An ASE calculator using this potential."""
-        from atomsieve.potentials.calculator import AtomsieveCalculator
-
         return AtomsieveCalculator(self)
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False):
         """Write to ``path`` (a torch file of tensors and JSON; see :func:`save_potential`)."""
-        from atomsieve.potentials.io import save_potential
-
         return save_potential(self, path, overwrite=overwrite)
 
 
@@ -118,3 +116,14 @@ def fit_potential(dataset: Dataset, model, descriptor: SymmetryFunctions | None 
 
     sf = descriptor if descriptor is not None else SF.from_params(feats.params)
     return Potential(model=model, descriptor=sf, scaler=feats.scaler)
+
+
+def load_potential(path: str | os.PathLike) -> Potential:
+    """Read a potential written by :meth:`Potential.save` (``weights_only=True``: no code runs)."""
+    model, descriptor, scaler = read_potential(path)
+    return Potential(model=model, descriptor=descriptor, scaler=scaler)
+
+
+def load_calculator(path: str | os.PathLike) -> AtomsieveCalculator:
+    """The ASE calculator of a potential saved with :meth:`Potential.save`."""
+    return load_potential(path).calculator()
