@@ -15,7 +15,7 @@ from atomsieve.errors import ParameterError
 from atomsieve.evaluate import coverage, coverage_table
 from atomsieve.evaluate.context import build_context
 from atomsieve.evaluate.curves import COLUMNS, learning_curves
-from atomsieve.evaluate.thresholds import threshold_curves, threshold_grid
+from atomsieve.evaluate.thresholds import threshold_curves, threshold_error_grid
 
 
 def small_descriptor(species=("Cu",)) -> SymmetryFunctions:
@@ -140,14 +140,14 @@ def test_threshold_curves_select_fewer_structures_as_the_threshold_grows(pool, c
 def test_threshold_grid_over_two_elements():
     alloy = emt_clusters(8, seed=4, gold=0.3)
     ctx = build_context(alloy, descriptor=small_descriptor(("Cu", "Au")))
-    grid = threshold_grid(alloy, "Cu", [0.1, 0.5], "Au", [0.1, 0.5], context=ctx)
+    grid = threshold_error_grid(alloy, "Cu", [0.1, 0.5], "Au", [0.1, 0.5], context=ctx)
     assert len(grid) == 4
     assert {"threshold_Cu", "threshold_Au", "n_selected"} <= set(grid.columns)
     low = grid[(grid["threshold_Cu"] == 0.1) & (grid["threshold_Au"] == 0.1)]["n_selected"].item()
     high = grid[(grid["threshold_Cu"] == 0.5) & (grid["threshold_Au"] == 0.5)]["n_selected"].item()
     assert low >= high
     with pytest.raises(ParameterError, match="not in the data"):
-        threshold_grid(alloy, "Cu", [0.1], "Pt", [0.1], context=ctx)
+        threshold_error_grid(alloy, "Cu", [0.1], "Pt", [0.1], context=ctx)
 
 
 # ---------------------------------------------------------------------------------------------- CLI

@@ -15,7 +15,7 @@ from atomsieve.selectors import (
     LEBank,
     calibrate_thresholds,
     shuffle_study,
-    threshold_grid,
+    threshold_count_grid,
     threshold_sweep,
 )
 
@@ -226,7 +226,7 @@ def test_threshold_sweep_matches_single_fits():
 
 def test_threshold_grid_and_shuffle_study():
     f = clustered()
-    grid = threshold_grid(f, ("H", [0.05, 0.2]), ("O", [0.05, 0.2]))
+    grid = threshold_count_grid(f, ("H", [0.05, 0.2]), ("O", [0.05, 0.2]))
     assert grid["T_H"] == [0.05, 0.05, 0.2, 0.2] and grid["T_O"] == [0.05, 0.2, 0.05, 0.2]
     assert grid["structures"][0] >= grid["structures"][3]
     study = shuffle_study(f, {"H": 0.1, "O": 0.1}, n_runs=5, seed=10)

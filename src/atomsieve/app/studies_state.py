@@ -132,7 +132,7 @@ class StudiesState(param.Parameterized):
     # -- Fig. 4 -------------------------------------------------------------------------------------
     def run_grid(self, first: str, second: str, thresholds=GRID_THRESHOLDS) -> Job:
         """Selected structures over a grid of ``first`` x ``second`` thresholds (others as now)."""
-        from atomsieve.selectors import threshold_grid
+        from atomsieve.selectors import threshold_count_grid
 
         sel = self.selection
         fixed = {e: t for e, t in sel.thresholds.items() if e not in (first, second)} or None
@@ -140,8 +140,8 @@ class StudiesState(param.Parameterized):
         values = [float(t) for t in thresholds]
 
         def point(feats, a):  # one row of the grid per step: first = a, second over all values
-            out = threshold_grid(feats, (first, [a]), (second, values), fixed=fixed, seed=seed,
-                                 shuffle=shuffle, device="cpu")
+            out = threshold_count_grid(feats, (first, [a]), (second, values), fixed=fixed, seed=seed,
+                                       shuffle=shuffle, device="cpu")
             return {k: out[k] for k in (f"T_{first}", f"T_{second}", "structures", "atoms")}
 
         def reset():

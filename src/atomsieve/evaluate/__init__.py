@@ -11,7 +11,7 @@ from atomsieve.evaluate.curves import (
 )
 from atomsieve.evaluate.md_check import BlowUpLimits, MDCheckReport, md_check, run_nvt
 from atomsieve.evaluate.rdf import RDF, radial_distribution, rdf_distance
-from atomsieve.evaluate.thresholds import threshold_curves, threshold_grid
+from atomsieve.evaluate.thresholds import threshold_curves, threshold_error_grid
 
 __all__ = [
     "RDF",
@@ -32,5 +32,5 @@ __all__ = [
     "run_nvt",
     "summarize",
     "threshold_curves",
-    "threshold_grid",
+    "threshold_error_grid",
 ]

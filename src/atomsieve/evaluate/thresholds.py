@@ -118,7 +118,7 @@ def threshold_curves(
     return pd.DataFrame(rows).sort_values(key).reset_index(drop=True) if rows else pd.DataFrame(rows)
 
 
-def threshold_grid(
+def threshold_error_grid(
     dataset,
     element_a: str,
     values_a: Sequence[float],
@@ -129,6 +129,8 @@ def threshold_grid(
     **options: Unpack[StudyOptions],
 ):
     """RMSE over a grid of two elements' thresholds (Fig. 5): one row per pair.
+
+    The selection counts alone over such a grid are :func:`atomsieve.selectors.threshold_count_grid`.
 
     Other elements, if any, take ``selector_params["thresholds"]`` (a dict) or raise.
     """
@@ -143,7 +145,7 @@ def threshold_grid(
         if el not in elements:
             raise ParameterError(f"element {el!r} is not in the data (elements: {elements})")
     if element_a == element_b:
-        raise ParameterError("threshold_grid needs two different elements")
+        raise ParameterError("threshold_error_grid needs two different elements")
     missing = [e for e in elements if e not in (element_a, element_b) and e not in others]
     if missing:
         raise ParameterError(

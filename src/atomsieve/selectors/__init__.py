@@ -11,7 +11,7 @@ from atomsieve.selectors.kernel_fps import KernelFPS, soap_features
 from atomsieve.selectors.lebank import LEBank
 from atomsieve.selectors.random_selection import RandomSelection
 from atomsieve.selectors.registry import METHODS, make_selector
-from atomsieve.selectors.studies import shuffle_study, threshold_grid, threshold_sweep
+from atomsieve.selectors.studies import shuffle_study, threshold_count_grid, threshold_sweep
 from atomsieve.selectors.uniform import AtomicEnergyUniform, EnergyUniform, ForceUniform
 
 __all__ = [
@@ -41,6 +41,6 @@ __all__ = [
     "resolve_count",
     "shuffle_study",
     "soap_features",
-    "threshold_grid",
+    "threshold_count_grid",
     "threshold_sweep",
 ]

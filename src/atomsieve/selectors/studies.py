@@ -138,7 +138,7 @@ def _table(columns: dict[str, list], results: list[dict], elements: list[str]) -
     return out
 
 
-def threshold_grid(
+def threshold_count_grid(
     features: AtomicFeatures,
     first: tuple[str, Sequence[float]],
     second: tuple[str, Sequence[float]],
@@ -153,6 +153,8 @@ def threshold_grid(
 ) -> dict[str, list]:
     """Counts over a grid of two elements' thresholds (the paper's Fig. 4).
 
+    The model errors over such a grid are :func:`atomsieve.evaluate.threshold_error_grid`.
+
     ``first`` and ``second`` are ``(element, thresholds)``; other elements take ``fixed``.
     Returns one row per pair with columns ``T_<first>``, ``T_<second>``, ``structures``, ``atoms``,
     ``bank_size``, ``seconds`` and ``bank_<element>``.
@@ -160,17 +162,17 @@ def threshold_grid(
     >>> import numpy as np
     >>> from atomsieve.descriptors import AtomicFeatures
     >>> f = AtomicFeatures(np.arange(4.0)[:, None], ["H", "O", "H", "O"], [0, 0, 1, 2])
-    >>> g = threshold_grid(f, ("H", [0.5, 3.0]), ("O", [0.5, 3.0]), init="empty")
+    >>> g = threshold_count_grid(f, ("H", [0.5, 3.0]), ("O", [0.5, 3.0]), init="empty")
     >>> g["structures"]
     [3, 2, 2, 1]
     """
     (e1, t1s), (e2, t2s) = first, second
     if e1 == e2:
-        raise ParameterError(f"threshold_grid needs two different elements; got {e1} twice")
+        raise ParameterError(f"threshold_count_grid needs two different elements; got {e1} twice")
     base = normalise_thresholds(fixed) if fixed else {}
     pairs = [(float(a), float(b)) for a in t1s for b in t2s]
     if not pairs:
-        raise ParameterError("threshold_grid needs at least one threshold per element")
+        raise ParameterError("threshold_count_grid needs at least one threshold per element")
     jobs = [({**base, e1: a, e2: b}, {}) for a, b in pairs]
     options = {"seed": seed, "shuffle": shuffle, "init": init, "device": device}
     results = run_tasks(
