@@ -170,3 +170,31 @@ def test_lebank_partial_fit_over_batches_equals_one_fit_from_the_same_start(init
     np.testing.assert_array_equal(sel.bank_.vectors, one.bank_.vectors)
     assert sel.n_selected_atoms_ == int(feats.atom_counts[sel.selected_].sum())
     assert sel.new_vectors_ == len(one.bank_) - len(seed_structure)
+
+
+def test_studies_and_calibration_stop_when_asked():
+    from atomsieve.selectors import calibrate_thresholds, shuffle_study, threshold_sweep
+
+    feats = _features(seed=3)
+    whole = threshold_sweep(feats, [0.4, 0.8, 1.2, 1.6])
+    cut = threshold_sweep(feats, [0.4, 0.8, 1.2, 1.6], should_stop=_stopper(2))
+    assert cut["threshold"] == [0.4, 0.8] and cut["structures"] == whole["structures"][:2]
+    assert len(shuffle_study(feats, 0.8, n_runs=5, should_stop=_stopper(3))["seed"]) == 3
+    assert len(calibrate_thresholds(feats, 7, should_stop=lambda: True).history) == 1
+
+
+def test_lebank_stream_stops_between_chunks(tmp_path):
+    from atomsieve.datasets import default_path
+    from atomsieve.descriptors import SymmetryFunctions
+    from atomsieve.descriptors.store import FeatureStore
+    from atomsieve.selectors.streaming import lebank_stream
+
+    sf = SymmetryFunctions.li_single_element(["Ge"])
+    store = FeatureStore.build(default_path("test"), tmp_path / "s", sf)
+    calls = []
+    whole, _ = lebank_stream(store, {"Ge": 0.3}, max_atoms=300)
+    cut, bank = lebank_stream(store, {"Ge": 0.3}, max_atoms=300, progress=lambda *a: calls.append(a),
+                              should_stop=_stopper(1))
+    assert len(calls) == 2 and calls[-1][0] < store.n_atoms
+    assert 0 < len(cut) < len(whole) and cut.tolist() == whole[: len(cut)].tolist()
+    assert len(bank) > 0

@@ -162,11 +162,16 @@ class TaskRunner:
 
 
 def run_tasks(fn: Callable, items: Iterable, *, scheduler: Any = None, n_workers: int | None = None,
-              progress: ProgressCallback | None = None, label: str = "") -> list:
-    """``[fn(item) for item in items]``, run through :class:`TaskRunner`, results in input order."""
+              progress: ProgressCallback | None = None, label: str = "",
+              should_stop: Callable[[], bool] | None = None) -> list:
+    """``[fn(item) for item in items]``, run through :class:`TaskRunner`, results in input order.
+
+    ``should_stop`` is polled between results (see :meth:`TaskRunner.map`); the items it leaves
+    undone have None.
+    """
     items = list(items)
     results: list = [None] * len(items)
     with TaskRunner(scheduler, n_workers) as runner:
-        for i, value in runner.map(fn, items, progress=progress, label=label):
+        for i, value in runner.map(fn, items, progress=progress, label=label, should_stop=should_stop):
             results[i] = value
     return results

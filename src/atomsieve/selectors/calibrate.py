@@ -26,6 +26,7 @@ exactly; ``CalibrationResult.met`` says whether the tolerance was met.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,6 +134,7 @@ def calibrate_thresholds(
     init: str = "random",
     device: str = "auto",
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> CalibrationResult:
     """Per-element thresholds whose LE-bank selection meets a budget (see the module docstring).
 
@@ -156,6 +158,9 @@ def calibrate_thresholds(
         As in :class:`LEBank`.
     progress : callable, optional
         ``progress(done, max_iter, label)``.
+    should_stop : callable, optional
+        Polled before every selection after the first; True ends the search with the best
+        thresholds so far (``met`` says whether they meet the budget).
 
     Examples
     --------
@@ -221,10 +226,10 @@ def calibrate_thresholds(
     # a: the end of the bracket that selects most; b: the end that selects least.
     a, b = (0.0, hi) if mode == "ratio" else (1.0, 0.5 / features.n_atoms)
     evaluate(b)
-    if abs(history[-1][1] - target) > tolerance:
+    if abs(history[-1][1] - target) > tolerance and not (should_stop is not None and should_stop()):
         evaluate(a)
         for _ in range(max_iter - 2):
-            if abs(history[-1][1] - target) <= tolerance:
+            if abs(history[-1][1] - target) <= tolerance or (should_stop is not None and should_stop()):
                 break
             mid = 0.5 * (a + b)
             if mid in (a, b):

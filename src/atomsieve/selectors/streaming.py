@@ -132,9 +132,10 @@ def threshold_sweep_stream(
     device: str = "auto",
     scheduler=None,
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, list]:
     """:func:`~atomsieve.selectors.studies.threshold_sweep` over a feature store: one streamed
-    selection per threshold (on Dask workers with ``scheduler``), the same table.
+    selection per threshold (on Dask workers with ``scheduler``), the same table; ``should_stop`` as there.
 
     Examples
     --------
@@ -162,6 +163,7 @@ def threshold_sweep_stream(
     jobs = [t if element is None else {**normalise_thresholds(fixed or {element: t}), element: t}
             for t in thresholds]
     job = _StreamedCounts(store.folder, {"seed": seed, "init": init, "device": device}, store.atom_counts())
-    results = run_tasks(job, jobs, scheduler=scheduler, progress=progress, label="threshold sweep")
+    results = run_tasks(job, jobs, scheduler=scheduler, progress=progress, label="threshold sweep",
+                        should_stop=should_stop)
     elements = [chemical_symbols[int(z)] for z in store.meta["scaler"]["elements"]]
     return _table({"threshold": thresholds}, results, elements)

@@ -2,12 +2,13 @@
 
 Each study runs the fast engine many times; results are plain dicts of lists, ready for
 ``pandas.DataFrame(result)`` or a CSV writer. Repeated runs can be spread over Dask workers with
-``scheduler=`` (see :mod:`atomsieve.parallel`).
+``scheduler=`` (see :mod:`atomsieve.parallel`). Every study takes ``progress(done, total, label)`` and
+``should_stop()``, polled between selections: True ends the study with the rows done so far.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -79,6 +80,7 @@ def threshold_sweep(
     device: str = "auto",
     scheduler: Any = None,
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, list]:
     """Structures, atoms and bank size selected at each threshold (the paper's Fig. 2a).
 
@@ -98,6 +100,8 @@ def threshold_sweep(
         Where to run the selections (:class:`atomsieve.parallel.TaskRunner`); serial by default.
     progress : callable, optional
         ``progress(done, total, label)``.
+    should_stop : callable, optional
+        Polled between selections; True ends the study with the rows done so far.
 
     Returns
     -------
@@ -124,13 +128,16 @@ def threshold_sweep(
             jobs.append(({**normalise_thresholds(fixed or {element: t}), element: t}, {}))
     options = {"seed": seed, "shuffle": shuffle, "init": init, "device": device}
     results = run_tasks(
-        _Run(features, options), jobs, scheduler=scheduler, progress=progress, label="threshold sweep"
+        _Run(features, options), jobs, scheduler=scheduler, progress=progress, label="threshold sweep",
+        should_stop=should_stop,
     )
     return _table({"threshold": thresholds}, results, features.elements)
 
 
-def _table(columns: dict[str, list], results: list[dict], elements: list[str]) -> dict[str, list]:
-    out = dict(columns)
+def _table(columns: dict[str, list], results: list[dict | None], elements: list[str]) -> dict[str, list]:
+    done = [i for i, r in enumerate(results) if r is not None]  # should_stop leaves the rest undone
+    out = {key: [values[i] for i in done] for key, values in columns.items()}
+    results = [results[i] for i in done]
     for key in ("structures", "atoms", "bank_size", "seconds"):
         out[key] = [r[key] for r in results]
     for e in elements:
@@ -150,6 +157,7 @@ def threshold_count_grid(
     device: str = "auto",
     scheduler: Any = None,
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, list]:
     """Counts over a grid of two elements' thresholds (the paper's Fig. 4).
 
@@ -176,7 +184,8 @@ def threshold_count_grid(
     jobs = [({**base, e1: a, e2: b}, {}) for a, b in pairs]
     options = {"seed": seed, "shuffle": shuffle, "init": init, "device": device}
     results = run_tasks(
-        _Run(features, options), jobs, scheduler=scheduler, progress=progress, label="threshold grid"
+        _Run(features, options), jobs, scheduler=scheduler, progress=progress, label="threshold grid",
+        should_stop=should_stop,
     )
     return _table(
         {f"T_{e1}": [a for a, _ in pairs], f"T_{e2}": [b for _, b in pairs]}, results, features.elements
@@ -193,6 +202,7 @@ def shuffle_study(
     device: str = "auto",
     scheduler: Any = None,
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, list]:
     """Counts over ``n_runs`` seeded shuffles of the visiting order (the paper's Fig. 2c).
 
@@ -211,6 +221,7 @@ def shuffle_study(
     jobs = [(thresholds, {"seed": s}) for s in seeds]
     options = {"shuffle": True, "init": init, "device": device}
     results = run_tasks(
-        _Run(features, options), jobs, scheduler=scheduler, progress=progress, label="shuffle study"
+        _Run(features, options), jobs, scheduler=scheduler, progress=progress, label="shuffle study",
+        should_stop=should_stop,
     )
     return _table({"seed": seeds}, results, features.elements)
