@@ -252,7 +252,7 @@ def test_a_new_seed_replaces_the_curves_of_the_old_one(pool):
 
 def test_the_network_choice_trains_to_completion_and_equals_training_it_directly(pool):
     """The Behler–Parrinello choice gives finished rows (not only a cancel) equal to a direct fit."""
-    fs = FeaturesState(data=DatasetState(dataset=pool, title="Ge test"))  # default cut-off: see README
+    fs = FeaturesState(data=DatasetState(dataset=pool, title="Ge test"), r_cut=R_CUT)
     fs.compute_now()
     sel = SelectionState(features_state=fs, synchronous=True)
     errors = ModelErrorState(selection=sel, synchronous=True, model="bpnn", methods=[])
