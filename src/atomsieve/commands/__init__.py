@@ -1,8 +1,13 @@
-"""One module per CLI verb; see :mod:`atomsieve.cli`."""
+"""One module per CLI verb; see :mod:`atomsieve.cli`.
+
+What several verbs share lives here (reading the dataset, fingerprints, checking an output path)
+and in :mod:`atomsieve.commands.options` (option types and the option groups of the selecting verbs).
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_label_keys(parser: argparse.ArgumentParser) -> None:
@@ -32,3 +37,42 @@ def load_dataset(args: argparse.Namespace):
             raise ParameterError("--query needs a PATH to an ASE database (.db or .json)")
         return load_default()
     return load(args.path, energy_key=args.energy_key, forces_key=args.forces_key, query=query)
+
+
+def fingerprints(args, ds, bank=None):
+    """Min-max-scaled symmetry functions of ``ds`` (or ``--features``); with a bank, its descriptor
+    and scaler."""
+    from atomsieve.commands.streamed import descriptor_for
+    from atomsieve.descriptors import load_features
+    from atomsieve.progress import progress_bar
+
+    if args.features:
+        from atomsieve.descriptors.storage import check_features_match
+
+        feats = load_features(args.features)
+        check_features_match(args.features, feats, ds)
+        return feats
+    sf = descriptor_for(args, ds.elements, bank)
+    banked = bank is not None and bank.params is not None and bank.scaler is not None
+    scaler = bank.scaler if banked else "minmax"
+    with progress_bar("fingerprints", enabled=args.progress) as bar:
+        return sf.compute(
+            ds, scaler=scaler, device=args.device, progress=bar, cache=True if args.cache else None
+        )
+
+
+def check_output(path: str, overwrite: bool, suffixes: tuple[str, ...] | None = None) -> Path:
+    """Fail before the work when ``path`` cannot be written."""
+    from atomsieve.errors import ParameterError
+
+    out = Path(path)
+    if suffixes is not None and out.suffix.lower() not in suffixes:
+        raise ParameterError(f"{out}: use a name ending in {' or '.join(suffixes)}")
+    if out.exists() and not overwrite:
+        raise ParameterError(f"{out}: already exists; pass --overwrite to replace it")
+    if not out.parent.exists():
+        raise ParameterError(f"{out}: folder {out.parent} does not exist")
+    from atomsieve.data.io import check_writable
+
+    check_writable(out)
+    return out

@@ -14,8 +14,7 @@ from atomsieve.errors import ParameterError
 
 
 def register(sub) -> None:
-    from atomsieve.commands.options import seed
-    from atomsieve.commands.select import add_feature_options, add_method_options
+    from atomsieve.commands.options import add_feature_options, add_method_options, seed
 
     p = sub.add_parser(
         "chemiscope",
@@ -53,8 +52,7 @@ def register(sub) -> None:
 
 def _select(args, ds, feats):
     """The fitted selector the options describe, and a line saying what it did."""
-    from atomsieve.commands.options import count_or_fraction
-    from atomsieve.commands.select import parse_budget, parse_thresholds
+    from atomsieve.commands.options import count_or_fraction, parse_budget, parse_thresholds
     from atomsieve.selectors import LEBank, calibrate_thresholds
     from atomsieve.selectors.registry import fit_labels, make_selector
 
@@ -90,7 +88,7 @@ def _select(args, ds, feats):
 
 
 def run(args) -> int:
-    from atomsieve.commands.select import check_output, fingerprints
+    from atomsieve.commands import check_output, fingerprints
     from atomsieve.data.chemiscope_map import write_chemiscope
     from atomsieve.errors import DataError
     from atomsieve.selectors.record import read_selection_record

@@ -51,7 +51,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from atomsieve.commands.select import check_output
+    from atomsieve.commands import check_output
     from atomsieve.data import atomic_group, atomic_path, load
     from atomsieve.descriptors import preset
     from atomsieve.evaluate.context import build_context

@@ -58,7 +58,7 @@ def run(args) -> int:
 
     from ase.data import chemical_symbols
 
-    from atomsieve.commands.select import check_output
+    from atomsieve.commands import check_output
     from atomsieve.data import save
     from atomsieve.data.io import WRITE_FORMATS
     from atomsieve.generate import EntropyMaximisationGenerator, RepulsivePotential

@@ -123,7 +123,7 @@ def run(args) -> int:
     from atomsieve.progress import progress_bar
 
     if args.output:
-        from atomsieve.commands.select import check_output
+        from atomsieve.commands import check_output
 
         check_output(args.output, args.overwrite)  # before the MD, not after
     calculator = make_calculator(args.model)

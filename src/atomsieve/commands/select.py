@@ -7,11 +7,16 @@ optionally screening against an existing bank). ``--method fps|cur|...`` with ``
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from atomsieve.commands import add_label_keys, add_query, load_dataset
-from atomsieve.commands.options import count_or_fraction
+from atomsieve.commands import add_label_keys, add_query, check_output, fingerprints, load_dataset
+from atomsieve.commands.options import (
+    add_feature_options,
+    add_method_options,
+    count_or_fraction,
+    parse_budget,
+    parse_thresholds,
+)
 from atomsieve.commands.select_streamed import run_streamed, run_streamed_method, wants_stream
 from atomsieve.commands.selection_outputs import (
     add_selection_outputs,
@@ -20,143 +25,6 @@ from atomsieve.commands.selection_outputs import (
 )
 from atomsieve.data.io import atomic_group
 from atomsieve.errors import ParameterError
-
-
-def parse_thresholds(items: list[str] | None) -> dict[str, float] | float | None:
-    """``["Ge=0.275", "H=0.1"]`` -> ``{"Ge": 0.275, "H": 0.1}``; ``["0.2"]`` -> ``0.2`` (all elements)."""
-    if not items:
-        return None
-    if len(items) == 1 and "=" not in items[0]:
-        try:
-            return float(items[0])
-        except ValueError:
-            raise ParameterError(
-                f"--threshold {items[0]!r}: expected ELEMENT=VALUE (e.g. Ge=0.275) or a number"
-            ) from None
-    out: dict[str, float] = {}
-    for item in items:
-        symbol, sep, value = item.partition("=")
-        if not sep or not symbol.strip():
-            raise ParameterError(f"--threshold {item!r}: expected ELEMENT=VALUE, e.g. Ge=0.275")
-        try:
-            out[symbol.strip()] = float(value)
-        except ValueError:
-            raise ParameterError(f"--threshold {item!r}: {value!r} is not a number") from None
-    return out
-
-
-def parse_budget(text: str | None) -> int | float | None:
-    """``"1000"`` -> 1000; ``"20%"`` -> 0.2."""
-    if text is None:
-        return None
-    text = text.strip()
-    try:
-        if text.endswith("%"):
-            value = float(text[:-1]) / 100.0
-            if not 0 < value < 1:
-                raise ValueError
-            return value
-        value = int(text)
-        if value < 1:
-            raise ValueError
-        return value
-    except ValueError:
-        raise ParameterError(
-            f"--budget {text!r}: expected a whole number >= 1 or a percentage like 20%"
-        ) from None
-
-
-def add_feature_options(p: argparse.ArgumentParser) -> None:
-    """Options that say how fingerprints are obtained (shared with ``sweep``)."""
-    from atomsieve.commands.options import device, number
-    from atomsieve.descriptors import PRESETS
-
-    p.add_argument(
-        "--features",
-        metavar="FILE.npz",
-        default=None,
-        help="precomputed fingerprints (atomsieve featurize) instead of computing them",
-    )
-    p.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        default=None,
-        help="symmetry-function set (default: li_single_element for one element, else li_two_element)",
-    )
-    p.add_argument("--cutoff", type=number(0, 100, low_open=True), default=None,
-                   help="cutoff radius, Å (default: the preset's)")
-    p.add_argument("--device", type=device, default="auto", help="auto (default), cpu or cuda")
-    p.add_argument(
-        "--cache",
-        action="store_true",
-        help="reuse/store fingerprints in the feature cache ($ATOMSIEVE_CACHE_DIR or ~/.cache/atomsieve)",
-    )
-    p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="show progress bars (default: when stderr is a terminal)",
-    )
-
-
-def fingerprints(args, ds, bank=None):
-    """Min-max-scaled symmetry functions of ``ds``; with a bank, its descriptor and scaler."""
-    from atomsieve.commands.streamed import descriptor_for
-    from atomsieve.descriptors import load_features
-    from atomsieve.progress import progress_bar
-
-    if args.features:
-        from atomsieve.descriptors.storage import check_features_match
-
-        feats = load_features(args.features)
-        check_features_match(args.features, feats, ds)
-        return feats
-    sf = descriptor_for(args, ds.elements, bank)
-    banked = bank is not None and bank.params is not None and bank.scaler is not None
-    scaler = bank.scaler if banked else "minmax"
-    with progress_bar("fingerprints", enabled=args.progress) as bar:
-        return sf.compute(
-            ds, scaler=scaler, device=args.device, progress=bar, cache=True if args.cache else None
-        )
-
-
-def add_method_options(p: argparse.ArgumentParser, threshold_help: str) -> None:
-    """--method, --n and --threshold: how ``select`` and ``chemiscope`` choose structures."""
-    from atomsieve.selectors.registry import METHODS, OPTIONAL_METHODS
-
-    p.add_argument(
-        "--method",
-        choices=METHODS + OPTIONAL_METHODS,
-        default="lebank",
-        help="selection method (default lebank)",
-    )
-    p.add_argument(
-        "--n",
-        default=None,
-        metavar="N",
-        help="structures to pick for methods other than lebank (a count, or a fraction like 0.2)",
-    )
-    p.add_argument(
-        "--threshold",
-        action="append",
-        metavar="EL=T",
-        help=threshold_help,
-    )
-
-
-def check_output(path: str, overwrite: bool, suffixes: tuple[str, ...] | None = None) -> Path:
-    """Fail before the work when ``path`` cannot be written."""
-    out = Path(path)
-    if suffixes is not None and out.suffix.lower() not in suffixes:
-        raise ParameterError(f"{out}: use a name ending in {' or '.join(suffixes)}")
-    if out.exists() and not overwrite:
-        raise ParameterError(f"{out}: already exists; pass --overwrite to replace it")
-    if not out.parent.exists():
-        raise ParameterError(f"{out}: folder {out.parent} does not exist")
-    from atomsieve.data.io import check_writable
-
-    check_writable(out)
-    return out
 
 
 def register(sub) -> None:

@@ -11,8 +11,7 @@ from atomsieve.errors import ParameterError
 
 
 def register(sub) -> None:
-    from atomsieve.commands.options import count, seed
-    from atomsieve.commands.select import add_feature_options
+    from atomsieve.commands.options import add_feature_options, count, seed
 
     p = sub.add_parser(
         "select-features",
@@ -69,8 +68,8 @@ def _force_features(args, ds, feats):
 
 
 def run(args) -> int:
+    from atomsieve.commands import check_output, fingerprints
     from atomsieve.commands.options import count_or_fraction
-    from atomsieve.commands.select import check_output, fingerprints
     from atomsieve.data import atomic_path
     from atomsieve.selectors import FeatureCUR, ForceCorrelation
 

@@ -56,7 +56,7 @@ def parse_element_energies(items: list[str] | None) -> dict[str, float] | None:
 
 def check_selection_outputs(args, elements: list[str] | None = None) -> dict[str, float] | None:
     """Fail before the work: prefix, energies (one per element of ``elements`` when given), paths."""
-    from atomsieve.commands.select import check_output
+    from atomsieve.commands import check_output
     from atomsieve.data.fitting_labels import check_prefix, isolated_atoms
 
     if args.label_prefix is not None:

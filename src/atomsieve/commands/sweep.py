@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 
-from atomsieve.commands import add_label_keys, add_query, load_dataset
-from atomsieve.commands.select import add_feature_options, check_output, fingerprints, parse_thresholds
+from atomsieve.commands import add_label_keys, add_query, check_output, fingerprints, load_dataset
+from atomsieve.commands.options import add_feature_options, parse_thresholds
 from atomsieve.commands.streamed import add_stream_options, refuse_in_stream, should_stream
 from atomsieve.errors import ParameterError
 
