@@ -12,16 +12,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def wait_for_http(url: str, proc: subprocess.Popen, log: Path, seconds: float = 120) -> None:
-    """Return once ``url`` answers 200; raise with the log's tail if the server exits or stays silent."""
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path | None = None,
+                  seconds: float = 120) -> tuple[int, str]:
+    """Status and body once ``url`` answers 200; raise with the server's output (``log``'s tail, else
+    its stderr pipe) if it exits or stays silent. A request may take 90 s: a page's first render on
+    a loaded machine takes far longer than a connection."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited early: {log.read_text()[-2000:]}")
+            output = log.read_text() if log is not None else (proc.stderr.read() if proc.stderr else "")
+            raise RuntimeError(f"server exited early: {output[-2000:]}")
         try:
             with urllib.request.urlopen(url, timeout=90) as response:
                 if response.status == 200:
-                    return
+                    return response.status, response.read().decode()
         except OSError:
             time.sleep(0.5)
     raise RuntimeError(f"{url} did not answer within {seconds} s")

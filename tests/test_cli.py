@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import wait_for_http
 
 from atomsieve.app.serve import free_port
 from atomsieve.datasets import default_path
@@ -57,19 +56,6 @@ def test_dashboard_refuses_public_address_without_origin():
     assert out.returncode == 2 and "--allow-websocket-origin" in out.stderr
 
 
-def _wait_for_http(url: str, proc: subprocess.Popen, seconds: float = 240) -> tuple[int, str]:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"dashboard exited early: {proc.stderr.read()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.status, response.read().decode()
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer within {seconds} s")
-
-
 def test_dashboard_answers_http_200_on_loopback():
     port = free_port()
     proc = subprocess.Popen(
@@ -78,7 +64,7 @@ def test_dashboard_answers_http_200_on_loopback():
         env={**os.environ, "BOKEH_LOG_LEVEL": "error"},
     )
     try:
-        status, body = _wait_for_http(f"http://127.0.0.1:{port}/", proc)
+        status, body = wait_for_http(f"http://127.0.0.1:{port}/", proc, seconds=240)
         assert status == 200
         assert "atomsieve" in body
         # the command restarted itself on the system allocator (memory returns after sessions close)
