@@ -125,15 +125,6 @@ class AngularPlan:
         return len(self.prefactor)
 
 
-def angular_terms(r_ij, r_ik, r_jk, cos, plan: AngularPlan, r_cut: float) -> torch.Tensor:
-    """Per-triple angular values, shape (T, n_angular), in the order of the plan's records."""
-    R, Ang = angular_factors(r_ij, r_ik, r_jk, cos, plan, r_cut)
-    ri = torch.tensor(plan.rad_index, device=R.device)
-    ai = torch.tensor(plan.ang_index, device=R.device)
-    pref = torch.tensor(plan.prefactor, dtype=R.dtype, device=R.device)
-    return R[:, ri] * Ang[:, ai] * pref
-
-
 def angular_factors(
     r_ij: torch.Tensor,
     r_ik: torch.Tensor,
