@@ -1,5 +1,14 @@
 """Per-atom fingerprints: Behler–Parrinello symmetry functions in PyTorch, scaling, caching.
 
+Three modules keep features on disk, one role each:
+
+- :mod:`~atomsieve.descriptors.storage`: the file format of one :class:`AtomicFeatures` (``.npz``,
+  checksummed); ``atomsieve featurize`` writes it, ``--features`` reads it.
+- :mod:`~atomsieve.descriptors.cache`: :class:`FeatureCache`, a folder of such files keyed by what
+  the features depend on, so a repeated ``compute(..., cache=True)`` is a read.
+- :mod:`~atomsieve.descriptors.store`: :class:`~atomsieve.descriptors.store.FeatureStore`, a
+  memory-mapped folder built partition by partition, for datasets larger than memory.
+
 >>> from atomsieve.descriptors import SymmetryFunctions, preset
 >>> preset("li_single_element", ["Ge"]).n_features
 40

@@ -1,5 +1,8 @@
 """On-disk feature cache keyed by dataset content, descriptor parameters, scaler and dtype.
 
+A folder of :mod:`~atomsieve.descriptors.storage` files named by :func:`atomsieve.digest.digest`
+of the key (roles of storage, cache and store: :mod:`atomsieve.descriptors`).
+
 Default folder: ``$ATOMSIEVE_CACHE_DIR/features`` if that variable is set, else
 ``~/.cache/atomsieve/features``. An entry that cannot be read, fails its checksum or was
 written for another key is deleted and recomputed.

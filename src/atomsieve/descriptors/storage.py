@@ -1,5 +1,7 @@
 """Saving and loading :class:`AtomicFeatures` as ``.npz`` (no pickle), with a checksum.
 
+The format of one features file (roles of storage, cache and store: :mod:`atomsieve.descriptors`).
+
 The file holds arrays ``values`` (n_atoms, n_features) float64, ``species`` (atomic numbers),
 ``structure`` and a JSON string ``meta`` with ``params``, ``scaler`` (``to_dict()``),
 ``feature_names``, ``n_structures``, ``format`` and ``checksum`` (SHA-256 of the arrays).

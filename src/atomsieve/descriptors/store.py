@@ -1,5 +1,8 @@
 """An on-disk, memory-mapped feature store for datasets larger than memory.
 
+Not a cache: a store is built once from a structure file and read in chunks by the streamed
+selectors (roles of storage, cache and store: :mod:`atomsieve.descriptors`).
+
 A store is a folder::
 
     values.f64     raw (unscaled) features, float64, row-major (n_atoms, n_features)
