@@ -256,10 +256,17 @@ def test_the_network_choice_trains_to_completion_and_equals_training_it_directly
     fs.compute_now()
     sel = SelectionState(features_state=fs, synchronous=True)
     errors = ModelErrorState(selection=sel, synchronous=True, model="bpnn", methods=[])
-    errors.prepare_now()
-    sel.thresholds = {"Ge": 0.5}
-    assert not errors.training and errors.current["model"] == "bpnn"
-    assert errors.current["n_selected"] == sel.outcome.n_structures
-    direct = train_and_score(errors.context, sel.outcome.selected, sel.seed)
+    context = errors.prepare_now()
+    # A short training budget (the default's 500 L-BFGS epochs take minutes on a busy machine); the
+    # shared context is put back as it was, and its key names the model, so no other test sees it.
+    context.model_params["max_epochs"] = 10
+    try:
+        sel.thresholds = {"Ge": 0.5}
+        assert not errors.training and errors.current["model"] == "bpnn"
+        assert errors.current["n_selected"] == sel.outcome.n_structures
+        direct = train_and_score(context, sel.outcome.selected, sel.seed)
+    finally:
+        del context.model_params["max_epochs"]
     for key in ("rmse_f_pred", "rmse_e_pred", "rmse_f_train", "rmse_e_train"):
+        assert np.isfinite(direct[key])
         assert errors.current[key] == pytest.approx(direct[key], rel=1e-6)

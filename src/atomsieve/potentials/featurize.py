@@ -231,7 +231,9 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
         grad = raw["grad"]  # scaled in place, a chunk of pairs at a time (no second full copy)
         for start in range(0, len(grad), 1 << 16):
             part = slice(start, start + (1 << 16))
-            grad[part] *= slopes[species_index[raw["center"][part]]][:, :, None].astype(grad.dtype)
+            # Multiplied in float64: a slope of a nearly dead function (1e76 for a 1e-77 range) is
+            # beyond float32, and 0 · inf would make the whole pair NaN.
+            grad[part] *= slopes[species_index[raw["center"][part]]][:, :, None]
         pair_arrays = {"pair_center": raw["center"], "pair_neighbour": raw["neighbour"],
                        "pair_values": grad}
     if central_atoms == "info":
