@@ -31,7 +31,7 @@ from ase.cluster import Octahedron
 
 from atomsieve.active.chunks import cut_chunks
 from atomsieve.active.loop import NearsightedForceTraining
-from atomsieve.active.model import EnsembleModel
+from atomsieve.active.model import NFTEnsemble
 from atomsieve.active.parents import label_structures
 from atomsieve.active.relax import max_parent_force, relax_structure, relax_with_retraining
 
@@ -76,7 +76,7 @@ def main() -> None:
     target = rattled(Octahedron("Pt", 8, 3), 0.1, seed=0)
     run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="nft_pt260_")) / "run"
     selection = None if args.feature_selection == "none" else args.feature_selection
-    model = EnsembleModel(n_members=args.members, model="bpnn", descriptor=args.descriptor,
+    model = NFTEnsemble(n_members=args.members, model="bpnn", descriptor=args.descriptor,
                           descriptor_cutoff=args.descriptor_cutoff, n_features=args.n_features,
                           feature_selection=selection,
                           model_params={"hidden": [int(h) for h in args.hidden.split(",")],

@@ -11,7 +11,7 @@ from ase.io import write
 
 from atomsieve.active.initial import random_bulk_cells, rattled_repeats
 from atomsieve.active.loop import NearsightedForceTraining, _not_improved_for
-from atomsieve.active.model import EnsembleModel
+from atomsieve.active.model import NFTEnsemble
 from atomsieve.active.novelty import NoveltyFilter
 from atomsieve.active.parents import label_structures
 from atomsieve.active.rundir import RunDirectory
@@ -38,7 +38,7 @@ def finished(tmp_path_factory, initial):
 
 
 def linear_model(members=3):
-    return EnsembleModel(n_members=members, model="linear", descriptor_cutoff=3.5)
+    return NFTEnsemble(n_members=members, model="linear", descriptor_cutoff=3.5)
 
 
 def make_nft(run_dir=None, **kw):
@@ -157,13 +157,13 @@ def test_novelty_filter_replaces_skipped_candidates(initial):
 
 @pytest.mark.slow
 def test_bpnn_ensemble_save_load_and_calculator(tmp_path, initial):
-    model = EnsembleModel(n_members=2, model="bpnn", descriptor_cutoff=3.5,
+    model = NFTEnsemble(n_members=2, model="bpnn", descriptor_cutoff=3.5,
                           model_params={"hidden": (8,), "max_epochs": 20}).with_elements(["Pt"])
     model.fit(initial)
     atoms = tiny_target()
     pred = model.predict(atoms)
     assert pred["forces"].shape == (len(atoms), 3) and np.all(pred["delta"] >= 0)
-    loaded = EnsembleModel.load(model.save(tmp_path / "ckpt"))
+    loaded = NFTEnsemble.load(model.save(tmp_path / "ckpt"))
     np.testing.assert_allclose(loaded.predict(atoms)["forces"], pred["forces"], atol=1e-10)
     # the calculator's forces are minus the gradient of its energy
     atoms.calc = loaded.calculator()
@@ -176,7 +176,9 @@ def test_bpnn_ensemble_save_load_and_calculator(tmp_path, initial):
         plus.calc = minus.calc = loaded.calculator()
         fd = -(plus.get_potential_energy() - minus.get_potential_energy()) / (2 * h)
         assert forces[i, k] == pytest.approx(fd, abs=1e-5)
-    assert atoms.calc.results["uncertainty"].shape == (len(atoms),)
+    delta = atoms.calc.results["force_uncertainty"]
+    assert delta.shape == (len(atoms),)
+    assert atoms.calc.results["uncertainty"] == pytest.approx(delta.max())  # as in AtomsieveCalculator
 
 
 def test_centre_only_chunk_predictions_match_whole_structure_forces(initial):
@@ -250,7 +252,7 @@ def test_run_view_reads_a_run_directory(finished):
 def test_a_short_run_lowers_the_structure_uncertainty(initial):
     # Iteration 0 knows only bulk cells, so its members agree by ignorance; once chunks of the target
     # are bought, every further iteration must lower the target's structure uncertainty.
-    model = EnsembleModel(n_members=4, model="linear", descriptor="gaussian_g2g4", descriptor_cutoff=3.5,
+    model = NFTEnsemble(n_members=4, model="linear", descriptor="gaussian_g2g4", descriptor_cutoff=3.5,
                           feature_selection="fcorr", n_features=12)
     nft = make_nft(model=model, chunks_per_iteration=4, max_iterations=5).fit(tiny_target(), initial)
     u = [r["structure_uncertainty"] for r in nft.history_]
@@ -261,7 +263,7 @@ def test_a_short_run_lowers_the_structure_uncertainty(initial):
 def test_feature_selection_keeps_the_chosen_columns(tmp_path, initial, method):
     from atomsieve.active.chunks import cut_chunk
 
-    model = EnsembleModel(n_members=3, model="linear", descriptor="gaussian_g2g4", descriptor_cutoff=3.5,
+    model = NFTEnsemble(n_members=3, model="linear", descriptor="gaussian_g2g4", descriptor_cutoff=3.5,
                           feature_selection=method, n_features=8).with_elements(["Pt"])
     chunk = cut_chunk(tiny_target(), 2, 4.0)
     chunk = label_structures([chunk], "emt")[0]
@@ -272,9 +274,9 @@ def test_feature_selection_keeps_the_chosen_columns(tmp_path, initial, method):
     atoms = tiny_target()
     cached, direct = model.predict(atoms), model.predict(atoms, cache=False)
     np.testing.assert_allclose(direct["forces"], cached["forces"], atol=1e-8)
-    loaded = EnsembleModel.load(model.save(tmp_path / "ckpt"))
+    loaded = NFTEnsemble.load(model.save(tmp_path / "ckpt"))
     np.testing.assert_array_equal(loaded.columns_, model.columns_)
     np.testing.assert_allclose(loaded.predict(atoms)["forces"], cached["forces"], atol=1e-10)
     with pytest.raises(ParameterError, match="n_features"):
-        EnsembleModel(model="linear", descriptor="gaussian_g2g4", descriptor_cutoff=3.5,
+        NFTEnsemble(model="linear", descriptor="gaussian_g2g4", descriptor_cutoff=3.5,
                       feature_selection=method, n_features=500).with_elements(["Pt"]).fit(initial)

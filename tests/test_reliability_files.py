@@ -249,11 +249,11 @@ def test_a_run_folder_is_created_all_or_nothing(full_disk):
     from ase.build import bulk
 
     from atomsieve.active.loop import NearsightedForceTraining
-    from atomsieve.active.model import EnsembleModel
+    from atomsieve.active.model import NFTEnsemble
 
     cells = _emt_copper_cells()
     run = full_disk / "run"
-    nft = NearsightedForceTraining("emt", model=EnsembleModel(n_members=2, model="linear"), run_dir=run,
+    nft = NearsightedForceTraining("emt", model=NFTEnsemble(n_members=2, model="linear"), run_dir=run,
                                    scheduler=None)
     with pytest.raises(StorageError, match="no space left on the device holding"):
         nft.fit(bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2), cells)
@@ -345,10 +345,10 @@ def test_a_feature_store_on_a_full_disk_names_the_store(full_disk):
 
 
 def test_ensemble_checkpoints_go_through_atomic_writes(full_disk):
-    from atomsieve.active.model import EnsembleModel
+    from atomsieve.active.model import NFTEnsemble
 
     cells = _emt_copper_cells()
-    model = EnsembleModel(n_members=2, model="linear").with_elements(["Cu"])
+    model = NFTEnsemble(n_members=2, model="linear").with_elements(["Cu"])
     model.fit(cells, [])
     folder = full_disk / "checkpoint"
     with pytest.raises(StorageError, match=f"^{folder / 'weights.pt'}: cannot be written: no space left"):

@@ -109,10 +109,10 @@ def _labelled_cells() -> list:
 ])
 def test_a_rejected_model_setting_records_no_run(tmp_path, settings, words):
     from atomsieve.active.loop import NearsightedForceTraining
-    from atomsieve.active.model import EnsembleModel
+    from atomsieve.active.model import NFTEnsemble
 
     run = tmp_path / "run"
-    nft = NearsightedForceTraining("emt", model=EnsembleModel(**settings), run_dir=run, scheduler=None)
+    nft = NearsightedForceTraining("emt", model=NFTEnsemble(**settings), run_dir=run, scheduler=None)
     target = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
     with pytest.raises(ParameterError, match=words):
         nft.fit(target, _labelled_cells())

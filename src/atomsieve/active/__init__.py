@@ -9,7 +9,8 @@ from atomsieve.active.chunks import central_atom, cut_chunk, cut_chunks
 from atomsieve.active.initial import candidate_cells, optimal_lattice_constant, random_bulk_cells
 from atomsieve.active.locality import LocalityStudy, force_locality
 from atomsieve.active.loop import NearsightedForceTraining
-from atomsieve.active.model import EnsembleModel
+from atomsieve.active.model import EnsembleModel as EnsembleModel  # the former name of NFTEnsemble
+from atomsieve.active.model import NFTEnsemble
 from atomsieve.active.novelty import NoveltyFilter
 from atomsieve.active.parents import PARENTS, ParentError, label_structures, make_parent
 from atomsieve.active.relax import relax_structure, relax_with_retraining
@@ -17,7 +18,7 @@ from atomsieve.active.rundir import RunDirectory
 
 __all__ = [
     "PARENTS",
-    "EnsembleModel",
+    "NFTEnsemble",
     "LocalityStudy",
     "NearsightedForceTraining",
     "NoveltyFilter",

@@ -5,7 +5,7 @@ For a chunk only the blocks ``∂G_i/∂r_c`` of the central atom ``c`` are kept
 central-atom force needs (``F_c = −Σ_i ∂E/∂G_i · ∂G_i/∂r_c``), and they make a chunk's share of
 the training data a column instead of a whole matrix.
 
-Features here are *unscaled*; :class:`atomsieve.active.model.EnsembleModel` scales them.
+Features here are *unscaled*; :class:`atomsieve.active.model.NFTEnsemble` scales them.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from atomsieve.active.chunks import cut_chunks
-from atomsieve.active.model import EnsembleModel
+from atomsieve.active.model import NFTEnsemble
 from atomsieve.active.novelty import NoveltyFilter
 from atomsieve.active.parents import label_structures, parent_factory, parent_name
 from atomsieve.active.rundir import RunDirectory
@@ -62,8 +62,8 @@ class NearsightedForceTraining:
         at most ``chunks_per_iteration``.
     max_iterations, stop_delta, steps_not_improved
         Stopping rules (``stop_delta`` in eV/Å).
-    model : EnsembleModel, optional
-        The bootstrap ensemble and its descriptor (default: ``EnsembleModel()``: 10 Behler–Parrinello
+    model : NFTEnsemble, optional
+        The bootstrap ensemble and its descriptor (default: ``NFTEnsemble()``: 10 Behler–Parrinello
         members on the single-element symmetry-function preset).
     novelty_threshold : float or None
         Skip a chunk whose central fingerprint lies within this distance of an already labelled
@@ -88,7 +88,7 @@ class NearsightedForceTraining:
     history_ : list of dict
         One record per iteration (see :meth:`_record`).
     best_iteration_ : int
-    ensemble_ : EnsembleModel
+    ensemble_ : NFTEnsemble
         The model of the best iteration.
     initial_ : list of Atoms
         Labelled initial cells.
@@ -103,7 +103,7 @@ class NearsightedForceTraining:
 
     def __init__(self, parent: str | Callable[[], Calculator] = "emt", *, cutoff: float = 6.5,
                  chunks_per_iteration: int = 26, percentile: float | None = None, max_iterations: int = 20,
-                 stop_delta: float = 0.1, steps_not_improved: int = 2, model: EnsembleModel | None = None,
+                 stop_delta: float = 0.1, steps_not_improved: int = 2, model: NFTEnsemble | None = None,
                  novelty_threshold: float | None = 0.01, periodic_chunks: bool = False, n_initial: int = 20,
                  initial_cells: int = 20, initial_rattles: int = 3, scheduler: Any = None,
                  n_workers: int | None = None, run_dir=None, seed: int = 0, score_target: bool = True):
@@ -144,11 +144,11 @@ class NearsightedForceTraining:
             if getattr(self, name) is not None and not np.isfinite(getattr(self, name)):
                 raise ParameterError(f"{name} must be finite; got {getattr(self, name)}")
         parent_factory(self.parent)  # an unknown parent name fails here, before a run records it
-        (self.model or EnsembleModel()).validate()
+        (self.model or NFTEnsemble()).validate()
 
     def get_config(self) -> dict:
         """The settings that define a run (what a resumed run must repeat)."""
-        model = self.model or EnsembleModel()
+        model = self.model or NFTEnsemble()
         return {
             "parent": parent_name(self.parent), "cutoff": float(self.cutoff),
             "chunks_per_iteration": int(self.chunks_per_iteration), "percentile": self.percentile,
@@ -176,7 +176,7 @@ class NearsightedForceTraining:
         with TaskRunner(self.scheduler, self.n_workers) as runner:
             self._runner = runner
             self._start(run, initial, progress)
-            model = self.model or EnsembleModel()
+            model = self.model or NFTEnsemble()
             elements = sorted(set(self.target_.get_chemical_symbols()) |
                               {s for a in self.initial_ for s in a.get_chemical_symbols()})
             self._template = model.with_elements(elements)
@@ -342,7 +342,7 @@ class NearsightedForceTraining:
         if self.best_iteration_ in models:
             self.ensemble_ = models[self.best_iteration_]
         elif run is not None and run.checkpoint_path(self.best_iteration_).exists():
-            self.ensemble_ = EnsembleModel.load(run.checkpoint_path(self.best_iteration_))
+            self.ensemble_ = NFTEnsemble.load(run.checkpoint_path(self.best_iteration_))
         else:  # resumed without checkpoints: retrain on the data of the best iteration
             chunks = [c for c in self.chunks_ if int(c.info["iteration"]) < self.best_iteration_]
             self.ensemble_ = self._template.clone(seed=self.seed + 1000 * self.best_iteration_)

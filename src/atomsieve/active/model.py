@@ -1,6 +1,6 @@
 """The ensemble nearsighted force training trains: descriptor, fixed scaling, bootstrap members.
 
-:class:`EnsembleModel` joins the pieces of :mod:`atomsieve.descriptors` and
+:class:`NFTEnsemble` joins the pieces of :mod:`atomsieve.descriptors` and
 :mod:`atomsieve.potentials` for labelled ASE structures: fingerprints and their sparse Jacobian
 are computed once per structure and cached (for a chunk only the blocks ``∂G_i/∂r_centre`` are
 kept — all its central-atom force needs); every fit min–max scales them on the training atoms and
@@ -50,8 +50,12 @@ def _is_chunk(atoms: Atoms) -> bool:
     return "central_atom" in atoms.info
 
 
-class EnsembleModel:
+class NFTEnsemble:
     """A bootstrap ensemble on symmetry functions, for labelled initial cells and chunks.
+
+    Structures in, predictions out: it owns its descriptor and scaling and wraps a
+    :class:`atomsieve.potentials.Ensemble` (which works on prepared model input). Called
+    ``EnsembleModel`` before; that name still imports.
 
     Parameters
     ----------
@@ -76,7 +80,7 @@ class EnsembleModel:
 
     Examples
     --------
-    >>> EnsembleModel(n_members=4, model="linear").get_config()["n_members"]
+    >>> NFTEnsemble(n_members=4, model="linear").get_config()["n_members"]
     4
     """
 
@@ -100,21 +104,21 @@ class EnsembleModel:
                 "seed": int(self.seed)}
 
     # -- construction ---------------------------------------------------------------------------
-    def with_elements(self, elements: list[str]) -> EnsembleModel:
+    def with_elements(self, elements: list[str]) -> NFTEnsemble:
         """An unfitted copy whose descriptor covers ``elements`` (shared with its clones)."""
-        out = EnsembleModel(**self.get_config())
+        out = NFTEnsemble(**self.get_config())
         out.elements_ = list(elements)
         out.descriptor_ = default_descriptor(elements, self.descriptor_cutoff, self.descriptor)
         out._blocks = {}
         return out
 
-    def clone(self, seed: int | None = None) -> EnsembleModel:
+    def clone(self, seed: int | None = None) -> NFTEnsemble:
         """An unfitted copy sharing the descriptor and the fingerprint cache."""
         self._need("descriptor_", "with_elements")
         cfg = self.get_config()
         if seed is not None:
             cfg["seed"] = int(seed)
-        out = EnsembleModel(**cfg)
+        out = NFTEnsemble(**cfg)
         out.elements_, out.descriptor_, out._blocks = self.elements_, self.descriptor_, self._blocks
         return out
 
@@ -144,7 +148,7 @@ class EnsembleModel:
 
     def _need(self, attr: str, call: str) -> None:
         if not hasattr(self, attr):
-            raise ParameterError(f"EnsembleModel has no {attr.rstrip('_')} yet; call {call} first")
+            raise ParameterError(f"NFTEnsemble has no {attr.rstrip('_')} yet; call {call} first")
 
     def _member(self):
         if self.model == "bpnn":
@@ -256,12 +260,12 @@ class EnsembleModel:
 
     # -- training and prediction ----------------------------------------------------------------
     def fit(self, initial: list[Atoms], chunks: list[Atoms] = (), progress: ProgressCallback | None = None
-            ) -> EnsembleModel:
+            ) -> NFTEnsemble:
         """Train the ensemble on labelled initial cells (all labels) and chunks (central forces only)."""
         self._need("descriptor_", "with_elements")
         structures = list(initial) + list(chunks)
         if not structures:
-            raise ParameterError("EnsembleModel.fit: no training structures")
+            raise ParameterError("NFTEnsemble.fit: no training structures")
         self.columns_ = None
         self._fit_scale(structures)
         self._select_columns(structures)
@@ -365,14 +369,14 @@ class EnsembleModel:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> EnsembleModel:
+    def load(cls, folder: str | Path) -> NFTEnsemble:
         """The ensemble saved by :meth:`save`."""
         folder = Path(folder)
         try:
             meta = json.loads((folder / "model.json").read_text())
             state = torch.load(folder / "weights.pt", weights_only=True)
         except (OSError, ValueError, RuntimeError) as exc:
-            raise CacheError(f"{folder}: not a saved EnsembleModel ({exc})") from None
+            raise CacheError(f"{folder}: not a saved NFTEnsemble ({exc})") from None
         model = cls(**meta["config"]).with_elements(meta["elements"])
         model.scale_ = (np.array(meta["lo"]), np.array(meta["span"]))
         columns = meta.get("columns")
@@ -401,7 +405,7 @@ def _member_state(member) -> dict:
     return {"coef": torch.as_tensor(member.coef_), "offsets": torch.as_tensor(member.offsets_)}
 
 
-def _restore_member(member, state: dict, model: EnsembleModel) -> None:
+def _restore_member(member, state: dict, model: NFTEnsemble) -> None:
     n_features = len(model._columns())
     if hasattr(member, "build_network"):
         net = member.build_network(n_features, model.elements_)
@@ -411,3 +415,7 @@ def _restore_member(member, state: dict, model: EnsembleModel) -> None:
         member.coef_ = state["coef"].numpy()
         member.offsets_ = state["offsets"].numpy()
         member.elements_ = list(model.elements_)
+
+
+#: The former name of :class:`NFTEnsemble` (scripts and notebooks written before the rename).
+EnsembleModel = NFTEnsemble

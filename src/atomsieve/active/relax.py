@@ -35,8 +35,9 @@ def relax_structure(atoms: Atoms, calculator, *, fmax: float = 0.05, max_steps: 
                     optimizer: str = "BFGS") -> tuple[Atoms, list[Atoms], list[np.ndarray]]:
     """Relax a copy of ``atoms`` with ``calculator``; returns it, the frames and each frame's δ_i.
 
-    The calculator must report ``results["uncertainty"]`` (as
-    :class:`~atomsieve.active.calculator.EnsembleCalculator` does).
+    The calculator must report the per-atom ``results["force_uncertainty"]`` (as
+    :class:`~atomsieve.active.calculator.EnsembleCalculator` and the calculator of an
+    :class:`atomsieve.potentials.Ensemble` potential do).
     """
     if optimizer not in OPTIMIZERS:
         raise ParameterError(f"optimizer must be one of {OPTIMIZERS}; got {optimizer!r}")
@@ -50,7 +51,7 @@ def relax_structure(atoms: Atoms, calculator, *, fmax: float = 0.05, max_steps: 
         frame = work.copy()
         frame.calc = None
         frames.append(frame)
-        deltas.append(np.asarray(work.calc.results["uncertainty"]).copy())
+        deltas.append(np.asarray(work.calc.results["force_uncertainty"]).copy())
 
     opt = getattr(ase.optimize, optimizer)(work, logfile=None)
     opt.attach(record, interval=1)

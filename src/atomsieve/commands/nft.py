@@ -72,7 +72,7 @@ def register(sub) -> None:
 
 
 def _model(args):
-    from atomsieve.active.model import EnsembleModel
+    from atomsieve.active.model import NFTEnsemble
     from atomsieve.errors import ParameterError
 
     params: dict = {}
@@ -90,7 +90,7 @@ def _model(args):
     if args.model == "linear" and params:
         raise ParameterError("--epochs, --hidden and --optimizer apply to --model bpnn only")
     selection = None if args.feature_selection == "none" else args.feature_selection
-    return EnsembleModel(n_members=args.members, model=args.model, model_params=params or None,
+    return NFTEnsemble(n_members=args.members, model=args.model, model_params=params or None,
                          descriptor=args.descriptor, descriptor_cutoff=args.descriptor_cutoff,
                          feature_selection=selection, n_features=args.n_features, seed=args.seed)
 
