@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.cluster import Icosahedron
+from emt_data import emt_clusters
 
 from atomsieve import Dataset
 from atomsieve.descriptors import SymmetryFunctions
@@ -33,21 +32,6 @@ def small_descriptor() -> SymmetryFunctions:
     return SymmetryFunctions(["Cu"], 4.0, radial, angular)
 
 
-def emt_clusters(n: int, seed: int = 0) -> Dataset:
-    """Rattled, slightly strained Cu13 icosahedra labelled by ASE's EMT (eV, eV/Å)."""
-    rng = np.random.default_rng(seed)
-    frames, energies, forces = [], [], []
-    for _ in range(n):
-        atoms = Icosahedron("Cu", 2, latticeconstant=3.6 * (1 + 0.03 * rng.standard_normal()))
-        atoms.rattle(0.08, seed=int(rng.integers(1 << 30)))
-        atoms.calc = EMT()
-        energies.append(atoms.get_potential_energy())
-        forces.append(atoms.get_forces())
-        atoms.calc = None
-        frames.append(atoms)
-    return Dataset(frames, energies=energies, forces=np.concatenate(forces))
-
-
 @pytest.fixture(scope="module")
 def sf():
     return small_descriptor()
@@ -55,7 +39,7 @@ def sf():
 
 @pytest.fixture(scope="module")
 def clusters():
-    return emt_clusters(12)
+    return emt_clusters(12, strain=0.03, rattle=0.08)
 
 
 @pytest.fixture(scope="module")

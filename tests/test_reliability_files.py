@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from emt_data import emt_copper_cells
 
 from atomsieve.cli import main
 from atomsieve.data import atomic_group, atomic_path, load, save
@@ -230,20 +231,6 @@ def test_dashboard_names_a_file_system_fault_not_an_unexpected_error(monkeypatch
         state.load_upload("my set.extxyz", b"1\nPBC\nGe 0 0 0\n")
 
 
-def _emt_copper_cells() -> list:
-    """Two small fcc Cu cells labelled by EMT (a model to write)."""
-    from ase.build import bulk
-    from ase.calculators.emt import EMT
-
-    cells = []
-    for a in (3.55, 3.6):
-        atoms = bulk("Cu", "fcc", a=a, cubic=True)
-        atoms.calc = EMT()
-        atoms.get_forces()
-        cells.append(atoms)
-    return cells
-
-
 def test_a_run_folder_is_created_all_or_nothing(full_disk):
     """nft's run folder, settings, target and initial cells: a full disk leaves no half-made folder."""
     from ase.build import bulk
@@ -251,7 +238,7 @@ def test_a_run_folder_is_created_all_or_nothing(full_disk):
     from atomsieve.active.loop import NearsightedForceTraining
     from atomsieve.active.model import NFTEnsemble
 
-    cells = _emt_copper_cells()
+    cells = emt_copper_cells()
     run = full_disk / "run"
     nft = NearsightedForceTraining("emt", model=NFTEnsemble(n_members=2, model="linear"), run_dir=run,
                                    scheduler=None)
@@ -347,7 +334,7 @@ def test_a_feature_store_on_a_full_disk_names_the_store(full_disk):
 def test_ensemble_checkpoints_go_through_atomic_writes(full_disk):
     from atomsieve.active.model import NFTEnsemble
 
-    cells = _emt_copper_cells()
+    cells = emt_copper_cells()
     model = NFTEnsemble(n_members=2, model="linear").with_elements(["Cu"])
     model.fit(cells, [])
     folder = full_disk / "checkpoint"

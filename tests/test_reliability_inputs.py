@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase.build import bulk
-from ase.calculators.emt import EMT
 from ase.io import read, write
+from emt_data import emt_copper_cells
 
 from atomsieve.cli import main
 from atomsieve.datasets import default_path
@@ -89,17 +89,6 @@ def test_threshold_range_refuses_what_it_cannot_hold():
 
 
 # -- a rejected option must not lock a run folder ---------------------------------------------------
-def _labelled_cells() -> list:
-    cells = []
-    for i, a in enumerate((3.55, 3.6)):
-        atoms = bulk("Cu", "fcc", a=a, cubic=True)
-        atoms.rattle(0.02, seed=i)
-        atoms.calc = EMT()
-        atoms.get_forces()
-        cells.append(atoms)
-    return cells
-
-
 @pytest.mark.parametrize("settings, words", [
     ({"model_params": {"hidden": [0]}}, "hidden layer widths must be positive"),
     ({"model_params": {"max_epochs": 0}}, "max_epochs must be at least 1"),
@@ -115,7 +104,7 @@ def test_a_rejected_model_setting_records_no_run(tmp_path, settings, words):
     nft = NearsightedForceTraining("emt", model=NFTEnsemble(**settings), run_dir=run, scheduler=None)
     target = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
     with pytest.raises(ParameterError, match=words):
-        nft.fit(target, _labelled_cells())
+        nft.fit(target, emt_copper_cells(rattle=0.02))
     assert not run.exists()  # so a corrected run in the same folder is not refused for "other settings"
 
 
