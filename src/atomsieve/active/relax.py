@@ -107,24 +107,7 @@ def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_ste
     if not hasattr(nft, "ensemble_"):
         raise ParameterError("relax_with_retraining needs a fitted NearsightedForceTraining; call fit first")
     run = nft._run
-    history = nft.history_
-    relax_records = [r for r in history if r.get("phase") == "relax"]
-    best_u, since_best = np.inf, 0
-    for r in relax_records:  # resume: replay the bookkeeping of finished rounds
-        u = r["trajectory_max_uncertainty"]
-        best_u, since_best = (u, 0) if u < best_u else (best_u, since_best + 1)
-    finished = bool(relax_records) and bool(relax_records[-1].get("stop_reason"))
-    relaxed = nft.target_
-    if finished:  # resume of a finished relaxation: its last model and structure
-        last = int(relax_records[-1]["iteration"])
-        model = nft.ensemble_ if len(relax_records) == 1 else _retrained(nft, last)
-        saved = run.iteration_arrays(last) if run is not None else {}
-        if "positions" in saved:
-            relaxed = nft.target_.copy()
-            relaxed.positions = saved["positions"]
-    else:
-        model = nft.ensemble_ if not relax_records else _retrained(nft, len(history))
-    first = int(max_rounds) if finished else len(relax_records)
+    best_u, since_best, first, model, relaxed = _resume(nft, int(max_rounds))
     with TaskRunner(nft.scheduler, nft.n_workers) as runner:
         for rnd in range(first, int(max_rounds)):
             t0 = time.perf_counter()
@@ -150,24 +133,8 @@ def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_ste
                 stop = "no frame with uncertainty between u0 and 1.5 u0"
             added: list[Atoms] = []
             if stop is None:
-                candidates = []
-                for f in window:
-                    chunk = cut_chunk(frames[f], int(np.argmax(deltas[f])), nft.cutoff,
-                                      periodic=nft.periodic_chunks)
-                    chunk.info.update(iteration=k, frame=int(f), delta_target=float(deltas[f].max()))
-                    candidates.append(chunk)
-                picked = [candidates[i] for i in choose_by_cur(model, candidates, n_select)]
-                added = label_structures(picked, nft.parent, runner=runner, progress=progress)
-                if added:
-                    pred = model.predict_chunks(added)
-                    for c, f, d in zip(added, pred["forces"], pred["delta"]):
-                        c.info["predicted_force"] = np.asarray(f, dtype=float)
-                        c.info["predicted_delta"] = float(d)
-                    ref = np.array([c.get_forces()[0] for c in added])
-                    record["force_mae_test"] = float(np.mean(np.abs(pred["forces"] - ref)))
-                nft.chunks_.extend(added)
-                if run is not None:
-                    run.write_chunks(nft.chunks_)
+                added = _label_uncertain_chunks(nft, model, frames, deltas, window, k, n_select, runner,
+                                                progress, record)
             record.update(chunks_added=len(added), parent_calls=len(added), n_chunks=len(nft.chunks_),
                           candidate_frames=int(window.size), seconds=time.perf_counter() - t0)
             if stop is not None:
@@ -191,6 +158,57 @@ def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_ste
             "trajectory_max_uncertainty": [r["trajectory_max_uncertainty"] for r in nft.history_
                                            if r.get("phase") == "relax"],
             "n_chunks": len(nft.chunks_)}
+
+
+def _resume(nft, max_rounds: int) -> tuple[float, int, int, Any, Atoms]:
+    """Where a relaxation starts: best trajectory uncertainty so far, rounds since it improved, the
+    first round to run (``max_rounds`` when a finished relaxation is resumed), the model and the
+    structure (the last relaxed one of a finished run, else the target)."""
+    run = nft._run
+    history = nft.history_
+    relax_records = [r for r in history if r.get("phase") == "relax"]
+    best_u, since_best = np.inf, 0
+    for r in relax_records:  # resume: replay the bookkeeping of finished rounds
+        u = r["trajectory_max_uncertainty"]
+        best_u, since_best = (u, 0) if u < best_u else (best_u, since_best + 1)
+    finished = bool(relax_records) and bool(relax_records[-1].get("stop_reason"))
+    relaxed = nft.target_
+    if finished:  # resume of a finished relaxation: its last model and structure
+        last = int(relax_records[-1]["iteration"])
+        model = nft.ensemble_ if len(relax_records) == 1 else _retrained(nft, last)
+        saved = run.iteration_arrays(last) if run is not None else {}
+        if "positions" in saved:
+            relaxed = nft.target_.copy()
+            relaxed.positions = saved["positions"]
+    else:
+        model = nft.ensemble_ if not relax_records else _retrained(nft, len(history))
+    first = max_rounds if finished else len(relax_records)
+    return best_u, since_best, first, model, relaxed
+
+
+def _label_uncertain_chunks(nft, model, frames: list[Atoms], deltas: list[np.ndarray], window: np.ndarray,
+                            k: int, n_select: int, runner, progress, record: dict) -> list[Atoms]:
+    """Chunks around each window frame's most uncertain atom, ``n_select`` of them chosen by CUR and
+    labelled by the parent; added to ``nft.chunks_`` (and the run folder), the model's test error on
+    them recorded as ``record["force_mae_test"]``."""
+    candidates = []
+    for f in window:
+        chunk = cut_chunk(frames[f], int(np.argmax(deltas[f])), nft.cutoff, periodic=nft.periodic_chunks)
+        chunk.info.update(iteration=k, frame=int(f), delta_target=float(deltas[f].max()))
+        candidates.append(chunk)
+    picked = [candidates[i] for i in choose_by_cur(model, candidates, n_select)]
+    added = label_structures(picked, nft.parent, runner=runner, progress=progress)
+    if added:
+        pred = model.predict_chunks(added)
+        for c, f, d in zip(added, pred["forces"], pred["delta"]):
+            c.info["predicted_force"] = np.asarray(f, dtype=float)
+            c.info["predicted_delta"] = float(d)
+        ref = np.array([c.get_forces()[0] for c in added])
+        record["force_mae_test"] = float(np.mean(np.abs(pred["forces"] - ref)))
+    nft.chunks_.extend(added)
+    if nft._run is not None:
+        nft._run.write_chunks(nft.chunks_)
+    return added
 
 
 def _retrained(nft, k: int):
