@@ -102,6 +102,43 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _check_build(folder: Path, overwrite: bool, num_threads: int | None) -> None:
+    if folder.exists() and not overwrite:
+        raise DataError(f"{folder}: already exists; pass overwrite=True to rebuild it")
+    if not folder.parent.is_dir():
+        raise DataError(f"{folder}: folder {folder.parent} does not exist")
+    if num_threads is not None and int(num_threads) < 1:
+        raise ParameterError(f"num_threads must be a positive number of threads or None; got {num_threads}")
+
+
+class _Written:
+    """What a store build has appended so far: counts and per-element minima and maxima (the min–max
+    scaler of the whole data, streamed)."""
+
+    def __init__(self):
+        self.lo: dict[int, np.ndarray] = {}
+        self.hi: dict[int, np.ndarray] = {}
+        self.n_atoms = self.n_structures = 0
+
+    def append(self, files: dict, values: np.ndarray, species: np.ndarray, counts: np.ndarray) -> None:
+        """Append one partition's unscaled ``values``, atomic numbers and atoms per structure."""
+        files["values"].write(np.ascontiguousarray(values, dtype=np.float64))
+        files["species"].write(species.astype(np.int64))
+        files["structure"].write(np.repeat(np.arange(len(counts)) + self.n_structures, counts))
+        for z in np.unique(species):
+            rows = values[species == z]
+            self.lo[z] = np.minimum(self.lo.get(z, np.inf), rows.min(axis=0))
+            self.hi[z] = np.maximum(self.hi.get(z, -np.inf), rows.max(axis=0))
+        self.n_atoms += int(counts.sum())
+        self.n_structures += len(counts)
+
+    def scaler(self) -> dict:
+        """The min–max scaler's ``to_dict()`` form."""
+        elements = sorted(int(z) for z in self.lo)
+        return {"kind": "minmax", "elements": elements, "min": [self.lo[z].tolist() for z in elements],
+                "max": [self.hi[z].tolist() for z in elements]}
+
+
 class FeatureStore:
     """Memory-mapped per-atom features of a large dataset.
 
@@ -202,20 +239,12 @@ class FeatureStore:
         from atomsieve.parallel import TaskRunner
 
         folder = Path(folder)
-        if folder.exists() and not overwrite:
-            raise DataError(f"{folder}: already exists; pass overwrite=True to rebuild it")
-        if not folder.parent.is_dir():
-            raise DataError(f"{folder}: folder {folder.parent} does not exist")
-        if num_threads is not None and int(num_threads) < 1:
-            raise ParameterError(f"num_threads must be a positive number of threads or None; "
-                                 f"got {num_threads}")
+        _check_build(folder, overwrite, num_threads)
         params = descriptor.params
         featurise = partial(_raw_partition, params, num_threads)
         tmp = temporary_folder(folder)  # recognisable, and removed by a later write if this one is killed
         files = {name: _HashedAppend(tmp / filename) for name, (filename, _) in _FILES.items()}
-        lo: dict[int, np.ndarray] = {}
-        hi: dict[int, np.ndarray] = {}
-        n_atoms = n_structures = 0
+        written = _Written()
         try:
             with TaskRunner(scheduler, n_workers) as runner:
                 # On workers, (ext)xyz partitions travel as text and are parsed there: parsing is most
@@ -231,28 +260,17 @@ class FeatureStore:
                             warnings.filterwarnings("ignore", message=".*Large object of size")
                             results = dict(runner.map(featurise, jobs))
                         for k in range(len(group)):
-                            values, species, counts = results[k]
-                            files["values"].write(np.ascontiguousarray(values, dtype=np.float64))
-                            files["species"].write(species.astype(np.int64))
-                            files["structure"].write(np.repeat(np.arange(len(counts)) + n_structures, counts))
-                            for z in np.unique(species):  # the min–max scaler, streamed
-                                rows = values[species == z]
-                                lo[z] = np.minimum(lo.get(z, np.inf), rows.min(axis=0))
-                                hi[z] = np.maximum(hi.get(z, -np.inf), rows.max(axis=0))
-                            n_atoms += int(counts.sum())
-                            n_structures += len(counts)
+                            written.append(files, *results[k])
                         del group, results
-                        report(progress, n_structures, total or 0, f"{n_atoms:,} atoms featurised")
+                        report(progress, written.n_structures, total or 0,
+                               f"{written.n_atoms:,} atoms featurised")
             for file in files.values():
                 file.close()
-            elements = sorted(int(z) for z in lo)
-            scaler = {"kind": "minmax", "elements": elements,
-                      "min": [lo[z].tolist() for z in elements], "max": [hi[z].tolist() for z in elements]}
             meta = {
                 "format": FORMAT, "source": str(Path(source).resolve()), "source_stat": source_stat(source),
-                "params": params, "scaler": scaler,
-                "n_atoms": n_atoms, "n_structures": n_structures, "n_features": descriptor.n_features,
-                "feature_names": descriptor.feature_names,
+                "params": params, "scaler": written.scaler(),
+                "n_atoms": written.n_atoms, "n_structures": written.n_structures,
+                "n_features": descriptor.n_features, "feature_names": descriptor.feature_names,
                 "sha256": {name: file.hexdigest() for name, file in files.items()},
             }
             (tmp / "meta.json").write_text(json.dumps(meta))
