@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 from ase.build import bulk
-from ase.calculators.emt import EMT
 
 from atomsieve import Dataset
+from atomsieve.active.parents import label_structures
 from atomsieve.descriptors import preset
 from atomsieve.descriptors.presets import keep_functions
 from atomsieve.potentials import BPNNPotential, LinearPotential, prepare
@@ -34,16 +34,14 @@ from atomsieve.potentials import BPNNPotential, LinearPotential, prepare
 def rattled_pt_cells(n: int, seed: int, sigma: float = 0.1) -> Dataset:
     """``n`` rattled, strained 32-atom fcc Pt cells labelled by EMT (eV, eV/Å)."""
     rng = np.random.default_rng(seed)
-    frames, energies, forces = [], [], []
+    frames = []
     for _ in range(n):
         atoms = bulk("Pt", "fcc", a=3.92 * (1 + 0.02 * rng.standard_normal()), cubic=True).repeat(2)
         atoms.positions += rng.normal(0.0, sigma, atoms.positions.shape)
-        atoms.calc = EMT()
-        energies.append(atoms.get_potential_energy())
-        forces.append(atoms.get_forces())
-        atoms.calc = None
         frames.append(atoms)
-    return Dataset(frames, energies=energies, forces=np.concatenate(forces))
+    labelled = label_structures(frames, "emt")
+    return Dataset(frames, energies=[a.get_potential_energy() for a in labelled],
+                   forces=np.concatenate([a.get_forces() for a in labelled]))
 
 
 def closest_pair(dataset: Dataset) -> float:
