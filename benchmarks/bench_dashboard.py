@@ -186,7 +186,16 @@ def memory_of(pid: int) -> dict:
     return out
 
 
-def scale_level(path: str, presses: int, shots: Path | None = None, timeout_s: float = 1800) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (/proc/PID/stat)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scale_level(path: str, presses: int, shots: Path | None = None, timeout_s: float = 1800,
+                model_error_wait: float = 1800) -> dict:
     """The dashboard on a large file from a cold cache (issue 18): ``atomsieve dashboard PATH`` with an
     empty ``$ATOMSIEVE_CACHE_DIR``; seconds until the server answers, until the first selection is on
     the page (usable), slider presses (release to new counts), the model-error panel's state, the
@@ -229,10 +238,12 @@ def scale_level(path: str, presses: int, shots: Path | None = None, timeout_s: f
                         raise RuntimeError(f"dashboard exited: {proc.returncode}") from None
                     time.sleep(1)
             out["page_s"] = time.perf_counter() - start
+            out["page_cpu_s"] = cpu_seconds(proc.pid)
             print(f"{time.perf_counter() - start:7.1f} s  page", file=sys.stderr, flush=True)
             note = page.locator(".selection-note").first
             page.locator(".selection-note", has_text="LE-bank fit").wait_for()
             out["usable_s"] = time.perf_counter() - start
+            out["usable_cpu_s"] = cpu_seconds(proc.pid)
             print(f"{time.perf_counter() - start:7.1f} s  usable", file=sys.stderr, flush=True)
             out["first_selection"] = note.evaluate("el => (el.shadowRoot || el).textContent").strip()[-160:]
             if shots:
@@ -246,21 +257,27 @@ def scale_level(path: str, presses: int, shots: Path | None = None, timeout_s: f
                 t = time.perf_counter()
                 handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
                 page.wait_for_function("([el, old]) => (el.shadowRoot || el).textContent !== old",
-                                       arg=[note.element_handle(), before], polling=20)
+                                       arg=[note.element_handle(), before], polling=20, timeout=300_000)
                 times.append(time.perf_counter() - t)
                 print(f"  press {i + 1}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
             out["presses_s"] = times
             status = page.locator(".model-error-status").first
-            page.wait_for_function(
-                "el => /model, prediction set|off for this|failed/.test((el.shadowRoot || el).textContent)",
-                arg=status.element_handle(), polling=500)
+            try:  # the model input streams in after the page is usable: wait at most model_error_wait
+                page.wait_for_function(
+                    "el => /model, prediction set|off for this|failed/"
+                    ".test((el.shadowRoot || el).textContent)",
+                    arg=status.element_handle(), polling=500, timeout=model_error_wait * 1000)
+            except Exception:  # noqa: BLE001 - still preparing: recorded as such
+                out["model_error_pending"] = True
             out["model_error_s"] = time.perf_counter() - start
+            out["model_error_cpu_s"] = cpu_seconds(proc.pid)
             print(f"{time.perf_counter() - start:7.1f} s  model_error", file=sys.stderr, flush=True)
             out["model_error_status"] = status.evaluate("el => (el.shadowRoot || el).textContent").strip()
             page.locator(".bk-tab", has_text="Environment map").click()
             page.get_by_text(re.compile(r"atoms \(a density image\)|atoms \(one point each\)")).wait_for()
             page.wait_for_timeout(3000)
             out["map_s"] = time.perf_counter() - start
+            out["map_cpu_s"] = cpu_seconds(proc.pid)
             print(f"{time.perf_counter() - start:7.1f} s  map", file=sys.stderr, flush=True)
             out["map_caption"] = page.get_by_text(re.compile(r"bank environments")).first.text_content()
             if shots:
@@ -268,6 +285,13 @@ def scale_level(path: str, presses: int, shots: Path | None = None, timeout_s: f
             out.update(memory_of(proc.pid))
             out["load_end"] = os.getloadavg()[0]
             browser.close()
+    except Exception as exc:  # noqa: BLE001 - keep what was measured up to here
+        out["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        try:
+            out.update(memory_of(proc.pid))
+            out["cpu_at_error_s"] = cpu_seconds(proc.pid)
+        except OSError:
+            pass
     finally:
         done.set()
         proc.terminate()
@@ -296,10 +320,13 @@ def main() -> None:
     parser.add_argument("--path", default=None,
                         help="a large structure file: the cold-start scale run (issue 18) instead")
     parser.add_argument("--shots", type=Path, default=None, help="folder for the scale run's screenshots")
+    parser.add_argument("--model-error-wait", type=float, default=1800,
+                        help="scale run: seconds to wait for the model-error panel after the presses")
     args = parser.parse_args()
     result = {}
     if args.path:
-        result["scale"] = r = scale_level(args.path, args.presses, args.shots)
+        result["scale"] = r = scale_level(args.path, args.presses, args.shots,
+                                          model_error_wait=args.model_error_wait)
         samples = r.pop("rss_samples")
         print(json.dumps(r, indent=1))
         print("rss samples (s, GiB):", samples[::5])

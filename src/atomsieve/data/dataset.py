@@ -6,7 +6,6 @@ Units throughout: energies in eV, forces in eV/Å, positions in Å.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -114,7 +113,7 @@ class Dataset:
     @property
     def elements(self) -> list[str]:
         """Chemical symbols present, ordered by atomic number."""
-        return [chemical_symbols[z] for z in np.unique(self.numbers)]
+        return list(self.atoms_per_element)
 
     @property
     def symbols(self) -> np.ndarray:
@@ -124,8 +123,8 @@ class Dataset:
     @property
     def atoms_per_element(self) -> dict[str, int]:
         """Number of atoms of each element."""
-        counts = Counter(self.numbers.tolist())
-        return {chemical_symbols[z]: counts[z] for z in sorted(counts)}
+        counts = np.bincount(self.numbers) if len(self.numbers) else np.zeros(0, dtype=np.int64)
+        return {chemical_symbols[z]: int(counts[z]) for z in np.flatnonzero(counts)}
 
     @property
     def energies_per_atom(self) -> np.ndarray | None:
