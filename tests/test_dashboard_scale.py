@@ -203,3 +203,23 @@ def test_the_data_panel_reads_a_large_file_in_the_background(monkeypatch):
     assert seen and seen[-1] == 1.0 and state.source_path == str(default_path("test"))
     assert panel.open_path("/no/such/file.extxyz") is None  # notified, the dataset kept
     assert len(state.dataset) == 25
+
+
+def test_the_chunked_lebank_fit_is_the_whole_array_fit(both, monkeypatch):
+    import atomsieve.app.feature_chunks as feature_chunks
+    from atomsieve.app.features_state import features_for
+    from atomsieve.app.outcomes import fit_outcome
+
+    feats = features_for(both[1], r_cut=3.0)
+    for t in (0.15, 0.3, 0.7):
+        for seed in (0, 3):
+            whole = fit_outcome(feats, ("k",), {"Ge": t}, seed, False)
+            monkeypatch.setattr(feature_chunks, "STREAM_FIT_ATOMS", 0)
+            monkeypatch.setattr(feature_chunks, "CHUNK_ATOMS", 300)
+            chunked = fit_outcome(feats, ("k",), {"Ge": t}, seed, False)
+            monkeypatch.undo()
+            assert chunked.selected.tolist() == whole.selected.tolist()
+            assert (chunked.n_atoms, chunked.bank_size) == (whole.n_atoms, whole.bank_size)
+            np.testing.assert_array_equal(np.sort(chunked.bank_rows), np.sort(whole.bank_rows))
+            np.testing.assert_array_equal(chunked.bank.vectors[np.argsort(chunked.bank_rows)],
+                                          whole.bank.vectors[np.argsort(whole.bank_rows)])

@@ -126,8 +126,18 @@ def selection_key(features: AtomicFeatures, dataset_hash: str, thresholds: dict[
 def fit_outcome(features: AtomicFeatures, key: tuple, thresholds: dict[str, float], seed: int,
                 shuffle: bool) -> SelectionOutcome:
     """Fit :class:`~atomsieve.selectors.LEBank` (fast engine, CPU) and keep the small outcome."""
+    from atomsieve.app.feature_chunks import STREAM_FIT_ATOMS, ScaledChunks, fit_in_chunks
     from atomsieve.selectors import LEBank
 
+    if features.n_atoms > STREAM_FIT_ATOMS and not shuffle and ScaledChunks.applies(features):
+        fit = fit_in_chunks(features, thresholds, seed)  # bounded memory, the same selection
+        bank = fit["bank"]
+        return SelectionOutcome(
+            key=key, selected=fit["selected"], n_structures=len(fit["selected"]), n_atoms=fit["n_atoms"],
+            bank_size=len(bank), bank_per_element=dict(bank.counts_per_element()), seconds=fit["seconds"],
+            bank_rows=fit["bank_rows"].astype(np.int32 if features.n_atoms < 2**31 else np.int64),
+            thresholds=dict(bank.thresholds), _features=weakref.ref(features),
+        )
     sel = LEBank(thresholds=dict(thresholds), seed=seed, shuffle=shuffle, engine="fast", device="cpu")
     sel.fit(features)
     bank = sel.bank_
