@@ -59,7 +59,7 @@ def check_model_input(dataset, test=None, descriptor=None) -> None:
     from atomsieve.limits import env_bytes
 
     if descriptor is None:
-        from atomsieve.potentials.featurize import default_descriptor
+        from atomsieve.descriptors import default_descriptor
 
         descriptor = default_descriptor(dataset)
     n_atoms = dataset.n_atoms + (0 if test is None else test.n_atoms)

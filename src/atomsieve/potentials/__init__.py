@@ -11,10 +11,11 @@ Units: energies eV, forces eV/Å.
 True
 """
 
+from atomsieve.descriptors import default_descriptor
 from atomsieve.potentials.bpnn import BPNNPotential
 from atomsieve.potentials.calculator import AtomsieveCalculator
 from atomsieve.potentials.ensemble import UNCERTAINTY_FACTOR, Ensemble
-from atomsieve.potentials.featurize import CENTRAL_ATOM_KEY, default_descriptor, prepare
+from atomsieve.potentials.featurize import CENTRAL_ATOM_KEY, prepare
 from atomsieve.potentials.io import save_potential
 from atomsieve.potentials.linear import LinearPotential
 from atomsieve.potentials.loss import error_measures, loss_weights
