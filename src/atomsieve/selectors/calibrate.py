@@ -120,6 +120,78 @@ def _retention_threshold(
     return hi
 
 
+def _check_budget(features: AtomicFeatures, budget, kind: str, mode: str, rel_tol: float) -> tuple[int, int]:
+    """The budget as a count of structures or atoms, and the accepted error around it."""
+    if kind not in KINDS:
+        raise ParameterError(f"kind must be one of {KINDS}; got {kind!r}")
+    if mode not in MODES:
+        raise ParameterError(f"mode must be one of {MODES}; got {mode!r}")
+    total = features.n_structures if kind == "structures" else features.n_atoms
+    target = resolve_target(budget, total)
+    if not 0 <= rel_tol < 1:
+        raise ParameterError(f"rel_tol must lie in [0, 1); got {rel_tol}")
+    return target, int(rel_tol * target)
+
+
+def _diameters(features: AtomicFeatures) -> dict[str, float]:
+    """Per element, a threshold beyond its fingerprints' diameter: it selects the minimum."""
+    diameter = {}
+    for e in features.elements:
+        x = features.values[_element_rows(features, e)]
+        diameter[e] = 2.0 * float(np.sqrt(((x - x.mean(axis=0)) ** 2).sum(axis=1).max())) + 1e-12
+    return diameter
+
+
+def _threshold_path(features: AtomicFeatures, mode: str, ratios: dict[str, float] | None,
+                    options: dict) -> tuple[Callable[[float], dict[str, float]], float]:
+    """``thresholds_at(s)``, the per-element thresholds along one scalar ``s``, and the end of the
+    range of ``s`` that selects least (``"ratio"``: a common scale; ``"retention"``: the fraction of
+    each element's atoms kept in the bank)."""
+    elements, diameter = features.elements, _diameters(features)
+    if mode == "ratio":
+        r = normalise_thresholds(ratios) if ratios else 1.0
+        r = {e: (r if isinstance(r, float) else r.get(e)) for e in elements}
+        missing = [e for e, v in r.items() if v is None]
+        if missing:
+            raise ParameterError(f"ratios: no value for element(s) {', '.join(missing)}")
+        if any(v <= 0 for v in r.values()):
+            raise ParameterError(f"ratios must all be > 0; got {r}")
+        return (lambda s: {e: s * r[e] for e in elements}), max(diameter[e] / r[e] for e in elements)
+    cache: dict[float, dict[str, float]] = {}
+    inner = {**options, "init": "empty", "shuffle": False}
+
+    def thresholds_at(s: float) -> dict[str, float]:
+        if s not in cache:
+            cache[s] = {e: _retention_threshold(features, e, s, inner, diameter[e]) for e in elements}
+        return cache[s]
+
+    return thresholds_at, 1.0
+
+
+def _bisect(evaluate: Callable[[float], int], a: float, b: float, target: int, tolerance: int,
+            max_iter: int, should_stop: Callable[[], bool] | None) -> None:
+    """Bisect ``s`` between ``a`` (selects most) and ``b`` (selects least) until ``evaluate(s)`` is
+    within ``tolerance`` of ``target``, ``max_iter`` selections are spent or ``should_stop()``."""
+    def stop() -> bool:
+        return should_stop is not None and should_stop()
+
+    count = evaluate(b)
+    if abs(count - target) <= tolerance or stop():
+        return
+    count = evaluate(a)
+    for _ in range(max_iter - 2):
+        if abs(count - target) <= tolerance or stop():
+            return
+        mid = 0.5 * (a + b)
+        if mid in (a, b):
+            return
+        count = evaluate(mid)
+        if count > target:
+            a = mid
+        else:
+            b = mid
+
+
 def calibrate_thresholds(
     features: AtomicFeatures,
     budget: int | float,
@@ -171,44 +243,9 @@ def calibrate_thresholds(
     >>> res.met, res.count
     (True, 5)
     """
-    if kind not in KINDS:
-        raise ParameterError(f"kind must be one of {KINDS}; got {kind!r}")
-    if mode not in MODES:
-        raise ParameterError(f"mode must be one of {MODES}; got {mode!r}")
-    total = features.n_structures if kind == "structures" else features.n_atoms
-    target = resolve_target(budget, total)
-    if not 0 <= rel_tol < 1:
-        raise ParameterError(f"rel_tol must lie in [0, 1); got {rel_tol}")
-    tolerance = int(rel_tol * target)
-    elements = features.elements
+    target, tolerance = _check_budget(features, budget, kind, mode, rel_tol)
     options = {"seed": seed, "shuffle": shuffle, "init": init, "device": device}
-
-    # A threshold beyond every element's fingerprint diameter selects the minimum.
-    diameter = {}
-    for e in elements:
-        x = features.values[_element_rows(features, e)]
-        diameter[e] = 2.0 * float(np.sqrt(((x - x.mean(axis=0)) ** 2).sum(axis=1).max())) + 1e-12
-    if mode == "ratio":
-        r = normalise_thresholds(ratios) if ratios else 1.0
-        r = {e: (r if isinstance(r, float) else r.get(e)) for e in elements}
-        missing = [e for e, v in r.items() if v is None]
-        if missing:
-            raise ParameterError(f"ratios: no value for element(s) {', '.join(missing)}")
-        if any(v <= 0 for v in r.values()):
-            raise ParameterError(f"ratios must all be > 0; got {r}")
-        hi = max(diameter[e] / r[e] for e in elements)
-
-        def thresholds_at(s: float) -> dict[str, float]:
-            return {e: s * r[e] for e in elements}
-    else:
-        hi = 1.0
-        cache: dict[float, dict[str, float]] = {}
-
-        def thresholds_at(s: float) -> dict[str, float]:
-            if s not in cache:
-                inner = {**options, "init": "empty", "shuffle": False}
-                cache[s] = {e: _retention_threshold(features, e, s, inner, diameter[e]) for e in elements}
-            return cache[s]
+    thresholds_at, hi = _threshold_path(features, mode, ratios, options)
 
     def count_at(thresholds: dict[str, float]) -> int:
         sel = LEBank(thresholds, **options).fit(features)
@@ -225,19 +262,7 @@ def calibrate_thresholds(
 
     # a: the end of the bracket that selects most; b: the end that selects least.
     a, b = (0.0, hi) if mode == "ratio" else (1.0, 0.5 / features.n_atoms)
-    evaluate(b)
-    if abs(history[-1][1] - target) > tolerance and not (should_stop is not None and should_stop()):
-        evaluate(a)
-        for _ in range(max_iter - 2):
-            if abs(history[-1][1] - target) <= tolerance or (should_stop is not None and should_stop()):
-                break
-            mid = 0.5 * (a + b)
-            if mid in (a, b):
-                break
-            if evaluate(mid) > target:
-                a = mid
-            else:
-                b = mid
+    _bisect(evaluate, a, b, target, tolerance, max_iter, should_stop)
     best_t, best_c = min(history, key=lambda h: (abs(h[1] - target), h[1] > target))
     return CalibrationResult(
         thresholds=best_t,
