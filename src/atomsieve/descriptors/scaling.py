@@ -17,6 +17,9 @@ from ase.data import chemical_symbols
 
 from atomsieve.errors import CacheError, ParameterError
 
+#: Rows transformed at a time (the temporaries of one chunk, not of 5e6 atoms: 9 GB there).
+TRANSFORM_ROWS = 65_536
+
 
 class _ElementwiseScaler:
     kind = ""
@@ -28,7 +31,9 @@ class _ElementwiseScaler:
         values = np.asarray(values, dtype=np.float64)
         species = np.asarray(species, dtype=np.int64)
         self.elements_ = sorted(set(species.tolist()))
-        stats = [self._stats(values[species == z]) for z in self.elements_]
+        # one element: no copy of the rows (1.6 GB of 5e6 atoms' fingerprints)
+        stats = [self._stats(values if len(self.elements_) == 1 else values[species == z])
+                 for z in self.elements_]
         self._set_stats([np.stack(s) for s in zip(*stats)] if stats else [])
         return self
 
@@ -38,14 +43,16 @@ class _ElementwiseScaler:
     def _rows(self, species: np.ndarray) -> np.ndarray:
         if self.elements_ is None:
             raise ParameterError(f"{type(self).__name__} is not fitted; call fit(values, species) first")
-        lookup = {z: i for i, z in enumerate(self.elements_)}
-        try:
-            return np.array([lookup[z] for z in np.asarray(species).tolist()], dtype=np.int64)
-        except KeyError as exc:
+        known = np.asarray(self.elements_, dtype=np.int64)
+        species = np.asarray(species, dtype=np.int64).reshape(-1)
+        rows = np.clip(np.searchsorted(known, species), 0, max(len(known) - 1, 0))
+        unseen = species[known[rows] != species] if len(known) else species
+        if len(unseen):
             raise ParameterError(
-                f"element {chemical_symbols[exc.args[0]]} was not seen when the scaler was fitted "
+                f"element {chemical_symbols[int(unseen[0])]} was not seen when the scaler was fitted "
                 f"(fitted on {[chemical_symbols[z] for z in self.elements_]})"
-            ) from None
+            )
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able state, e.g. for saving with a bank."""
@@ -100,10 +107,15 @@ class MinMaxScaler(_ElementwiseScaler):
 
     def transform(self, values, species) -> np.ndarray:
         rows = self._rows(species)
-        lo, hi = self.min_[rows], self.max_[rows]
-        span = hi - lo
-        safe = np.where(span > 0, span, 1.0)
-        return np.where(span > 0, (np.asarray(values, dtype=np.float64) - lo) / safe, 0.0)
+        values = np.asarray(values, dtype=np.float64)
+        out = np.empty(np.broadcast_shapes(values.shape, (len(rows), self.min_.shape[1])))
+        for a in range(0, len(rows), TRANSFORM_ROWS):  # a few row-sized temporaries, not the whole
+            b = a + TRANSFORM_ROWS
+            lo, hi = self.min_[rows[a:b]], self.max_[rows[a:b]]
+            span = hi - lo
+            safe = np.where(span > 0, span, 1.0)
+            out[a:b] = np.where(span > 0, (values[a:b] - lo) / safe, 0.0)
+        return out
 
 
 class StandardScaler(_ElementwiseScaler):
