@@ -17,7 +17,7 @@ from atomsieve.cli import main
 from atomsieve.data import load, save
 from atomsieve.data.stream import iter_partitions
 from atomsieve.datasets import default_path
-from atomsieve.errors import DataError
+from atomsieve.errors import DataError, ParameterError
 
 OPENERS = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 
@@ -90,7 +90,7 @@ def test_query_counts_equal_ase_db_select(ge_db, query):
 
 
 def test_query_on_a_file_without_one_is_refused(ge_db):
-    with pytest.raises(DataError, match=r"a query needs an ASE database \(\.db or \.json\); a extxyz file"):
+    with pytest.raises(ParameterError, match=r"a query needs an ASE database \(\.db or \.json\); a extxyz"):
         load(default_path("test"), query="config_type=Elastic")
 
 

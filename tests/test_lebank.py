@@ -157,7 +157,7 @@ def test_corrupt_and_missing_files(tmp_path):
     (tmp_path / "text.npz").write_text("not a bank")
     with pytest.raises(CacheError, match="cannot be read"):
         EnvironmentBank.load(tmp_path / "text.npz")
-    with pytest.raises(CacheError, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist"):
         EnvironmentBank.load(tmp_path / "nope.npz")
     with zipfile.ZipFile(tmp_path / "pickled.npz", "w") as z:
         header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"

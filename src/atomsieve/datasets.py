@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from atomsieve.data import Dataset, load
-from atomsieve.errors import DataError
+from atomsieve.errors import DataError, ParameterError
 
 _FILES = {"train": "ge_mlearn_train.extxyz", "test": "ge_mlearn_test.extxyz"}
 
@@ -21,7 +21,7 @@ _FILES = {"train": "ge_mlearn_train.extxyz", "test": "ge_mlearn_test.extxyz"}
 def default_path(split: str = "train") -> Path:
     """Path of the embedded germanium file for ``split`` ("train" or "test")."""
     if split not in _FILES:
-        raise DataError(f"unknown split {split!r}; use 'train' or 'test'")
+        raise ParameterError(f"unknown split {split!r}; use 'train' or 'test'")
     name = _FILES[split]
     for folder in (
         Path(__file__).parent / "assets",  # installed wheel

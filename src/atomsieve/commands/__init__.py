@@ -62,16 +62,17 @@ def fingerprints(args, ds, bank=None):
 
 
 def check_output(path: str, overwrite: bool, suffixes: tuple[str, ...] | None = None) -> Path:
-    """Fail before the work when ``path`` cannot be written."""
-    from atomsieve.errors import ParameterError
+    """Fail before the work when ``path`` cannot be written: a :class:`~atomsieve.errors.DataError`,
+    as :func:`atomsieve.data.save` and :func:`atomsieve.data.atomic_path` raise for the same name."""
+    from atomsieve.errors import DataError
 
     out = Path(path)
     if suffixes is not None and out.suffix.lower() not in suffixes:
-        raise ParameterError(f"{out}: use a name ending in {' or '.join(suffixes)}")
+        raise DataError(f"{out}: use a name ending in {' or '.join(suffixes)}")
     if out.exists() and not overwrite:
-        raise ParameterError(f"{out}: already exists; pass --overwrite to replace it")
+        raise DataError(f"{out}: already exists; pass --overwrite to replace it")
     if not out.parent.exists():
-        raise ParameterError(f"{out}: folder {out.parent} does not exist")
+        raise DataError(f"{out}: folder {out.parent} does not exist")
     from atomsieve.data.io import check_writable
 
     check_writable(out)

@@ -95,7 +95,7 @@ def run(args) -> int:
 
     output = check_output(args.output, args.overwrite)
     if not output.name.endswith((".json", ".json.gz")):
-        raise ParameterError(
+        raise DataError(
             f"{output}: chemiscope reads .json or .json.gz; use a name ending in one of those"
         )
     record = read_selection_record(args.selection) if args.selection else None

@@ -63,6 +63,18 @@ def _print(args, sf, result, train_size: tuple[int, int], test_size: tuple[int, 
           f"{result.median:>10.4f} {result.max:>10.4f}")
 
 
+def _store_folder(folder: Path) -> None:
+    """Make ``--store DIR`` (which holds DIR/train and DIR/test); a name that cannot be that folder is
+    a DataError, as for every output the verbs write."""
+    from atomsieve.errors import DataError
+
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"--store {folder}: exists and is not a folder; name a new folder")
+    if not folder.parent.is_dir():
+        raise DataError(f"--store {folder}: folder {folder.parent} does not exist")
+    folder.mkdir(exist_ok=True)
+
+
 def _run_streamed(args) -> int:
     """Both files through feature stores (``--store DIR``: DIR/train and DIR/test): the training
     fingerprints in memory (n_train × n_features), the test atoms a chunk at a time, scaled with the
@@ -80,7 +92,7 @@ def _run_streamed(args) -> int:
     def store_args(name: str):
         out = copy.copy(args)
         if args.store is not None:
-            Path(args.store).mkdir(exist_ok=True)
+            _store_folder(Path(args.store))
             out.store = str(Path(args.store) / name)
         return out
 

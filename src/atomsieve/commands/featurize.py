@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from atomsieve.commands import add_label_keys, add_query, load_dataset
+from atomsieve.commands import add_label_keys, add_query, check_output, load_dataset
 from atomsieve.commands.streamed import add_stream_options, refuse_in_stream, should_stream
-from atomsieve.errors import ParameterError
+from atomsieve.errors import DataError
 
 
 def register(sub) -> None:
@@ -59,13 +59,9 @@ def run(args) -> int:
     if args.output is None and args.store is not None:
         out = None  # the store is the result
     elif out.suffix != ".npz":
-        raise ParameterError(f"--output {out}: features are written as .npz; use a name ending in .npz")
-    if out is not None and out.exists() and not args.overwrite:  # fail before the work, not after
-        raise ParameterError(f"{out}: already exists; pass --overwrite to replace it")
-    if out is not None:
-        from atomsieve.data.io import check_writable
-
-        check_writable(out)
+        raise DataError(f"--output {out}: features are written as .npz; use a name ending in .npz")
+    if out is not None:  # fail before the work, not after
+        check_output(out, args.overwrite)
     if args.path is not None and should_stream(args, args.path) and refuse_in_stream(
             args, args.path, **{f"--scaler {args.scaler}": args.scaler != "minmax", "--float32": args.float32,
                                 "--query": getattr(args, "query", None), "--cache": args.cache}):

@@ -56,8 +56,9 @@ def register(sub) -> None:
 
 
 def make_calculator(spec: str):
-    """An ASE calculator from a name in :data:`NAMED_CALCULATORS` or a trained-model file."""
-    from atomsieve.errors import ParameterError
+    """An ASE calculator from a name in :data:`NAMED_CALCULATORS` or a trained-model file (a missing file is
+    a DataError, as for every verb's input files)."""
+    from atomsieve.errors import DataError
 
     if spec == "emt":
         from ase.calculators.emt import EMT
@@ -69,7 +70,7 @@ def make_calculator(spec: str):
         return TosiFumi()
     path = Path(spec)
     if not path.exists():
-        raise ParameterError(
+        raise DataError(
             f"{spec}: neither a named calculator ({', '.join(NAMED_CALCULATORS)}) nor a file"
         )
     from atomsieve.potentials import load_calculator
@@ -103,7 +104,7 @@ def _system(args):
 
 def _reference(spec: str):
     from atomsieve.data import load
-    from atomsieve.errors import ParameterError
+    from atomsieve.errors import DataError
 
     if spec in NAMED_CALCULATORS:
         return make_calculator(spec)
@@ -112,9 +113,9 @@ def _reference(spec: str):
     except Exception as exc:
         try:
             return make_calculator(spec)
-        except ParameterError:
-            raise ParameterError(f"--reference {spec}: not a named calculator, model file or structure "
-                                 f"file ({exc})") from None
+        except DataError:  # neither a name nor a file
+            raise DataError(f"--reference {spec}: not a named calculator, model file or structure "
+                            f"file ({exc})") from None
 
 
 def run(args) -> int:

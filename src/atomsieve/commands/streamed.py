@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from atomsieve.errors import CacheError, ParameterError
+from atomsieve.errors import CacheError, DataError, ParameterError
 
 #: Input files larger than this (bytes) are streamed; $ATOMSIEVE_STREAM_BYTES overrides it.
 STREAM_BYTES = 64 * 2**20
@@ -105,8 +105,8 @@ def feature_store(args: argparse.Namespace, path: str | os.PathLike, descriptor,
         if folder.exists():
             if not (folder / "meta.json").is_file():
                 if not folder.is_dir() or any(folder.iterdir()):
-                    raise ParameterError(f"--store {folder}: exists and is not a feature store; name a new "
-                                         f"folder")
+                    raise DataError(f"--store {folder}: exists and is not a feature store; name a new "
+                                    f"folder")
                 folder.rmdir()
             else:
                 try:

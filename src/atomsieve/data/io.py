@@ -24,7 +24,14 @@ from atomsieve.data.dataset import Dataset
 from atomsieve.data.fitting_labels import isolated_atoms, prefixed_copy
 from atomsieve.data.labels import find_labels
 from atomsieve.data.validate import validate_structure
-from atomsieve.errors import AtomsieveError, DataError, PartialLabelsWarning, StorageError, os_problem
+from atomsieve.errors import (
+    AtomsieveError,
+    DataError,
+    ParameterError,
+    PartialLabelsWarning,
+    StorageError,
+    os_problem,
+)
 
 #: Output suffix -> ASE format name.
 WRITE_FORMATS = {".extxyz": "extxyz", ".xyz": "extxyz", ".db": "db", ".json": "json", ".traj": "traj"}
@@ -191,8 +198,8 @@ def read_frames(path: str | os.PathLike, index=":", query: str | None = None) ->
     """
     path = Path(path)
     fmt = detect_format(path)
-    if query and fmt not in _DB_FORMATS:
-        raise DataError(
+    if query and fmt not in _DB_FORMATS:  # an option that does not apply: ParameterError, as in every verb
+        raise ParameterError(
             f"{path}: a query needs an ASE database (.db or .json); a {fmt} file has no query; "
             "convert it with `ase convert` or drop --query"
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
-from atomsieve.errors import CacheError
+from atomsieve.errors import CacheError, DataError
 
 FORMAT = "atomsieve-features-1"
 
@@ -106,7 +106,8 @@ def read_meta(path: str | os.PathLike) -> dict:
 
 
 def load_features(path: str | os.PathLike) -> AtomicFeatures:
-    """Read a file written by :func:`save_features`; a damaged file raises :class:`CacheError`."""
+    """Read a file written by :func:`save_features`; a damaged file raises :class:`CacheError`, a missing
+    one :class:`DataError` (as a missing structure file does)."""
     from atomsieve.descriptors.scaling import scaler_from_dict
 
     try:
@@ -114,7 +115,7 @@ def load_features(path: str | os.PathLike) -> AtomicFeatures:
             values, species, structure = data["values"], data["species"], data["structure"]
             meta = json.loads(str(data["meta"]))
     except FileNotFoundError:
-        raise CacheError(f"{path}: no such features file") from None
+        raise DataError(f"{path}: no such features file") from None
     except Exception as exc:
         raise CacheError(
             f"{path}: not a readable atomsieve features file ({type(exc).__name__}: {exc})"

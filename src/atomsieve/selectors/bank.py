@@ -20,7 +20,7 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from atomsieve.descriptors.features import AtomicFeatures, as_atomic_numbers
-from atomsieve.errors import CacheError, ParameterError
+from atomsieve.errors import CacheError, DataError, ParameterError
 from atomsieve.jsonable import jsonable
 
 #: Version of the bank file layout.
@@ -317,10 +317,11 @@ class EnvironmentBank:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> EnvironmentBank:
-        """Read a bank written by :meth:`save`; :class:`CacheError` when it is missing or damaged."""
+        """Read a bank written by :meth:`save`; :class:`CacheError` when it is damaged, :class:`DataError`
+        when it is missing (as a missing structure file is)."""
         path = Path(path)
         if not path.is_file():
-            raise CacheError(f"bank file {str(path)!r} does not exist")
+            raise DataError(f"bank file {str(path)!r} does not exist")
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in _ARRAYS}
