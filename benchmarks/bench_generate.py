@@ -26,12 +26,12 @@ import torch
 
 from atomsieve.generate import (
     EntropyMaximisationGenerator,
-    RepulsivePotential,
     configuration_entropies,
     format_coverage_table,
     scaled_features,
     split_coverage_table,
 )
+from atomsieve.generate.repulsive import RepulsivePotential
 
 
 def main() -> None:

@@ -65,7 +65,7 @@ def bench_fps(points: np.ndarray, counts, repeats: int, label: str) -> list[dict
     from skmatter.sample_selection import FPS as SkmatterFPS
     from threadpoolctl import threadpool_limits
 
-    from atomsieve.selectors import farthest_point_sampling
+    from atomsieve.selectors.fps import farthest_point_sampling
 
     def skmatter(count):
         return SkmatterFPS(n_to_select=count, initialize=0).fit(points).selected_idx_

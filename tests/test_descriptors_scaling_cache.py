@@ -12,13 +12,13 @@ from atomsieve.descriptors import (
     FeatureCache,
     MinMaxScaler,
     StandardScaler,
-    default_cache_dir,
     load_features,
     load_scaler,
     preset,
     save_features,
     scaler_from_dict,
 )
+from atomsieve.descriptors.cache import default_cache_dir
 from atomsieve.errors import CacheError, ParameterError
 
 

@@ -10,19 +10,17 @@ import torch
 from ase import Atoms
 
 from atomsieve import ParameterError
-from atomsieve.generate import (
-    AnnealingSchedule,
-    ConfigurationDescriptor,
-    EntropyBiasCalculator,
-    EntropyBiasedPotential,
-    RepulsivePotential,
-    default_symmetry_functions,
+from atomsieve.generate import EntropyBiasCalculator, default_symmetry_functions
+from atomsieve.generate.annealing import AnnealingSchedule
+from atomsieve.generate.chains import minimum_distance, random_configuration
+from atomsieve.generate.descriptor import ConfigurationDescriptor
+from atomsieve.generate.effective import EntropyBiasedPotential
+from atomsieve.generate.entropy import (
     kozachenko_leonenko_entropy,
     nearest_neighbour_distances,
     nearest_neighbour_entropy,
 )
-from atomsieve.generate.chains import minimum_distance, random_configuration
-from atomsieve.generate.repulsive import check_minimum_image, mie
+from atomsieve.generate.repulsive import RepulsivePotential, check_minimum_image, mie
 
 CELL = np.diag([7.0, 7.5, 8.0])
 
@@ -224,7 +222,7 @@ def test_langevin_free_particles_diffuse_at_the_thermostat_temperature():
     # 6 (kT / (m γ)) (t − (1 − e^{−γt}) / γ); a wrong noise amplitude or friction would miss it.
     from ase import units
 
-    from atomsieve.generate import LangevinIntegrator
+    from atomsieve.generate.annealing import LangevinIntegrator
 
     cell = np.eye(3) * 45.0
     n, temperature, friction, n_steps = 80, 1000.0, 0.01, 1200

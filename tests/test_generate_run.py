@@ -10,13 +10,13 @@ from atomsieve.cli import main
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.generate import (
     EntropyMaximisationGenerator,
-    RepulsivePotential,
     configuration_entropies,
     descriptor_histograms,
     scaled_features,
     split_coverage_table,
 )
 from atomsieve.generate.chains import minimum_distance
+from atomsieve.generate.repulsive import RepulsivePotential
 
 SMALL = dict(n_atoms=8, cell=(6.6, 6.6, 7.0), t_start=4000.0, n_steps=60, timestep=1.0)
 R0 = RepulsivePotential().r0

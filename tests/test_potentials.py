@@ -12,7 +12,6 @@ from atomsieve import Dataset
 from atomsieve.descriptors import SymmetryFunctions
 from atomsieve.errors import CacheError, DataError, ParameterError
 from atomsieve.potentials import (
-    UNCERTAINTY_FACTOR,
     AtomsieveCalculator,
     BPNNPotential,
     Ensemble,
@@ -20,9 +19,10 @@ from atomsieve.potentials import (
     fit_potential,
     load_calculator,
     load_potential,
-    loss_weights,
     prepare,
 )
+from atomsieve.potentials.ensemble import UNCERTAINTY_FACTOR
+from atomsieve.potentials.loss import loss_weights
 
 
 def small_descriptor() -> SymmetryFunctions:

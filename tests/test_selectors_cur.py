@@ -11,7 +11,8 @@ from skmatter.sample_selection import CUR as SkmatterSampleCUR
 
 from atomsieve.descriptors import AtomicFeatures
 from atomsieve.errors import ParameterError
-from atomsieve.selectors import CUR, FeatureCUR, cur_order, relative_norm_deviation
+from atomsieve.selectors import CUR, FeatureCUR
+from atomsieve.selectors.cur import cur_order, relative_norm_deviation
 
 
 def matrix(n: int, d: int, seed: int) -> np.ndarray:

@@ -8,8 +8,8 @@ from skmatter.sample_selection import FPS as SkmatterFPS
 
 from atomsieve.descriptors import AtomicFeatures
 from atomsieve.errors import ParameterError
-from atomsieve.selectors import FPS, HierarchicalFPS, farthest_point_sampling
-from atomsieve.selectors.fps import farthest_point_sampling_reference
+from atomsieve.selectors import FPS, HierarchicalFPS
+from atomsieve.selectors.fps import farthest_point_sampling, farthest_point_sampling_reference
 
 
 def features_from_points(points: np.ndarray, atoms_per_structure: int = 1) -> AtomicFeatures:
@@ -148,7 +148,7 @@ def test_real_germanium_fingerprints_match_skmatter():
 
     from atomsieve.datasets import load_default
     from atomsieve.descriptors import preset
-    from atomsieve.selectors import cur_order
+    from atomsieve.selectors.cur import cur_order
 
     ds = load_default("test").subset(range(4))
     feats = preset(None, ds.elements).compute(ds)

@@ -122,14 +122,8 @@ def md_structure(name: str, n_atoms: int | None = None, seed: int = 0, element: 
 
 
 __all__ = [
-    "md_structure",
-    "BUILDERS",
     "TosiFumi",
     "build",
-    "build_molten_nacl",
-    "build_one_element",
-    "build_pdh_cluster",
-    "molten_nacl_structure",
-    "pdh_cluster_structure",
+    "md_structure",
     "per_atom_energies",
 ]

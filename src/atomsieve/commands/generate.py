@@ -61,7 +61,8 @@ def run(args) -> int:
     from atomsieve.commands import check_output
     from atomsieve.data import save
     from atomsieve.data.io import WRITE_FORMATS
-    from atomsieve.generate import EntropyMaximisationGenerator, RepulsivePotential
+    from atomsieve.generate import EntropyMaximisationGenerator
+    from atomsieve.generate.repulsive import RepulsivePotential
     from atomsieve.progress import progress_bar
 
     out = check_output(args.output, args.overwrite, tuple(WRITE_FORMATS))  # before the long run

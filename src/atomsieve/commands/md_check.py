@@ -80,7 +80,7 @@ def make_calculator(spec: str):
 
 def _system(args):
     from atomsieve.builders import BUILDERS, md_structure
-    from atomsieve.data import read_frames
+    from atomsieve.data.io import read_frames
     from atomsieve.errors import ParameterError
 
     if args.system in BUILDERS:

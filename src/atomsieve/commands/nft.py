@@ -97,7 +97,7 @@ def _model(args):
 
 def run(args) -> int:
     from atomsieve.active.loop import NearsightedForceTraining
-    from atomsieve.data import read_frames
+    from atomsieve.data.io import read_frames
     from atomsieve.progress import progress_bar
 
     target = read_frames(args.target, 0)[0][0]

@@ -14,29 +14,21 @@ Three modules keep features on disk, one role each:
 40
 """
 
-from atomsieve.descriptors.cache import FeatureCache, default_cache_dir
+from atomsieve.descriptors.cache import FeatureCache
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.descriptors.neighbors import NeighborList
-from atomsieve.descriptors.presets import (
-    DEFAULT_CUTOFF,
-    PRESETS,
-    default_descriptor,
-    default_preset_name,
-    preset,
-)
+from atomsieve.descriptors.presets import PRESETS, default_descriptor, preset
 from atomsieve.descriptors.scaling import (
     MinMaxScaler,
     NoScaler,
     StandardScaler,
     load_scaler,
-    make_scaler,
     scaler_from_dict,
 )
 from atomsieve.descriptors.storage import load_features, save_features
 from atomsieve.descriptors.symmetry import SymmetryFunctions
 
 __all__ = [
-    "DEFAULT_CUTOFF",
     "PRESETS",
     "AtomicFeatures",
     "FeatureCache",
@@ -45,12 +37,9 @@ __all__ = [
     "NoScaler",
     "StandardScaler",
     "SymmetryFunctions",
-    "default_cache_dir",
     "default_descriptor",
-    "default_preset_name",
     "load_features",
     "load_scaler",
-    "make_scaler",
     "preset",
     "save_features",
     "scaler_from_dict",

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from atomsieve.data import atomic_path
-from atomsieve.descriptors import AtomicFeatures, SymmetryFunctions, default_descriptor, make_scaler
+from atomsieve.descriptors import AtomicFeatures, SymmetryFunctions, default_descriptor
+from atomsieve.descriptors.scaling import make_scaler
 from atomsieve.digest import digest, params_digest
 from atomsieve.errors import AtomsieveError, ParameterError
 from atomsieve.keyed_cache import KeyedCache
@@ -49,7 +50,7 @@ def central_atoms_of(dataset) -> np.ndarray | None:
 
 
 def _disk_cache_path(key: str):
-    from atomsieve.descriptors import default_cache_dir
+    from atomsieve.descriptors.cache import default_cache_dir
 
     return default_cache_dir().parent / "prepared" / f"{key}.npz"
 
@@ -191,7 +192,7 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
     cache : bool
         Keep the last few prepared datasets in memory, and the unscaled fingerprints with their
         element-summed Jacobian on disk (next to the feature cache, see
-        :func:`atomsieve.descriptors.default_cache_dir`), keyed by content hash and descriptor
+        :func:`atomsieve.descriptors.cache.default_cache_dir`), keyed by content hash and descriptor
         parameters, so repeated studies on the same data skip the descriptor.
 
     Returns
