@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from atomsieve.active.parents import ParentError
 from atomsieve.cli import main
 from atomsieve.datasets import default_path
 from atomsieve.errors import CacheError, DataError, ParameterError
@@ -86,6 +87,9 @@ KINDS = {
         ["sweep", GE, "-o", "T/o.csv", "--element", "Xx"],
         ["build", "one-element", "-o", "T/o.extxyz", "--element", "Xx"],
         ["generate", "-o", "T/o.extxyz", "--element", "Xx"],
+    ]),
+    "parent cannot label the element": (ParentError, [
+        ["nft", GE, "--run-dir", "T/run"],  # EMT has no germanium
     ]),
 }
 CASES = [(kind, error, argv) for kind, (error, runs) in KINDS.items() for argv in runs]

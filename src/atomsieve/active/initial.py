@@ -19,7 +19,7 @@ from ase.calculators.calculator import Calculator
 from ase.eos import EquationOfState
 from ase.spacegroup import crystal
 
-from atomsieve.active.parents import make_parent
+from atomsieve.active.parents import ParentError, make_parent, parent_name
 from atomsieve.errors import ParameterError
 
 
@@ -57,7 +57,11 @@ def optimal_lattice_constant(
         cell = fcc_cell(element, a)
         cell.calc = calc
         volumes.append(cell.get_volume())
-        energies.append(cell.get_potential_energy())
+        try:
+            energies.append(cell.get_potential_energy())
+        except Exception as exc:  # noqa: BLE001 - a parent failure, as label_structures reports it
+            raise ParentError(f"parent {parent_name(parent)!r} failed on {cell.get_chemical_formula()} "
+                              f"(fcc, a = {a:.3f} Å): {type(exc).__name__}: {exc}") from None
     eos = EquationOfState(volumes, energies, eos="birchmurnaghan")
     try:
         v0, _, _ = eos.fit()
