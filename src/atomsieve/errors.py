@@ -3,6 +3,18 @@
 Every error a user can cause (bad file, bad parameter, missing key) is an
 :class:`AtomsieveError` or a subclass, whose message names the input, the problem
 and, where it helps, what would be accepted. The CLI prints it on one line.
+
+One type per kind of failure, the same in every verb and library function:
+
+- :class:`ParameterError`: an argument or option value, or a combination of them, that cannot be used
+  (a count out of range, an unknown method or element, ``--query`` for a file that is no database);
+- :class:`DataError`: an input file that is missing, unreadable or invalid, and an output name that
+  cannot be written as given (it exists and overwriting was not asked for, its folder is missing, its
+  suffix is not a format that is written);
+- :class:`StorageError`: the file system refuses (full disk, permissions, read-only folder);
+- :class:`CacheError`: a file atomsieve wrote to read back (features, bank, feature store, scaler,
+  potential) is damaged, stale or was made with other parameters;
+- :class:`atomsieve.active.ParentError`: the parent calculator fails on a structure.
 """
 
 
