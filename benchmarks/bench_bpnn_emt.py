@@ -10,8 +10,13 @@ set can hold environments outside the training set's range. Beside the plain MAE
 the MAE over the test atoms whose min–max scaled fingerprints all lie inside the training range
 (within ``--range-tolerance``), how many atoms are outside, and the closest pair of each set.
 
+The descriptor defaults are those of ``atomsieve nft``: the 56 Gaussian G2/G4 candidates of
+``gaussian_g2g4`` at 6.5 Å, of which the 21 whose force features best explain each draw's training
+forces are kept (force correlation, chosen on the training cells only); ``--feature-selection none``
+uses all 56. The network options set BPNNPotential arguments; those not given keep the class
+defaults. benchmarks/README.md ("BPNN trainer: the EMT platinum check") has the measurements.
+
 Run:  .venv/bin/python benchmarks/bench_bpnn_emt.py --draws 3 --json /tmp/bpnn_emt.json
-Options set BPNNPotential arguments; those not given keep the class defaults.
 """
 
 from __future__ import annotations
@@ -69,9 +74,9 @@ def main() -> None:
     ap.add_argument("--first-draw", type=int, default=0)
     ap.add_argument("--n-train", type=int, default=60)
     ap.add_argument("--n-test", type=int, default=30)
-    ap.add_argument("--descriptor", default="li_single_element")
-    ap.add_argument("--descriptor-cutoff", type=float, default=6.0)
-    ap.add_argument("--feature-selection", choices=["fcorr", "cur"],
+    ap.add_argument("--descriptor", default="gaussian_g2g4")
+    ap.add_argument("--descriptor-cutoff", type=float, default=None, help="Å (default: the preset's own)")
+    ap.add_argument("--feature-selection", choices=["fcorr", "cur", "none"], default="fcorr",
                     help="keep --n-features of the descriptor's functions, chosen on each draw's "
                          "training cells (fcorr: force correlation, as atomsieve nft does; cur: CUR)")
     ap.add_argument("--n-features", type=int, default=21)
@@ -115,7 +120,7 @@ def main() -> None:
         test = rattled_pt_cells(args.n_test, seed=2 * draw + 1)
         d_train, feats = prepare(train, sf, pairs=True, device="cpu", cache=False)
         kept = sf
-        if args.feature_selection:
+        if args.feature_selection != "none":
             kept = keep_functions(sf, select_columns(d_train, args.feature_selection, args.n_features))
             d_train, feats = prepare(train, kept, pairs=True, device="cpu", cache=False)
         d_test, _ = prepare(test, kept, feats.scaler, pairs=True, device="cpu", cache=False)
@@ -135,7 +140,7 @@ def main() -> None:
                "test_atoms_outside_range": int((~inside).sum()), "test_atoms": int(len(inside)),
                "largest_error_eV_A": float(err.max()),
                "closest_pair_train_A": closest_pair(train), "closest_pair_test_A": closest_pair(test),
-               "functions": kept.feature_names if args.feature_selection else kept.n_features,
+               "functions": kept.n_features if args.feature_selection == "none" else kept.feature_names,
                "train_force_rmse_meV": 1000 * fit["rmse_f"], "epochs": len(model.history_),
                "stop_reason": model.stop_reason_, "train_seconds": seconds}
         if args.linear:

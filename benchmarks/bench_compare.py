@@ -66,9 +66,11 @@ def main() -> None:
     parser.add_argument("--bpnn-sizes", default="",
                         help="also train the BPNN for lebank and fps at these sizes")
     parser.add_argument("--bpnn-methods", default="lebank,fps",
-                        help="selection methods of the BPNN part (a full-data row is always added)")
+                        help="selection methods of the BPNN part (plus a full-data row)")
     parser.add_argument("--bpnn-seeds", default="0",
                         help="seeds of the BPNN part (selection and network), one study after another")
+    parser.add_argument("--bpnn-no-full", action="store_true",
+                        help="leave out the BPNN part's full-data row (e.g. for a second seed)")
     parser.add_argument("--bpnn-epochs", type=int, default=None,
                         help="BPNN max_epochs (default: the class default; the first table used 150 with "
                              "the Adam defaults of the time, hidden 32-32 and patience 30)")
@@ -165,7 +167,8 @@ def bpnn_part(args, pool, test, sf) -> list:
     tables = []
     for seed in [int(s) for s in args.bpnn_seeds.split(",")]:
         btable, seconds = timed(learning_curves, pool, args.bpnn_methods.split(","), bpnn_sizes, "bpnn", 1,
-                                seed, context=bctx, on_row=on_row, scheduler="serial")
+                                seed, context=bctx, on_row=on_row, scheduler="serial",
+                                reference=not args.bpnn_no_full)
         btable["seed"] = seed
         print(f"\nBPNN seed {seed} ({seconds:.0f} s): force RMSE on the test split (meV/Å)")
         print(btable[["method", "size", "n_selected", "rmse_f_train", "rmse_f_pred", "fit_seconds"]].round(1)
