@@ -223,3 +223,18 @@ def test_the_chunked_lebank_fit_is_the_whole_array_fit(both, monkeypatch):
             np.testing.assert_array_equal(np.sort(chunked.bank_rows), np.sort(whole.bank_rows))
             np.testing.assert_array_equal(chunked.bank.vectors[np.argsort(chunked.bank_rows)],
                                           whole.bank.vectors[np.argsort(whole.bank_rows)])
+
+
+def test_a_refused_model_input_is_said_on_the_panel(monkeypatch):
+    from atomsieve.app.dashboard import Dashboard
+    from atomsieve.app.model_error_view import ModelErrorPanel
+
+    monkeypatch.setenv("ATOMSIEVE_MODEL_INPUT_BYTES", "1e6")
+    dash = Dashboard(read_compact(default_path("test")))
+    assert dash.wait(300)
+    view = ModelErrorPanel(model_error=dash.model_error)
+    view.refresh_text()
+    assert not dash.model_error.ready
+    assert dash.model_error.status.startswith("model error off: the model input")
+    assert "GiB allowed" in dash.model_error.status
+    assert "no model error for this dataset" in view.text.object

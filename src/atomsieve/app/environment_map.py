@@ -181,7 +181,7 @@ class EnvironmentMap(Viewer):
             ev = proj["explained"]
             self.figure.xaxis.axis_label = f"PC 1 ({100 * ev[0]:.0f} % of the variance)"
             self.figure.yaxis.axis_label = f"PC 2 ({100 * ev[1]:.0f} % of the variance)"
-        bank = sel.outcome.bank
+        bank = sel.outcome.bank_for(feats)  # this session's features (the cached outcome may hold others')
         bank_xy = proj["pca"].transform(bank.vectors) if bank is not None and len(bank) else np.zeros((0, 2))
         self.bank_source.data = {"x": bank_xy[:, 0], "y": bank_xy[:, 1]}
         if marks["selected"] != list(self.structure_source.data["selected"]):

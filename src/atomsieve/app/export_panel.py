@@ -89,10 +89,21 @@ class ExportPanel(Viewer):
             return None
         return io.BytesIO(data)
 
+    def _bank(self):
+        """The selection's bank, rebuilt from this session's features: the cached outcome may have been
+        fitted (same key) on an equal features object of another session that is gone."""
+        outcome = getattr(self.selection, "outcome", None)
+        features = getattr(self.selection, "features", None)
+        if outcome is None:
+            return None
+        if features is not None and self.selection.outcome_is_current():
+            return outcome.bank_for(features)
+        return outcome.bank
+
     def _chemiscope_file(self):
         try:
             features = getattr(self.selection, "features", None)
-            bank = getattr(getattr(self.selection, "outcome", None), "bank", None)
+            bank = self._bank()
             return io.BytesIO(chemiscope_bytes(self.data.dataset, features, self._indices(), bank=bank))
         except Exception as exc:  # noqa: BLE001
             notify(f"Export chemiscope map: {describe(exc)}")
@@ -100,7 +111,7 @@ class ExportPanel(Viewer):
 
     def _bank_file(self):
         try:
-            bank = getattr(getattr(self.selection, "outcome", None), "bank", None)
+            bank = self._bank()
             if bank is None:
                 raise DataError("no LE bank yet: wait for the selection to finish")
             return io.BytesIO(bank_bytes(bank))

@@ -34,7 +34,7 @@ import numpy as np
 import param
 
 from atomsieve.app.background import Background, Job
-from atomsieve.app.compare_state import context_key, evaluation_context
+from atomsieve.app.compare_state import check_model_input, context_key, evaluation_context
 from atomsieve.app.selection_state import SelectionState, run_selection, selection_key
 from atomsieve.app.studies_state import GRID_THRESHOLDS
 from atomsieve.errors import ParameterError
@@ -299,6 +299,14 @@ class ModelErrorState(param.Parameterized):
         ckey = context_key(*args)
         if ckey == self._ckey and (self.ready or self.preparing):
             return self._prepare_job
+        try:
+            check_model_input(args[0], args[1], args[3])  # too large: say so instead of preparing
+        except ParameterError as exc:
+            self._prepared = (ckey, None)
+            with param.parameterized.batch_call_watchers(self):
+                self.ready, self.preparing, self.progress = False, False, 0.0
+                self.status = f"model error off: {exc}"
+            return None
         if self.synchronous:
             self.prepare_now()
             return None

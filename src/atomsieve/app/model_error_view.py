@@ -224,6 +224,8 @@ class ModelErrorPanel(Viewer):
             self.text.object = "**preparing the model input…** the RMSE appears when it is ready"
         elif st.training:
             self.text.object = "**training…**"
+        elif not st.ready and st.status:  # preparing stopped without a model input (too large, an error)
+            self.text.object = "**no model error for this dataset:** the note below says why"
         self.cancel_button.disabled = not (st.training or st.preparing or st.comparing)
 
     def refresh(self) -> None:
