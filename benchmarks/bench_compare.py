@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--bpnn-sizes", default="",
                         help="also train the BPNN for lebank and fps at these sizes")
     parser.add_argument("--bpnn-methods", default="lebank,fps",
-                        help="selection methods of the BPNN part (plus a full-data row)")
+                        help="methods of the BPNN part (plus a full-data row; '' for that row only)")
     parser.add_argument("--bpnn-seeds", default="0",
                         help="seeds of the BPNN part (selection and network), one study after another")
     parser.add_argument("--bpnn-no-full", action="store_true",
@@ -166,7 +166,8 @@ def bpnn_part(args, pool, test, sf) -> list:
 
     tables = []
     for seed in [int(s) for s in args.bpnn_seeds.split(",")]:
-        btable, seconds = timed(learning_curves, pool, args.bpnn_methods.split(","), bpnn_sizes, "bpnn", 1,
+        btable, seconds = timed(learning_curves, pool, [m for m in args.bpnn_methods.split(",") if m],
+                                bpnn_sizes, "bpnn", 1,
                                 seed, context=bctx, on_row=on_row, scheduler="serial",
                                 reference=not args.bpnn_no_full)
         btable["seed"] = seed
