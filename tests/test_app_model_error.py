@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from atomsieve.app.background import Background
-from atomsieve.app.compare_state import evaluation_context
+from atomsieve.app.compare_state import context_key, evaluation_context
 from atomsieve.app.features_state import FeaturesState
 from atomsieve.app.model_error_state import ModelErrorState, curve_sizes, nearest_first
 from atomsieve.app.selection_state import SelectionState
@@ -204,12 +204,15 @@ def test_export_panel_writes_the_curves_csv_and_the_rmse_into_the_subset(pool):
 def test_a_new_descriptor_rescores_with_the_new_model_input(pool):
     sel, errors = make_states(pool, synchronous=False, methods=[], auto_curves=False, background=Background())
 
+    def jobs():  # the fingerprints' too: setting r_cut starts a computation of its own
+        return [*errors.background.jobs, *sel.background.jobs, *sel.features_state.background.jobs]
+
     def settle():
         # A job's callbacks may start the next job (model input, selection, scoring) before the job
         # counts as finished, so once no job runs, none is pending; a fixed number of rounds missed
         # longer chains.
-        while any(job.running for job in [*errors.background.jobs, *sel.background.jobs]):
-            for job in [*errors.background.jobs, *sel.background.jobs]:
+        while any(job.running for job in jobs()):
+            for job in jobs():
                 assert job.join(300)
 
     settle()
@@ -219,9 +222,10 @@ def test_a_new_descriptor_rescores_with_the_new_model_input(pool):
     fs.r_cut = 3.5
     fs.compute_now()  # new features: new selection, new model input, new numbers
     settle()
-    ctx = evaluation_context(pool, None, "linear", fs.descriptor())
-    assert errors.context is ctx
-    direct = train_and_score(ctx, sel.outcome.selected, sel.seed)
+    # Keyed on the new descriptor (the object itself may have been rebuilt: the process keeps one).
+    assert errors._ckey == context_key(pool, None, "linear", fs.descriptor())
+    assert errors.context.features.params == fs.features.params
+    direct = train_and_score(errors.context, sel.outcome.selected, sel.seed)
     assert errors.current_is_fresh
     assert errors.current["rmse_f_pred"] == pytest.approx(direct["rmse_f_pred"], rel=1e-9)
 

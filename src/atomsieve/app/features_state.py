@@ -142,6 +142,9 @@ class FeaturesState(param.Parameterized):
     def _publish(self, key: tuple, feats: AtomicFeatures) -> None:
         if key != self._wanted:
             return  # the user moved on to another dataset or descriptor meanwhile
+        if feats is self.features:  # compute_now got there first: nothing new to tell the watchers
+            self.busy, self.progress = False, 1.0
+            return
         with param.parameterized.batch_call_watchers(self):
             self.busy, self.progress = False, 1.0
             self.status = describe_features(feats)
