@@ -14,7 +14,7 @@ from atomsieve.datasets import default_path
 
 pytestmark = [pytest.mark.browser]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PANEL_EXE = str(Path(sys.executable).with_name("panel"))
 APP = ROOT / "src" / "atomsieve" / "app" / "panel_app.py"
 NOTEBOOK = ROOT / "notebooks" / "dashboard_in_jupyter.ipynb"

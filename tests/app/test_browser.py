@@ -17,7 +17,7 @@ from atomsieve.datasets import default_path
 pytestmark = [pytest.mark.browser]
 
 #: The README's picture of the running dashboard; rewritten only with ATOMSIEVE_UPDATE_SCREENSHOT=1.
-SCREENSHOT = Path(__file__).resolve().parents[1] / "assets" / "dashboard.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "assets" / "dashboard.png"
 VIEWPORT = (1500, 1000)
 HEADER_RGB = (0x2F, 0x6F, 0x9F)  # atomsieve.app.serve.ACCENT
 

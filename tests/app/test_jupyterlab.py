@@ -13,7 +13,7 @@ from test_browser import card_value
 
 pytestmark = [pytest.mark.browser]
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "dashboard_in_jupyter.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "dashboard_in_jupyter.ipynb"
 JUPYTER_EXE = str(Path(sys.executable).with_name("jupyter"))
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 VIEWPORT = (1280, 900)  # the narrowest width the layout must hold at
