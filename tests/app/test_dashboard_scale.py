@@ -15,7 +15,8 @@ from ase.constraints import FixAtoms
 
 from atomsieve import load, save
 from atomsieve.data import Dataset
-from atomsieve.data.frames import CompactFrames, read_compact
+from atomsieve.data.frames import CompactFrames
+from atomsieve.data.stream import read_compact
 from atomsieve.datasets import default_path
 
 

@@ -44,9 +44,9 @@ def read_dataset(path, *, energy_key: str | None = None, forces_key: str | None 
     """``atomsieve.load(path, ...)``, or for a file larger than the command line's streaming threshold
     (:func:`atomsieve.commands.streamed.stream_bytes`, 64 MiB: about 6 × 10^5 atoms of extxyz) and
     no ``query``, the same dataset as :class:`~atomsieve.data.frames.CompactFrames` read a partition
-    at a time (:func:`~atomsieve.data.frames.read_compact`): ~60 bytes per atom instead of 2.8 kB."""
+    at a time (:func:`~atomsieve.data.stream.read_compact`): ~60 bytes per atom instead of 2.8 kB."""
     from atomsieve.data import load
-    from atomsieve.data.frames import read_compact
+    from atomsieve.data.stream import read_compact
 
     if not query and is_large_file(path):
         return read_compact(path, energy_key=energy_key or None, forces_key=forces_key or None,

@@ -26,7 +26,7 @@ class Dataset:
     atoms : list of ase.Atoms, or CompactFrames
         The structures (frames). They are not copied. A
         :class:`~atomsieve.data.frames.CompactFrames` (flat arrays, an ``Atoms`` built per access;
-        :func:`~atomsieve.data.frames.read_compact`) is kept as it is: every per-atom array below, the
+        :func:`~atomsieve.data.stream.read_compact`) is kept as it is: every per-atom array below, the
         subset and the hash then come from its arrays, and no list of ``Atoms`` is ever made.
     energies : ndarray of shape (n_structures,), optional
         Total energies in eV.

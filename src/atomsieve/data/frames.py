@@ -6,7 +6,7 @@ A list of ``ase.Atoms`` costs about 2.8 kB per atom in Python objects (14 GB for
 periodicity per structure, each structure's ``info`` and calculator results) and behaves as a
 read-only sequence of ``Atoms``: ``frames[i]`` builds structure ``i`` afresh, equal to the one the
 file reader gave. :class:`~atomsieve.data.dataset.Dataset` takes it in place of a list, and
-:func:`read_compact` reads a large file into it a partition at a time
+:func:`atomsieve.data.stream.read_compact` reads a large file into it a partition at a time
 (:func:`atomsieve.data.stream.iter_partitions`), so no list of ``Atoms`` ever exists.
 
 A structure whose layout differs from the first one's (other per-atom arrays, constraints, a
@@ -15,8 +15,6 @@ calculator that is not a single-point one) is kept as its ``Atoms`` object, retu
 
 from __future__ import annotations
 
-import os
-import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -275,52 +273,3 @@ class FramesBuilder:
 
         return ({k: v if k in CORE_ARRAYS else spread(v) for k, v in arrays.items()},
                 {k: spread(v) for k, v in atom_results.items()})
-
-
-def read_compact(path: str | os.PathLike, *, energy_key: str | None = None, forces_key: str | None = None,
-                 partition_size: int = 500, progress=None):
-    """Read a structure file into a :class:`~atomsieve.data.dataset.Dataset` of
-    :class:`CompactFrames`, a partition at a time: the same structures, labels, keys and content hash
-    as :func:`atomsieve.load`, in about 60 bytes per atom instead of 2.8 kB.
-
-    ``progress(done, total, label)`` hears of the structures read.
-
-    Examples
-    --------
-    >>> from atomsieve import load
-    >>> from atomsieve.datasets import default_path
-    >>> ds = read_compact(default_path("test"), partition_size=10)
-    >>> ds.content_hash() == load(default_path("test")).content_hash(), type(ds.atoms).__name__
-    (True, 'CompactFrames')
-    """
-    from atomsieve.data.dataset import Dataset
-    from atomsieve.data.stream import count_structures, iter_partitions
-    from atomsieve.errors import PartialLabelsWarning
-    from atomsieve.progress import report
-
-    total = count_structures(path) if progress is not None else 0
-    builder = FramesBuilder()
-    energies, forces, keys, n_atoms = [], [], (None, None), 0
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PartialLabelsWarning)
-        for part in iter_partitions(path, partition_size, energy_key=energy_key, forces_key=forces_key):
-            builder.extend(part.atoms)
-            keys = (part.energy_key, part.forces_key)
-            energies.append(part.energies)
-            forces.append(part.forces)
-            n_atoms += len(part.numbers)
-            report(progress, builder.n, total, f"{n_atoms:,} atoms read")
-    notes = [str(w.message) for w in caught if issubclass(w.category, PartialLabelsWarning)]
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    frames = builder.build()
-    energy = None if any(e is None for e in energies) else np.concatenate(energies)
-    force = None if any(f is None for f in forces) else np.concatenate(forces)
-    for name, stacked in frames.atom_results.items():  # one copy of the forces, not two
-        if force is not None and stacked.shape == force.shape and np.array_equal(stacked, force):
-            frames.atom_results[name] = force = np.ascontiguousarray(force, dtype=np.float64)
-    dataset = Dataset(frames, energies=energy, forces=force, energy_key=keys[0], forces_key=keys[1],
-                      source=str(path))
-    dataset.label_notes = notes
-    return dataset
-
