@@ -3,9 +3,8 @@
 Process-wide caches (features, selection outcomes and model-error rows of the dashboard, prepared
 model input of :func:`atomsieve.potentials.featurize.prepare`) are instances of
 :class:`KeyedCache`; keys are tuples of explicit parts (dataset content hash,
-:func:`atomsieve.digest.params_digest`, thresholds...), never arrays. On-disk caches are
-:class:`atomsieve.descriptors.cache.FeatureCache` and the prepared-data files of
-:mod:`atomsieve.potentials.featurize`.
+:func:`atomsieve.digest.params_digest`, thresholds...), never arrays. The on-disk counterpart is
+:class:`atomsieve.disk_cache.NpzFolder` (feature files and prepared model input).
 """
 
 from __future__ import annotations

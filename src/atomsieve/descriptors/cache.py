@@ -11,13 +11,13 @@ written for another key is deleted and recomputed.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.descriptors.storage import load_features, read_meta, save_features
 from atomsieve.digest import digest
-from atomsieve.errors import AtomsieveError, CacheError
+from atomsieve.disk_cache import NpzFolder
+from atomsieve.errors import CacheError
 
 
 def default_cache_dir() -> Path:
@@ -52,38 +52,27 @@ class FeatureCache:
     """
 
     def __init__(self, folder: str | os.PathLike | None = None):
-        self.folder = Path(folder) if folder is not None else default_cache_dir()
+        self.entries = NpzFolder(folder if folder is not None else default_cache_dir(), "feature cache")
+        self.folder = self.entries.folder
 
     def path(self, key: str) -> Path:
-        return self.folder / f"{key}.npz"
+        return self.entries.path(key)
 
     def load(self, key: str) -> AtomicFeatures | None:
         """The cached features, or None when absent; damaged or stale entries are removed."""
-        path = self.path(key)
-        if not path.is_file():
-            return None
-        try:
-            if read_meta(path).get("cache_key") != key:
-                raise CacheError(f"{path}: written for another key")
-            return load_features(path)
-        except CacheError as exc:
-            warnings.warn(f"feature cache: {exc}; recomputing", RuntimeWarning, stacklevel=3)
-            path.unlink(missing_ok=True)
-            return None
+        return self.entries.load(key, _read_entry)
 
     def store(self, key: str, features: AtomicFeatures) -> None:
         """Write an entry (atomic); an unwritable folder only warns."""
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            save_features(features, self.path(key), overwrite=True, extra={"cache_key": key})
-        except (OSError, AtomsieveError) as exc:
-            warnings.warn(f"feature cache: cannot write {self.path(key)}: {exc}", RuntimeWarning,
-                          stacklevel=3)
+        self.entries.store(key, lambda tmp: save_features(features, tmp, overwrite=True,
+                                                          extra={"cache_key": key}))
 
     def clear(self) -> int:
         """Delete every entry; returns how many."""
-        n = 0
-        for p in self.folder.glob("*.npz"):
-            p.unlink(missing_ok=True)
-            n += 1
-        return n
+        return self.entries.clear()
+
+
+def _read_entry(path: Path, key: str) -> AtomicFeatures:
+    if read_meta(path).get("cache_key") != key:
+        raise CacheError("written for another key")
+    return load_features(path)

@@ -7,18 +7,16 @@ descriptor's Jacobian times the scaler's slope.
 
 from __future__ import annotations
 
-import warnings
-import zipfile
 from typing import Any
 
 import numpy as np
 import torch
 
-from atomsieve.data import atomic_path
 from atomsieve.descriptors import AtomicFeatures, SymmetryFunctions, default_descriptor
 from atomsieve.descriptors.scaling import make_scaler
 from atomsieve.digest import digest, params_digest
-from atomsieve.errors import AtomsieveError, ParameterError
+from atomsieve.disk_cache import NpzFolder
+from atomsieve.errors import CacheError, ParameterError
 from atomsieve.keyed_cache import KeyedCache
 from atomsieve.potentials.prepared import PreparedData, sum_pairs
 from atomsieve.progress import ProgressCallback
@@ -49,10 +47,18 @@ def central_atoms_of(dataset) -> np.ndarray | None:
     return np.asarray(found, dtype=np.int64)
 
 
-def _disk_cache_path(key: str):
+def _disk_cache() -> NpzFolder:
+    """The prepared inputs' folder beside the feature cache's (both follow ``$ATOMSIEVE_CACHE_DIR``)."""
     from atomsieve.descriptors.cache import default_cache_dir
 
-    return default_cache_dir().parent / "prepared" / f"{key}.npz"
+    return NpzFolder(default_cache_dir().parent / "prepared", "prepared-data cache")
+
+
+def _read_raw(path, key: str) -> dict:
+    with np.load(path, allow_pickle=False) as z:
+        if str(z["key"]) != key:
+            raise CacheError("written for another key")
+        return {"values": z["values"], "numbers": z["numbers"], "summed": z["summed"]}
 
 
 #: Atoms featurised per chunk by :func:`prepare`: only one chunk's per-pair Jacobian (about 50 kB
@@ -98,16 +104,8 @@ def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk
     copied into the compact pair arrays) before the next chunk is computed, so the peak memory is
     the result plus one chunk. Structures are independent, so this is the whole-set answer."""
     key = digest({"dataset": dataset.content_hash(), "params": sf.params, "format": CACHE_FORMAT})
-    path = _disk_cache_path(key)
-    if disk_cache and not pairs and path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if str(z["key"]) == key:
-                    return {"values": z["values"], "numbers": z["numbers"], "summed": z["summed"]}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            warnings.warn(f"prepared-data cache {path}: unreadable ({exc}); recomputing", RuntimeWarning,
-                          stacklevel=3)
-        path.unlink(missing_ok=True)
+    if disk_cache and not pairs and (hit := _disk_cache().load(key, _read_raw)) is not None:
+        return hit
     counts = np.asarray(dataset.atom_counts, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     n_atoms, n_f, n_e = int(offsets[-1]), sf.n_features, sf.n_species
@@ -150,14 +148,8 @@ def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk
                    grad=np.concatenate(grads) if grads else np.zeros((0, n_f, 3), dtype=store_dtype))
         del centers, neighbours, grads
     if disk_cache:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path, overwrite=True) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, key=np.array(key), values=out["values"], numbers=numbers,
-                             summed=out["summed"])
-        except (OSError, AtomsieveError) as exc:
-            warnings.warn(f"prepared-data cache: cannot write {path}: {exc}", RuntimeWarning, stacklevel=3)
+        _disk_cache().store(key, lambda tmp: np.savez(tmp, key=np.array(key), values=out["values"],
+                                                      numbers=numbers, summed=out["summed"]))
     return out
 
 
