@@ -1,7 +1,7 @@
 """The EMT platinum check of the Behler–Parrinello trainer (issue 19).
 
 60 rattled fcc Pt cells of 32 atoms (2×2×2 cubic cells, lattice constant 3.92 Å × (1 + 0.02·N(0, 1)),
-positions rattled with σ = 0.1 Å) labelled by ASE's EMT train a ``BPNNPotential``; 30 other such cells
+positions rattled with σ = 0.1 Å) labelled by ASE's EMT train a ``BPNNModel``; 30 other such cells
 test it. Reports the test force MAE (meV/Å), the training time and how training ended, per data draw
 (``--draws``: the training cells of draw k come from seed 2k, the test cells from seed 2k + 1).
 
@@ -13,7 +13,7 @@ the MAE over the test atoms whose min–max scaled fingerprints all lie inside t
 The descriptor defaults are those of ``atomsieve nft``: the 56 Gaussian G2/G4 candidates of
 ``gaussian_g2g4`` at 6.5 Å, of which the 21 whose force features best explain each draw's training
 forces are kept (force correlation, chosen on the training cells only); ``--feature-selection none``
-uses all 56. The network options set BPNNPotential arguments; those not given keep the class
+uses all 56. The network options set BPNNModel arguments; those not given keep the class
 defaults. benchmarks/README.md ("BPNN trainer: the EMT platinum check") has the measurements.
 
 Run:  .venv/bin/python benchmarks/bench_bpnn_emt.py --draws 3 --json /tmp/bpnn_emt.json
@@ -33,7 +33,7 @@ from atomsieve import Dataset
 from atomsieve.active.parents import label_structures
 from atomsieve.descriptors import preset
 from atomsieve.descriptors.presets import keep_functions
-from atomsieve.potentials import BPNNPotential, LinearPotential, prepare
+from atomsieve.potentials import BPNNModel, LinearModel, prepare
 
 
 def rattled_pt_cells(n: int, seed: int, sigma: float = 0.1) -> Dataset:
@@ -125,7 +125,7 @@ def main() -> None:
             d_train, feats = prepare(train, kept, pairs=True, device="cpu", cache=False)
         d_test, _ = prepare(test, kept, feats.scaler, pairs=True, device="cpu", cache=False)
         t0 = time.perf_counter()
-        model = BPNNPotential(**params, seed=draw).fit(d_train)
+        model = BPNNModel(**params, seed=draw).fit(d_train)
         seconds = time.perf_counter() - t0
         score, fit = model.score(d_test), model.score(d_train)
         _, forces = model.predict(d_test)
@@ -144,12 +144,12 @@ def main() -> None:
                "train_force_rmse_meV": 1000 * fit["rmse_f"], "epochs": len(model.history_),
                "stop_reason": model.stop_reason_, "train_seconds": seconds}
         if args.linear:
-            lin = LinearPotential().fit(d_train)
+            lin = LinearModel().fit(d_train)
             row["linear_test_force_mae_meV"] = 1000 * lin.score(d_test)["mae_f"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     result = {"settings": {**vars(args), **{k: v for k, v in params.items() if k != "hidden"}},
-              "model_config": BPNNPotential(**params).get_config(), "draws": rows}
+              "model_config": BPNNModel(**params).get_config(), "draws": rows}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
 

@@ -6,7 +6,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_compare.py --scientific         # + prediction-set table (test split)
     .venv/bin/python benchmarks/bench_compare.py --bpnn-sizes 40,80   # + the neural network at a few sizes
     .venv/bin/python benchmarks/bench_compare.py --scientific --ridge 1e-4   # the table with another ridge
-    # the germanium study with BPNNPotential's defaults (issue 19): full data and three methods at
+    # the germanium study with BPNNModel's defaults (issue 19): full data and three methods at
     # 23 and 46 structures, one model seed after another, one job at a time
     .venv/bin/python benchmarks/bench_compare.py --threads 1 --bpnn-only --bpnn-sizes 23,46 \
         --bpnn-methods lebank,fps,random --bpnn-seeds 0,1 --json ge_bpnn.json
@@ -79,7 +79,7 @@ def main() -> None:
                              "(meant for the Adam defaults of the time)")
     parser.add_argument("--bpnn-only", action="store_true", help="skip the linear timing part")
     parser.add_argument("--ridge", type=float, default=None,
-                        help="LinearPotential ridge of the learning curves (default: its own, 1e-8)")
+                        help="LinearModel ridge of the learning curves (default: its own, 1e-8)")
     parser.add_argument("--json", help="write the figures and tables here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -105,7 +105,7 @@ def main() -> None:
 
 def linear_part(args, pool, test, sf, methods, sizes, figures) -> list:
     from atomsieve.evaluate import build_context, learning_curves, summarize
-    from atomsieve.potentials import LinearPotential, prepare
+    from atomsieve.potentials import LinearModel, prepare
     from atomsieve.potentials import featurize as featurize_module
 
     previous = os.environ.get("ATOMSIEVE_CACHE_DIR")
@@ -114,10 +114,10 @@ def linear_part(args, pool, test, sf, methods, sizes, figures) -> list:
         _, figures["prepare_cold_s"] = timed(prepare, pool, sf)
         featurize_module._CACHE.clear()
         (data, feats), figures["prepare_warm_disk_s"] = timed(prepare, pool, sf)
-        model, figures["linear_fit_first_s"] = timed(LinearPotential().fit, data)  # design rows built here
+        model, figures["linear_fit_first_s"] = timed(LinearModel().fit, data)  # design rows built here
         figures["linear_condition_number"] = float(model.condition_number_)
         figures["linear_solver"] = model.solver_
-        fits = [timed(LinearPotential().fit, data)[1] for _ in range(5)]
+        fits = [timed(LinearModel().fit, data)[1] for _ in range(5)]
         figures["linear_fit_s"] = float(np.median(fits))
         figures["ridge_peer_s"] = float(np.median([ridge_peer(data) for _ in range(3)]))
         figures["linear_vs_ridge_speedup"] = figures["ridge_peer_s"] / figures["linear_fit_s"]
@@ -144,7 +144,7 @@ def linear_part(args, pool, test, sf, methods, sizes, figures) -> list:
 def bpnn_part(args, pool, test, sf) -> list:
     """BPNN learning-curve rows for each seed (serial: one job at a time), printed as they finish."""
     from atomsieve.evaluate import build_context, learning_curves
-    from atomsieve.potentials import BPNNPotential
+    from atomsieve.potentials import BPNNModel
 
     bpnn_sizes = [int(s) for s in args.bpnn_sizes.split(",")]
     params: dict = {"device": "cpu"}
@@ -152,7 +152,7 @@ def bpnn_part(args, pool, test, sf) -> list:
         params.update(max_epochs=150, hidden=(32, 32), patience=30)
     if args.bpnn_epochs is not None:
         params["max_epochs"] = args.bpnn_epochs
-    print("BPNN config:", BPNNPotential(**params).get_config(), flush=True)
+    print("BPNN config:", BPNNModel(**params).get_config(), flush=True)
     bctx = build_context(pool, test=test, descriptor=sf, model="bpnn", model_params=params)
     rows: list = []
 

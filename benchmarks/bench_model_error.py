@@ -13,7 +13,7 @@ setting the threshold to:
 
 Two cases: ``cold`` (a slider position never fitted: LE-bank fit included) and ``prefetched`` (the
 position is in the outcome cache, as after the served app's start-up precomputation). The peer is
-the bare work the cards wrap: ``LinearPotential().fit(prepared, structures=...)`` and ``score`` on
+the bare work the cards wrap: ``LinearModel().fit(prepared, structures=...)`` and ``score`` on
 the prepared test set, on the same selections (interleaved A/B pairs).
 
 Browser level (``--browser``): ``atomsieve dashboard`` in a subprocess, headless Chromium; one
@@ -52,7 +52,7 @@ def state_level(moves: int, seed: int, unit: str, path: Path | None = None) -> d
     from atomsieve.app.selection_state import OUTCOMES, THRESHOLD_STEP, SelectionState
     from atomsieve.app.state import DatasetState
     from atomsieve.datasets import load_default
-    from atomsieve.potentials.linear import LinearPotential
+    from atomsieve.potentials.linear import LinearModel
     from atomsieve.selectors.structure_points import one_blas_thread
 
     fs = FeaturesState(data=DatasetState.from_path(path))
@@ -82,7 +82,7 @@ def state_level(moves: int, seed: int, unit: str, path: Path | None = None) -> d
         return stamps["current"] - begin + hist, done - begin + hist
 
     def bare(selected) -> None:
-        LinearPotential().fit(ctx.prepared, structures=selected).score(
+        LinearModel().fit(ctx.prepared, structures=selected).score(
             ctx.test if ctx.test is not None else ctx.prepared)
 
     def peer(selected, threads_one: bool) -> float:

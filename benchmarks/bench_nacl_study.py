@@ -10,7 +10,7 @@ distance of 0).
 Run: ``.venv/bin/python benchmarks/bench_nacl_study.py [--pool 120] [--md-ions 128] [--md-steps 120]``
 (``--json PATH`` writes the rows and RDFs; ``--ridge`` sets the linear model's ridge). The error
 table also lists each model's fitted energy offsets (eV per atom of Na and Cl) and the condition
-number of its normal matrix (``LinearPotential.condition_number_``).
+number of its normal matrix (``LinearModel.condition_number_``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--md-equilibration", type=int, default=40)
     parser.add_argument("--r-cut", type=float, default=4.5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ridge", type=float, default=None, help="LinearPotential ridge (default: its own)")
+    parser.add_argument("--ridge", type=float, default=None, help="LinearModel ridge (default: its own)")
     parser.add_argument("--skip-md", action="store_true", help="errors only, no MD")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

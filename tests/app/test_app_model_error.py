@@ -14,7 +14,7 @@ from atomsieve.app.state import DatasetState
 from atomsieve.datasets import load_default
 from atomsieve.evaluate.jobs import train_and_score
 from atomsieve.evaluate.selection import select
-from atomsieve.potentials.linear import LinearPotential
+from atomsieve.potentials.linear import LinearModel
 
 R_CUT = 3.0  # few neighbours: quick fingerprint derivatives
 
@@ -41,7 +41,7 @@ def test_cards_equal_training_the_same_model_on_the_same_selection_directly(pool
         chosen = sel.outcome.selected
         # The same linear model fitted by hand on the selected structures, scored on the whole pool.
         ctx = evaluation_context(pool, None, "linear", sel.features_state.descriptor())
-        model = LinearPotential().fit(ctx.prepared, structures=chosen)
+        model = LinearModel().fit(ctx.prepared, structures=chosen)
         pred = model.score(ctx.prepared)
         assert errors.current["n_selected"] == len(chosen) == sel.outcome.n_structures
         assert errors.current["rmse_f_pred"] == pytest.approx(1000 * pred["rmse_f"], rel=1e-9)

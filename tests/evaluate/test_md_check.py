@@ -266,7 +266,7 @@ def test_md_check_cli_with_a_trained_model_file(tmp_path, capsys):
     pool = atomsieve.builders.build("pdh-cluster", 6, seed=0, frames_per_trajectory=3, interval=5,
                                     equilibration=5)
     atomsieve.save(pool, tmp_path / "pool.extxyz")
-    potentials.fit_potential(pool, potentials.LinearPotential()).save(tmp_path / "model.pt")
+    potentials.fit_potential(pool, potentials.LinearModel()).save(tmp_path / "model.pt")
     out = tmp_path / "report.json"
     code = main(["md-check", str(tmp_path / "model.pt"), "--reference", str(tmp_path / "pool.extxyz"),
                  "--system", "pdh-cluster", "--temperature", "300", "--steps", "10", "--equilibration", "0",

@@ -13,9 +13,9 @@ from atomsieve.descriptors import SymmetryFunctions
 from atomsieve.errors import CacheError, DataError, ParameterError
 from atomsieve.potentials import (
     AtomsieveCalculator,
-    BPNNPotential,
+    BPNNModel,
     Ensemble,
-    LinearPotential,
+    LinearModel,
     fit_potential,
     load_calculator,
     load_potential,
@@ -50,7 +50,7 @@ def prepared(clusters, sf):
 @pytest.fixture(scope="module")
 def bpnn(prepared):
     data, _ = prepared
-    return BPNNPotential(hidden=(12,), max_epochs=60, batch_size=4, dtype="float64", device="cpu",
+    return BPNNModel(hidden=(12,), max_epochs=60, batch_size=4, dtype="float64", device="cpu",
                          seed=3).fit(data)
 
 
@@ -83,7 +83,7 @@ def test_linear_fit_is_exact_on_labels_it_can_represent(prepared):
     data_exact = type(data)(features=data.features, species=data.species, elements=data.elements,
                             atom_counts=data.atom_counts, summed_jacobian=data.summed_jacobian,
                             energies=energy_rows @ w, forces=force_rows @ w)
-    model = LinearPotential(ridge=0.0).fit(data_exact)
+    model = LinearModel(ridge=0.0).fit(data_exact)
     np.testing.assert_allclose(model.weights_, w, rtol=1e-6, atol=1e-6)
     scores = model.score(data_exact)
     assert scores["rmse_e"] < 1e-8 and scores["rmse_f"] < 1e-8
@@ -91,7 +91,7 @@ def test_linear_fit_is_exact_on_labels_it_can_represent(prepared):
 
 def test_linear_energies_are_sums_of_atomic_energies(prepared):
     data, _ = prepared
-    model = LinearPotential().fit(data)
+    model = LinearModel().fit(data)
     energies, _ = model.predict(data)
     per_structure = np.bincount(data.structure_index, weights=model.atomic_energies(data))
     np.testing.assert_allclose(energies, per_structure, rtol=1e-10)
@@ -99,7 +99,7 @@ def test_linear_energies_are_sums_of_atomic_energies(prepared):
 
 def test_linear_fit_on_emt_data_beats_a_constant(prepared):
     data, _ = prepared
-    scores = LinearPotential().fit(data).score(data)
+    scores = LinearModel().fit(data).score(data)
     assert scores["rmse_f"] < 0.5 * np.sqrt(np.mean(data.forces**2))
 
 
@@ -108,7 +108,7 @@ def test_calculator_forces_match_finite_differences(kind, clusters, sf, prepared
     from atomsieve.potentials import Potential
 
     data, feats = prepared
-    model = LinearPotential().fit(data) if kind == "linear" else bpnn
+    model = LinearModel().fit(data) if kind == "linear" else bpnn
     calc = AtomsieveCalculator(Potential(model, sf, feats.scaler))
     atoms = clusters.atoms[0].copy()
     atoms.calc = calc
@@ -140,14 +140,14 @@ def test_bpnn_training_lowers_the_loss_and_is_seeded(prepared, bpnn):
     data, _ = prepared
     history = [h["train_loss"] for h in bpnn.history_]
     assert history[-1] < 0.5 * history[0]
-    again = BPNNPotential(hidden=(12,), max_epochs=60, batch_size=4, dtype="float64", device="cpu",
+    again = BPNNModel(hidden=(12,), max_epochs=60, batch_size=4, dtype="float64", device="cpu",
                           seed=3).fit(data)
     np.testing.assert_array_equal(bpnn.predict(data)[1], again.predict(data)[1])
 
 
 def test_bpnn_early_stopping_keeps_the_best_epoch(prepared):
     data, _ = prepared
-    model = BPNNPotential(hidden=(4,), max_epochs=400, patience=3, learning_rate=0.05, batch_size=4,
+    model = BPNNModel(hidden=(4,), max_epochs=400, patience=3, learning_rate=0.05, batch_size=4,
                           optimizer="adam", validation_fraction=0.1, dtype="float64", device="cpu").fit(data)
     assert len(model.history_) < 400
     losses = [h["validation_loss"] for h in model.history_]
@@ -178,17 +178,17 @@ def test_central_atom_loss_ignores_the_rest_of_a_chunk(prepared):
     scrambled = type(data)(**kwargs, energies=scrambled_energies, forces=scrambled_forces)
     clean = type(data)(**kwargs, energies=data.energies, forces=data.forces)
     settings = dict(hidden=(6,), max_epochs=8, batch_size=4, dtype="float64", device="cpu", seed=0)
-    a = BPNNPotential(**settings).fit(clean).predict(clean)[1]
-    b = BPNNPotential(**settings).fit(scrambled).predict(clean)[1]
+    a = BPNNModel(**settings).fit(clean).predict(clean)[1]
+    b = BPNNModel(**settings).fit(scrambled).predict(clean)[1]
     np.testing.assert_allclose(a, b, atol=1e-10)
-    la = LinearPotential().fit(clean).predict(clean)[1]
-    lb = LinearPotential().fit(scrambled).predict(clean)[1]
+    la = LinearModel().fit(clean).predict(clean)[1]
+    lb = LinearModel().fit(scrambled).predict(clean)[1]
     np.testing.assert_allclose(la, lb, atol=1e-8)
 
 
 def test_ensemble_uncertainty_follows_the_formula(prepared):
     data, _ = prepared
-    ens = Ensemble(LinearPotential(), n_members=5, seed=2).fit(data)
+    ens = Ensemble(LinearModel(), n_members=5, seed=2).fit(data)
     out = ens.predict_uncertainty(data)
     energies, forces = ens.member_predictions(data)
     mean = forces.mean(0)
@@ -204,7 +204,7 @@ def test_ensemble_uncertainty_follows_the_formula(prepared):
 
 def test_bpnn_ensemble_fits_and_reports_uncertainty(prepared):
     data, _ = prepared
-    member = BPNNPotential(hidden=(4,), max_epochs=3, batch_size=6, device="cpu")
+    member = BPNNModel(hidden=(4,), max_epochs=3, batch_size=6, device="cpu")
     ens = Ensemble(member, n_members=2).fit(data)
     assert ens.predict_uncertainty(data)["delta"].shape == (data.n_atoms,)
     assert [m.seed for m in ens.members_] == [0, 1]
@@ -212,9 +212,9 @@ def test_bpnn_ensemble_fits_and_reports_uncertainty(prepared):
 
 @pytest.mark.parametrize("kind", ["linear", "bpnn", "ensemble"])
 def test_save_and_load_round_trip(kind, tmp_path, clusters, sf):
-    model = {"linear": LinearPotential(),
-             "bpnn": BPNNPotential(hidden=(5,), max_epochs=2, device="cpu"),
-             "ensemble": Ensemble(LinearPotential(), n_members=3)}[kind]
+    model = {"linear": LinearModel(),
+             "bpnn": BPNNModel(hidden=(5,), max_epochs=2, device="cpu"),
+             "ensemble": Ensemble(LinearModel(), n_members=3)}[kind]
     pot = fit_potential(clusters.subset(range(6)), model, sf)
     path = pot.save(tmp_path / "model.pt")
     back = load_potential(path)
@@ -252,16 +252,16 @@ def test_loading_refuses_files_that_are_not_potentials(tmp_path):
 def test_clear_errors(prepared, sf):
     data, _ = prepared
     with pytest.raises(ParameterError, match="not fitted"):
-        LinearPotential().predict(data)
+        LinearModel().predict(data)
     with pytest.raises(ParameterError, match="pairs=True"):
-        BPNNPotential(max_epochs=1).fit(data.subset([0]).__class__(
+        BPNNModel(max_epochs=1).fit(data.subset([0]).__class__(
             features=data.features, species=data.species, elements=data.elements,
             atom_counts=data.atom_counts,
             summed_jacobian=data.summed_jacobian, energies=data.energies))
     with pytest.raises(ParameterError, match="at least 2 members"):
-        Ensemble(LinearPotential(), n_members=1).fit(data)
+        Ensemble(LinearModel(), n_members=1).fit(data)
     with pytest.raises(ParameterError, match="activation"):
-        BPNNPotential(activation="relu6").fit(data)
+        BPNNModel(activation="relu6").fit(data)
     with pytest.raises(ParameterError, match="lacks"):
         prepare(Dataset([bulk("Al")]), sf)
 
@@ -272,8 +272,8 @@ def test_bpnn_on_cuda_matches_cpu(prepared):
         pytest.skip("no CUDA device")
     data, _ = prepared
     settings = dict(hidden=(8,), max_epochs=3, batch_size=4, dtype="float64", seed=0)
-    cpu = BPNNPotential(device="cpu", **settings).fit(data)
-    gpu = BPNNPotential(device="cuda", **settings).fit(data)
+    cpu = BPNNModel(device="cpu", **settings).fit(data)
+    gpu = BPNNModel(device="cuda", **settings).fit(data)
     np.testing.assert_allclose(cpu.predict(data)[1], gpu.predict(data)[1], atol=1e-8)
 
 
@@ -281,11 +281,11 @@ def test_zero_structure_weight_equals_leaving_the_structure_out(prepared):
     data, _ = prepared
     weights = np.ones(data.n_structures)
     weights[[1, 4]] = 0.0
-    weighted = LinearPotential().fit(data, structure_weights=weights)
+    weighted = LinearModel().fit(data, structure_weights=weights)
     kept = np.flatnonzero(weights > 0)
-    without = LinearPotential().fit(data, structures=kept)
+    without = LinearModel().fit(data, structures=kept)
     np.testing.assert_allclose(weighted.weights_, without.weights_, rtol=1e-8, atol=1e-10)
-    doubled = LinearPotential().fit(data, structures=np.r_[kept, kept])
+    doubled = LinearModel().fit(data, structures=np.r_[kept, kept])
     np.testing.assert_allclose(doubled.weights_, without.weights_, rtol=1e-6, atol=1e-8)
 
 
@@ -303,7 +303,7 @@ def test_bpnn_prediction_in_small_batches_equals_one_batch(prepared, bpnn):
 
 def teacher_labelled(data, seed: int = 7):
     """``data`` relabelled by a random small network, so a zero loss is reachable."""
-    teacher = BPNNPotential(hidden=(4,), seed=seed, device="cpu")
+    teacher = BPNNModel(hidden=(4,), seed=seed, device="cpu")
     net = teacher.build_network(data.n_features, data.elements)
     with torch.no_grad():
         net.shift.fill_(-3.0)
@@ -317,7 +317,7 @@ def teacher_labelled(data, seed: int = 7):
 
 def test_lbfgs_reaches_a_small_loss_on_a_learnable_problem(prepared):
     data = teacher_labelled(prepared[0])
-    model = BPNNPotential(hidden=(6,), max_epochs=400, patience=400, energy_rmse_goal=None, l2=0.0,
+    model = BPNNModel(hidden=(6,), max_epochs=400, patience=400, energy_rmse_goal=None, l2=0.0,
                           force_rmse_goal=None, force_max_goal=None, device="cpu", seed=1).fit(data)
     assert model.network_.scale.dtype == torch.float64  # float64 is the CPU default
     losses = [h["train_loss"] for h in model.history_]
@@ -331,8 +331,8 @@ def test_lbfgs_and_adam_agree_on_a_convex_problem(prepared):
     data = prepared[0].subset([0, 1, 2, 3])
     settings = dict(hidden=(), l2=1e-2, energy_rmse_goal=None, force_rmse_goal=None, force_max_goal=None,
                     device="cpu", seed=0)
-    lbfgs = BPNNPotential(max_epochs=200, patience=200, **settings).fit(data)
-    adam = BPNNPotential(optimizer="adam", learning_rate=0.1, batch_size=4, max_epochs=800, patience=800,
+    lbfgs = BPNNModel(max_epochs=200, patience=200, **settings).fit(data)
+    adam = BPNNModel(optimizer="adam", learning_rate=0.1, batch_size=4, max_epochs=800, patience=800,
                          **settings).fit(data)
     assert abs(adam.best_loss_ - lbfgs.best_loss_) < 1e-4 * lbfgs.best_loss_
     np.testing.assert_allclose(adam.predict(data)[1], lbfgs.predict(data)[1], atol=0.01)
@@ -342,7 +342,7 @@ def test_lbfgs_and_adam_agree_on_a_convex_problem(prepared):
 def test_convergence_rules_stop_training(prepared):
     data = teacher_labelled(prepared[0])
     goal = 0.02  # eV/Å force RMSE: reached after some iterations, long before the 400 allowed
-    model = BPNNPotential(hidden=(6,), max_epochs=400, patience=400, energy_rmse_goal=None,
+    model = BPNNModel(hidden=(6,), max_epochs=400, patience=400, energy_rmse_goal=None,
                           force_rmse_goal=goal, force_max_goal=None, device="cpu", seed=1).fit(data)
     rmse = [h["rmse_f"] for h in model.history_]
     assert model.converged_ and model.stop_reason_ == "converged"
@@ -350,15 +350,15 @@ def test_convergence_rules_stop_training(prepared):
     # the converged weights are the ones kept
     np.testing.assert_allclose(model.score(data)["rmse_f"], rmse[-1], rtol=1e-10)
     with pytest.raises(ParameterError, match="force_max_goal"):
-        BPNNPotential(force_max_goal=0.0).fit(data)
+        BPNNModel(force_max_goal=0.0).fit(data)
     with pytest.raises(ParameterError, match="optimizer"):
-        BPNNPotential(optimizer="sgd").fit(data)
+        BPNNModel(optimizer="sgd").fit(data)
 
 
 def test_lbfgs_training_is_seeded(prepared):
     data = prepared[0]
     settings = dict(hidden=(6,), max_epochs=30, device="cpu")
-    one, again, other = (BPNNPotential(seed=s, **settings).fit(data) for s in (4, 4, 5))
+    one, again, other = (BPNNModel(seed=s, **settings).fit(data) for s in (4, 4, 5))
     np.testing.assert_array_equal(one.predict(data)[1], again.predict(data)[1])
     assert not np.allclose(one.predict(data)[1], other.predict(data)[1])
 
@@ -367,7 +367,7 @@ def test_l2_shrinks_the_weights(prepared):
     data = prepared[0]
     norms = []
     for l2 in (0.0, 0.1):
-        model = BPNNPotential(hidden=(6,), max_epochs=60, l2=l2, device="cpu", seed=2).fit(data)
+        model = BPNNModel(hidden=(6,), max_epochs=60, l2=l2, device="cpu", seed=2).fit(data)
         norms.append(sum(float((p.detach() ** 2).sum()) for n, p in model.network_.named_parameters()
                          if n.endswith("weight")))
     assert norms[1] < 0.5 * norms[0]
@@ -383,7 +383,7 @@ def test_a_selected_gaussian_descriptor_feeds_the_network(clusters):
     small = keep_functions(full, chosen)
     np.testing.assert_allclose(small.compute(clusters, scaler="none", device="cpu").values,
                                feats.values[:, np.sort(chosen)], rtol=1e-12, atol=1e-12)
-    pot = fit_potential(clusters, BPNNPotential(hidden=(6,), max_epochs=20, device="cpu"), small)
+    pot = fit_potential(clusters, BPNNModel(hidden=(6,), max_epochs=20, device="cpu"), small)
     assert pot.model.network_.element_nets[0][0].in_features == 6
     with pytest.raises(ParameterError, match="columns"):
         keep_functions(full, [56])

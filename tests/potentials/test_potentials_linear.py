@@ -1,4 +1,4 @@
-"""LinearPotential's solve: collinear compositions, conditioning, agreement with a joint least squares."""
+"""LinearModel's solve: collinear compositions, conditioning, agreement with a joint least squares."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ase.calculators.emt import EMT
 from atomsieve import Dataset
 from atomsieve.builders.sampling import label
 from atomsieve.descriptors import SymmetryFunctions
-from atomsieve.potentials import LinearPotential, prepare
+from atomsieve.potentials import LinearModel, prepare
 from atomsieve.potentials.linear import design_rows, solve_normal_equations
 from atomsieve.potentials.loss import loss_weights
 
@@ -70,7 +70,7 @@ def fixed_composition():
 def test_fixed_composition_gives_finite_shared_offsets_and_the_single_offset_fit(fixed_composition, ridge):
     data = fixed_composition
     assert np.all(data.species_counts() == 8)  # the count columns are identical: collinear offsets
-    model = LinearPotential(ridge=ridge).fit(data)
+    model = LinearModel(ridge=ridge).fit(data)
     assert np.all(np.isfinite(model.weights_))
     # Only the sum of the two offsets is determined; the elements share it.
     assert model.offsets_[0] == pytest.approx(model.offsets_[1], abs=1e-9)
@@ -91,7 +91,7 @@ def test_fixed_composition_gives_finite_shared_offsets_and_the_single_offset_fit
 def test_varied_composition_equals_the_joint_least_squares(fixed_composition):
     raw = emt_alloy(10, seed=1, n_gold=[2, 4, 5, 6, 8, 8, 10, 11, 12, 14])
     data, _ = prepare(raw, alloy_descriptor(), store_dtype=np.float64, cache=False)
-    model = LinearPotential().fit(data)
+    model = LinearModel().fit(data)
     w, offsets, energies, forces = reference_fit(data, 1e-8)
     np.testing.assert_allclose(model.coef_.reshape(-1), w, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(model.offsets_, offsets, rtol=1e-8)
@@ -107,7 +107,7 @@ def test_germanium_fit_is_unchanged():
     data, _ = prepare(load_default("test").subset(range(10)), preset(None, ["Ge"], r_cut=3.0),
                       store_dtype=np.float64, cache=False)
     assert len(set(data.atom_counts.tolist())) > 1
-    model = LinearPotential().fit(data)
+    model = LinearModel().fit(data)
     w, offsets, _, forces = reference_fit(data, 1e-8)
     # The normal matrix's condition is ~1e10 here: weights agree to ~1e-7 of their size.
     np.testing.assert_allclose(model.coef_.reshape(-1), w, atol=1e-6 * np.abs(w).max())
@@ -123,8 +123,8 @@ def test_duplicated_columns_do_not_blow_up(fixed_composition):
                          elements=data.elements, atom_counts=data.atom_counts,
                          summed_jacobian=np.repeat(data.element_summed_jacobian(), 2, axis=2),
                          energies=data.energies, forces=data.forces)
-    single = LinearPotential(ridge=0.0).fit(data)
-    model = LinearPotential(ridge=0.0).fit(doubled)
+    single = LinearModel(ridge=0.0).fit(data)
+    model = LinearModel(ridge=0.0).fit(doubled)
     assert model.solver_ == "eigh" and model.condition_number_ > 1e12
     assert np.all(np.isfinite(model.weights_))
     assert np.abs(model.coef_).max() < 1e3 * np.abs(single.coef_).max()

@@ -62,8 +62,8 @@ class NFTEnsemble:
     n_members : int
         Bootstrap members (10 in the paper).
     model : {"bpnn", "linear"}
-        Member type: :class:`~atomsieve.potentials.bpnn.BPNNPotential` or
-        :class:`~atomsieve.potentials.linear.LinearPotential`.
+        Member type: :class:`~atomsieve.potentials.bpnn.BPNNModel` or
+        :class:`~atomsieve.potentials.linear.LinearModel`.
     model_params : dict, optional
         Constructor arguments of the members (BPNN defaults: :data:`DEFAULT_BPNN`).
     descriptor : str
@@ -152,13 +152,13 @@ class NFTEnsemble:
 
     def _member(self):
         if self.model == "bpnn":
-            from atomsieve.potentials.bpnn import BPNNPotential
+            from atomsieve.potentials.bpnn import BPNNModel
 
-            return BPNNPotential(**{**DEFAULT_BPNN, **(self.model_params or {})})
+            return BPNNModel(**{**DEFAULT_BPNN, **(self.model_params or {})})
         if self.model == "linear":
-            from atomsieve.potentials.linear import LinearPotential
+            from atomsieve.potentials.linear import LinearModel
 
-            return LinearPotential(**(self.model_params or {}))
+            return LinearModel(**(self.model_params or {}))
         raise ParameterError(f"model must be 'bpnn' or 'linear'; got {self.model!r}")
 
     # -- data -----------------------------------------------------------------------------------

@@ -24,17 +24,17 @@ ERROR_COLUMNS = ("rmse_e_train", "rmse_e_pred", "rmse_f_train", "rmse_f_pred")
 
 
 def make_model(model: str, params: dict | None = None, seed: int = 0):
-    """A fresh ``LinearPotential`` or ``BPNNPotential`` from a name and keyword arguments."""
-    from atomsieve.potentials.bpnn import BPNNPotential
-    from atomsieve.potentials.linear import LinearPotential
+    """A fresh ``LinearModel`` or ``BPNNModel`` from a name and keyword arguments."""
+    from atomsieve.potentials.bpnn import BPNNModel
+    from atomsieve.potentials.linear import LinearModel
 
     params = dict(params or {})
     if model == "linear":
-        return LinearPotential(**params)
+        return LinearModel(**params)
     if model == "bpnn":
         params.setdefault("seed", seed)
         params.setdefault("device", "cpu")
-        return BPNNPotential(**params)
+        return BPNNModel(**params)
     raise ParameterError(f"model must be one of {MODELS}; got {model!r}")
 
 

@@ -1,31 +1,37 @@
 """Potentials to judge a selection by: a fast linear model, a Behler–Parrinello network,
 bootstrap ensembles with per-atom force uncertainty, and an ASE calculator.
 
+The models (:class:`LinearModel`, :class:`BPNNModel`, :class:`Ensemble`) train on prepared
+fingerprints; a :class:`Potential` bundles a fitted model with its descriptor and scaler and
+computes energies and forces of structures (``fit_potential``, ``Potential.calculator()``).
+
 Units: energies eV, forces eV/Å.
 
 >>> from atomsieve.datasets import load_default
 >>> from atomsieve.descriptors import preset
 >>> ds = load_default("test").subset(range(4))
->>> pot = fit_potential(ds, LinearPotential(), preset(None, ["Ge"], r_cut=3.0))
+>>> pot = fit_potential(ds, LinearModel(), preset(None, ["Ge"], r_cut=3.0))
 >>> bool(pot.score(ds)["rmse_f"] < 0.5)
 True
 """
 
+import warnings
+
 from atomsieve.descriptors import default_descriptor
-from atomsieve.potentials.bpnn import BPNNPotential
+from atomsieve.potentials.bpnn import BPNNModel
 from atomsieve.potentials.calculator import AtomsieveCalculator
 from atomsieve.potentials.ensemble import Ensemble
 from atomsieve.potentials.featurize import prepare
 from atomsieve.potentials.io import save_potential
-from atomsieve.potentials.linear import LinearPotential
+from atomsieve.potentials.linear import LinearModel
 from atomsieve.potentials.potential import Potential, fit_potential, load_calculator, load_potential
 from atomsieve.potentials.prepared import PreparedData
 
 __all__ = [
     "AtomsieveCalculator",
-    "BPNNPotential",
+    "BPNNModel",
     "Ensemble",
-    "LinearPotential",
+    "LinearModel",
     "Potential",
     "PreparedData",
     "default_descriptor",
@@ -35,3 +41,14 @@ __all__ = [
     "prepare",
     "save_potential",
 ]
+
+# Old names of the models (they are models, not Potentials); importable with a DeprecationWarning.
+_DEPRECATED = {"LinearPotential": LinearModel, "BPNNPotential": BPNNModel}
+
+
+def __getattr__(name: str):
+    if name in _DEPRECATED:
+        new = _DEPRECATED[name].__name__
+        warnings.warn(f"{__name__}.{name} is deprecated; use {new}", DeprecationWarning, stacklevel=2)
+        return _DEPRECATED[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

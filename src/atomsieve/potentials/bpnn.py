@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -28,8 +29,8 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return _DTYPES[dtype]
 
 
-class BPNNPotential:
-    """A Behler–Parrinello neural-network potential (one MLP per element).
+class BPNNModel:
+    """A Behler–Parrinello neural-network model (one MLP per element) trained on prepared fingerprints.
 
     Parameters
     ----------
@@ -91,7 +92,7 @@ class BPNNPotential:
     >>> d = PreparedData(features=x, species=np.zeros(12, int), elements=["Ge"], atom_counts=[3] * 4,
     ...                  pair_center=np.arange(12), pair_neighbour=np.arange(12),
     ...                  pair_values=np.zeros((12, 3, 3)), energies=x.reshape(4, 3, 3).sum((1, 2)))
-    >>> model = BPNNPotential(hidden=(8,), max_epochs=5, seed=1).fit(d)
+    >>> model = BPNNModel(hidden=(8,), max_epochs=5, seed=1).fit(d)
     >>> model.predict(d)[0].shape, len(model.history_)
     ((4,), 5)
     """
@@ -165,7 +166,7 @@ class BPNNPotential:
 
     def fit(self, data: PreparedData, structures=None, structure_weights=None, atom_force_weights=None,
             progress: ProgressCallback | None = None,
-            should_stop: Callable[[], bool] | None = None) -> BPNNPotential:
+            should_stop: Callable[[], bool] | None = None) -> BPNNModel:
         """Train on ``data`` (or the structures at ``structures``, repeats allowed)."""
         self._validate()
         start = time.perf_counter()
@@ -174,7 +175,7 @@ class BPNNPotential:
         _require_pairs(data)
         sub = data if structures is None else data.subset(structures)
         if sub.n_structures == 0:
-            raise ParameterError("BPNNPotential.fit: no structures to fit")
+            raise ParameterError("BPNNModel.fit: no structures to fit")
         e_w, f_w = loss_weights(sub, structure_weights, self.force_weight, self.central_force_weight,
                                 atom_force_weights)
         rng = np.random.default_rng(self.seed)
@@ -213,7 +214,7 @@ class BPNNPotential:
 
     def _check(self, data: PreparedData) -> None:
         if not hasattr(self, "network_"):
-            raise ParameterError("BPNNPotential is not fitted; call fit (or load a saved model) first")
+            raise ParameterError("BPNNModel is not fitted; call fit (or load a saved model) first")
         if list(data.elements) != self.elements_:
             raise ParameterError(f"data has elements {data.elements}; the model knows {self.elements_}")
         _require_pairs(data)
@@ -249,7 +250,7 @@ class BPNNPotential:
     def energies_from_features(self, features: np.ndarray, species: np.ndarray) -> np.ndarray:
         """Atomic energies (eV) from scaled fingerprints and element indices (no derivatives needed)."""
         if not hasattr(self, "network_"):
-            raise ParameterError("BPNNPotential is not fitted; call fit (or load a saved model) first")
+            raise ParameterError("BPNNModel is not fitted; call fit (or load a saved model) first")
         param = next(self.network_.parameters())
         with torch.no_grad():
             out = self.network_.atomic_energies(
@@ -297,3 +298,13 @@ def _set_energy_reference(net: BehlerParrinelloNetwork, data: PreparedData, forc
     with torch.no_grad():
         net.shift.copy_(torch.as_tensor(shift, dtype=net.shift.dtype))
         net.scale.fill_(scale)
+
+
+def __getattr__(name: str):
+    # BPNNPotential: the old name of BPNNModel, a model trained on prepared fingerprints (the bundle with
+    # a descriptor and scaler is potentials.Potential). Kept so old scripts and notebooks run.
+    if name == "BPNNPotential":
+        warnings.warn(f"{__name__}.BPNNPotential is deprecated; use BPNNModel", DeprecationWarning,
+                      stacklevel=2)
+        return BPNNModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

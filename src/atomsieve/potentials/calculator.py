@@ -27,9 +27,9 @@ class AtomsieveCalculator(Calculator):
     --------
     >>> from atomsieve.datasets import load_default
     >>> from atomsieve.descriptors import preset
-    >>> from atomsieve.potentials import LinearPotential, fit_potential
+    >>> from atomsieve.potentials import LinearModel, fit_potential
     >>> ds = load_default("test").subset([0, 1])
-    >>> calc = fit_potential(ds, LinearPotential(), preset(None, ["Ge"], r_cut=3.0)).calculator()
+    >>> calc = fit_potential(ds, LinearModel(), preset(None, ["Ge"], r_cut=3.0)).calculator()
     >>> atoms = ds.atoms[0].copy()
     >>> atoms.calc = calc
     >>> atoms.get_forces().shape

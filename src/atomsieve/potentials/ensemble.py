@@ -45,7 +45,7 @@ class Ensemble:
 
     Parameters
     ----------
-    model : LinearPotential or BPNNPotential
+    model : LinearModel or BPNNModel
         The template (unfitted); each member is a clone with seed ``seed + m``.
     n_members : int
         M, at least 2.
@@ -65,14 +65,14 @@ class Ensemble:
     Examples
     --------
     >>> import numpy as np
-    >>> from atomsieve.potentials.linear import LinearPotential
+    >>> from atomsieve.potentials.linear import LinearModel
     >>> rng = np.random.default_rng(0)
     >>> n = 10
     >>> d = PreparedData(features=rng.random((2 * n, 2)), species=np.zeros(2 * n, int), elements=["Ge"],
     ...                  atom_counts=[2] * n, pair_center=np.arange(2 * n), pair_neighbour=np.arange(2 * n),
     ...                  pair_values=rng.random((2 * n, 2, 3)), energies=rng.random(n),
     ...                  forces=rng.random((2 * n, 3)))
-    >>> ens = Ensemble(LinearPotential(), n_members=4, seed=0).fit(d)
+    >>> ens = Ensemble(LinearModel(), n_members=4, seed=0).fit(d)
     >>> out = ens.predict_uncertainty(d)
     >>> out["forces"].shape, out["delta"].shape, out["structure_uncertainty"].shape
     ((20, 3), (20,), (10,))

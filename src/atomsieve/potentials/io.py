@@ -20,9 +20,9 @@ import torch
 from atomsieve.data import atomic_path
 from atomsieve.descriptors import SymmetryFunctions, scaler_from_dict
 from atomsieve.errors import CacheError, DataError
-from atomsieve.potentials.bpnn import BPNNPotential
+from atomsieve.potentials.bpnn import BPNNModel
 from atomsieve.potentials.ensemble import Ensemble
-from atomsieve.potentials.linear import LinearPotential
+from atomsieve.potentials.linear import LinearModel
 
 if TYPE_CHECKING:  # saving reads a Potential's fields; loading it is potential.load_potential's job
     from atomsieve.potentials.potential import Potential
@@ -32,10 +32,10 @@ VERSION = 1
 
 
 def _model_state(model) -> dict:
-    if isinstance(model, LinearPotential):
+    if isinstance(model, LinearModel):
         return {"kind": "linear", "config": json.dumps(model.get_config()), "elements": list(model.elements_),
                 "coef": torch.as_tensor(model.coef_), "offsets": torch.as_tensor(model.offsets_)}
-    if isinstance(model, BPNNPotential):
+    if isinstance(model, BPNNModel):
         net = model.network_
         return {"kind": "bpnn", "config": json.dumps(model.get_config()), "elements": list(model.elements_),
                 "n_features": int(net.element_nets[0][0].in_features),
@@ -44,21 +44,21 @@ def _model_state(model) -> dict:
         return {"kind": "ensemble", "config": json.dumps(model.get_config()),
                 "members": [_model_state(m) for m in model.members_]}
     raise DataError(
-        f"cannot save a {type(model).__name__}; expected LinearPotential, BPNNPotential or Ensemble")
+        f"cannot save a {type(model).__name__}; expected LinearModel, BPNNModel or Ensemble")
 
 
 def _model_from_state(state: dict):
     kind = state.get("kind")
     config = json.loads(state["config"])
     if kind == "linear":
-        model = LinearPotential(**config)
+        model = LinearModel(**config)
         model.coef_ = state["coef"].numpy().astype(np.float64)
         model.offsets_ = state["offsets"].numpy().astype(np.float64)
         model.elements_ = list(state["elements"])
         return model
     if kind == "bpnn":
         config["device"] = "cpu"
-        model = BPNNPotential(**config)
+        model = BPNNModel(**config)
         net = model.build_network(int(state["n_features"]), list(state["elements"]))
         net.load_state_dict(state["state_dict"])
         net.eval()

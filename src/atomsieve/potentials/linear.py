@@ -34,6 +34,7 @@ How the fit is solved (exactly the minimiser of that loss, in a well-posed order
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import scipy.linalg
@@ -74,7 +75,7 @@ def design_rows(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
     return energy, force
 
 
-class LinearPotential:
+class LinearModel:
     """Ridge regression of energies and forces on summed fingerprints.
 
     Parameters
@@ -115,7 +116,7 @@ class LinearPotential:
     >>> d = PreparedData(features=x, species=np.zeros(6, int), elements=["Ge"], atom_counts=[3, 3],
     ...                  pair_center=np.arange(6), pair_neighbour=np.arange(6),
     ...                  pair_values=np.zeros((6, 2, 3)), energies=np.array([x[:3].sum(), x[3:].sum()]))
-    >>> model = LinearPotential(ridge=0.0).fit(d, structures=[0, 1])
+    >>> model = LinearModel(ridge=0.0).fit(d, structures=[0, 1])
     >>> bool(np.allclose(model.predict(d)[0], d.energies))
     True
     """
@@ -127,7 +128,7 @@ class LinearPotential:
         self.ridge = ridge
 
     def fit(self, data: PreparedData, structures=None, structure_weights=None,
-            atom_force_weights=None, progress=None, should_stop=None) -> LinearPotential:
+            atom_force_weights=None, progress=None, should_stop=None) -> LinearModel:
         """Fit on ``data`` (or the structures at ``structures``, repeats allowed).
 
         ``structure_weights`` and ``atom_force_weights`` follow the order of the fitted
@@ -140,7 +141,7 @@ class LinearPotential:
         start = time.perf_counter()
         idx = np.arange(data.n_structures) if structures is None else np.asarray(structures, dtype=np.int64)
         if idx.size == 0:
-            raise ParameterError("LinearPotential.fit: no structures to fit")
+            raise ParameterError("LinearModel.fit: no structures to fit")
         sub = _labels_view(data, idx)
         e_w, f_w = loss_weights(sub, structure_weights, self.force_weight, self.central_force_weight,
                                 atom_force_weights)
@@ -188,7 +189,7 @@ class LinearPotential:
 
     def _check(self, data: PreparedData) -> None:
         if not hasattr(self, "coef_"):
-            raise ParameterError("LinearPotential is not fitted; call fit first")
+            raise ParameterError("LinearModel is not fitted; call fit first")
         if list(data.elements) != self.elements_ or data.n_features != self.coef_.shape[1]:
             raise ParameterError(
                 f"data has elements {data.elements} and {data.n_features} features; the model was fitted "
@@ -249,7 +250,7 @@ def solve_normal_equations(normal: np.ndarray, rhs: np.ndarray) -> tuple[np.ndar
     scaled = normal / d[:, None] / d[None, :]
     b = rhs / d
     if not np.all(np.isfinite(scaled)) or not np.all(np.isfinite(b)):
-        raise ParameterError("LinearPotential.fit: the design rows or labels hold NaN or infinite values")
+        raise ParameterError("LinearModel.fit: the design rows or labels hold NaN or infinite values")
     try:
         factor = scipy.linalg.cho_factor(scaled, lower=False, check_finite=False)
         rcond, info = scipy.linalg.lapack.dpocon(factor[0], float(np.abs(scaled).sum(axis=0).max()))
@@ -302,3 +303,13 @@ def _labels_view(data: PreparedData, idx: np.ndarray) -> PreparedData:
         forces=None if data.forces is None else data.forces[atoms],
         central_atoms=None if data.central_atoms is None else data.central_atoms[idx],
     )
+
+
+def __getattr__(name: str):
+    # LinearPotential: the old name of LinearModel, a model trained on prepared fingerprints (the bundle with
+    # a descriptor and scaler is potentials.Potential). Kept so old scripts and notebooks run.
+    if name == "LinearPotential":
+        warnings.warn(f"{__name__}.LinearPotential is deprecated; use LinearModel", DeprecationWarning,
+                      stacklevel=2)
+        return LinearModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,10 +33,10 @@ def as_dataset(data) -> Dataset:
 
 def needs_pairs(model) -> bool:
     """Whether ``model`` (or an ensemble of it) needs the per-pair Jacobian (the neural network)."""
-    from atomsieve.potentials.bpnn import BPNNPotential
+    from atomsieve.potentials.bpnn import BPNNModel
 
     inner = getattr(model, "model", model)
-    return isinstance(inner, BPNNPotential) or isinstance(model, BPNNPotential)
+    return isinstance(inner, BPNNModel) or isinstance(model, BPNNModel)
 
 
 @dataclass
@@ -47,9 +47,9 @@ class Potential:
     --------
     >>> from atomsieve.datasets import load_default
     >>> from atomsieve.descriptors import preset
-    >>> from atomsieve.potentials import LinearPotential
+    >>> from atomsieve.potentials import LinearModel
     >>> ds = load_default("test").subset([0, 1, 2])
-    >>> pot = fit_potential(ds, LinearPotential(), preset(None, ["Ge"], r_cut=3.0))
+    >>> pot = fit_potential(ds, LinearModel(), preset(None, ["Ge"], r_cut=3.0))
     >>> energies, forces = pot.predict(ds.atoms[:2])
     >>> energies.shape, forces.shape
     ((2,), (126, 3))
@@ -106,7 +106,7 @@ def fit_potential(dataset: Dataset, model, descriptor: SymmetryFunctions | None 
                   should_stop: Callable[[], bool] | None = None, **fit_kwargs) -> Potential:
     """Prepare ``dataset`` and fit ``model`` on it; returns the bundled :class:`Potential`.
 
-    ``model`` is an unfitted :class:`LinearPotential`, :class:`BPNNPotential` or
+    ``model`` is an unfitted :class:`LinearModel`, :class:`BPNNModel` or
     :class:`Ensemble`; ``fit_kwargs`` (``structure_weights``, ``atom_force_weights``) go to its
     ``fit``. Chunk central atoms are read from ``atoms.info["central_atom"]``.
     """

@@ -1,4 +1,4 @@
-"""The training loop of :class:`~atomsieve.potentials.bpnn.BPNNPotential`: Adam or full-batch L-BFGS,
+"""The training loop of :class:`~atomsieve.potentials.bpnn.BPNNModel`: Adam or full-batch L-BFGS,
 L2 regularisation and the convergence rules of Amp (Khorshidi & Peterson 2016).
 
 An *epoch* is one pass of Adam over the training minibatches, or one L-BFGS iteration on the whole
