@@ -14,6 +14,8 @@ One type per kind of failure, the same in every verb and library function:
 - :class:`StorageError`: the file system refuses (full disk, permissions, read-only folder);
 - :class:`CacheError`: a file atomsieve wrote to read back (features, bank, feature store, scaler,
   potential) is damaged, stale or was made with other parameters;
+- :class:`Stopped`: a caller's ``should_stop()`` ended a long operation whose partial result would be
+  wrong (see :mod:`atomsieve.progress`);
 - :class:`atomsieve.active.ParentError`: the parent calculator fails on a structure.
 """
 
@@ -32,6 +34,10 @@ class ParameterError(AtomsieveError, ValueError):
 
 class CacheError(AtomsieveError):
     """A cache or bank file is corrupt, stale or was made with other parameters."""
+
+
+class Stopped(AtomsieveError):
+    """A caller's ``should_stop()`` ended a long operation that has no useful partial answer."""
 
 
 class StorageError(DataError):

@@ -22,8 +22,8 @@ from ase.calculators.calculator import Calculator
 
 from atomsieve.active.chunks import cut_chunk
 from atomsieve.active.parents import label_structures
-from atomsieve.errors import ParameterError
-from atomsieve.progress import ProgressCallback
+from atomsieve.errors import ParameterError, Stopped
+from atomsieve.progress import ProgressCallback, StopCallback
 
 
 @dataclass
@@ -81,8 +81,12 @@ def force_locality(
     scheduler: Any = None,
     n_workers: int | None = None,
     progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
 ) -> LocalityStudy:
     """Force on ``atom`` in chunks of each radius in ``radii``, and in the whole ``atoms``.
+
+    ``progress(done, total, label)`` hears of the structures labelled; ``should_stop()`` is polled
+    between them (True raises :class:`~atomsieve.errors.Stopped`: a study needs every radius).
 
     Examples
     --------
@@ -97,7 +101,9 @@ def force_locality(
     chunks = [cut_chunk(atoms, atom, r, periodic=periodic) for r in radii]
     whole = atoms.copy()
     labelled = label_structures([whole, *chunks], parent, scheduler=scheduler, n_workers=n_workers,
-                                progress=progress)
+                                progress=progress, should_stop=should_stop)
+    if len(labelled) < len(chunks) + 1:
+        raise Stopped("force_locality: stopped on request before every structure was labelled")
     reference = labelled[0].get_forces()[atom % len(atoms)]
     forces = np.array([c.get_forces()[0] for c in labelled[1:]])
     return LocalityStudy(atom=int(atom), radii=radii, n_atoms=np.array([len(c) for c in chunks]),

@@ -27,7 +27,7 @@ from atomsieve.descriptors.presets import default_descriptor
 from atomsieve.errors import CacheError, ParameterError
 from atomsieve.potentials.ensemble import UNCERTAINTY_FACTOR, Ensemble
 from atomsieve.potentials.prepared import PreparedData
-from atomsieve.progress import ProgressCallback
+from atomsieve.progress import ProgressCallback, StopCallback
 
 #: Default Behler–Parrinello members: the paper's (21, 10, 10, 1) networks (21 inputs with the default
 #: feature selection) trained by full-batch L-BFGS in float64 until Amp's convergence goals
@@ -259,9 +259,13 @@ class NFTEnsemble:
         self.scale_ = (lo[:, self.columns_], span[:, self.columns_])
 
     # -- training and prediction ----------------------------------------------------------------
-    def fit(self, initial: list[Atoms], chunks: list[Atoms] = (), progress: ProgressCallback | None = None
-            ) -> NFTEnsemble:
-        """Train the ensemble on labelled initial cells (all labels) and chunks (central forces only)."""
+    def fit(self, initial: list[Atoms], chunks: list[Atoms] = (), progress: ProgressCallback | None = None,
+            *, should_stop: StopCallback | None = None) -> NFTEnsemble:
+        """Train the ensemble on labelled initial cells (all labels) and chunks (central forces only).
+
+        ``progress`` and ``should_stop`` go to :meth:`atomsieve.potentials.ensemble.Ensemble.fit` (a
+        stop ends each member's training early, keeping its best weights).
+        """
         self._need("descriptor_", "with_elements")
         structures = list(initial) + list(chunks)
         if not structures:
@@ -271,7 +275,7 @@ class NFTEnsemble:
         self._select_columns(structures)
         data = self._prepared(structures, labelled=True)
         self.ensemble_ = Ensemble(self._member(), n_members=int(self.n_members), seed=int(self.seed))
-        self.ensemble_.fit(data, progress=progress)
+        self.ensemble_.fit(data, progress=progress, should_stop=should_stop)
         self.n_train_ = len(structures)
         return self
 

@@ -24,7 +24,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from atomsieve.errors import AtomsieveError, ParameterError
 from atomsieve.parallel import TaskRunner
-from atomsieve.progress import ProgressCallback
+from atomsieve.progress import ProgressCallback, StopCallback
 
 
 class ParentError(AtomsieveError):
@@ -113,6 +113,7 @@ def label_structures(
     n_workers: int | None = None,
     runner: TaskRunner | None = None,
     progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
 ) -> list[Atoms]:
     """Copies of ``structures`` carrying the parent's energy (eV) and forces (eV/Å).
 
@@ -120,6 +121,8 @@ def label_structures(
     and ``info["parent_seconds"]``; ``info`` and ``arrays`` of the input (e.g. the central-atom
     flag of a chunk) are kept. Jobs run through ``runner`` if given, else a new
     :class:`TaskRunner` on ``scheduler`` (``None``/``"serial"``, ``"local"``, ``"tcp://..."``).
+    ``progress(done, total, label)`` hears of the structures labelled; ``should_stop()`` is polled
+    between them: True returns the copies labelled so far, in input order (fewer than given).
 
     Raises
     ------
@@ -141,13 +144,15 @@ def label_structures(
     runner = TaskRunner(scheduler, n_workers) if own else runner
     try:
         label = f"{parent_name(parent)} labels"
-        for i, value in runner.map(_label_job, jobs, progress=progress, label=label):
+        for i, value in runner.map(_label_job, jobs, progress=progress, label=label, should_stop=should_stop):
             results[i] = value
     finally:
         if own:
             runner.close()
     labelled = []
     for i, (atoms, res) in enumerate(zip(structures, results)):
+        if res is None and should_stop is not None:
+            continue  # left undone by a stop
         if res is None or "error" in res:
             why = "no result" if res is None else res["error"]
             raise ParentError(

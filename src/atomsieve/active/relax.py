@@ -26,7 +26,7 @@ from atomsieve.active.chunks import cut_chunk
 from atomsieve.active.parents import label_structures, make_parent
 from atomsieve.errors import ParameterError
 from atomsieve.parallel import TaskRunner
-from atomsieve.progress import ProgressCallback, report
+from atomsieve.progress import ProgressCallback, StopCallback, report
 
 OPTIMIZERS = ("BFGS", "FIRE", "LBFGS")
 
@@ -97,17 +97,22 @@ def choose_by_cur(model, chunks: list[Atoms], n_select: int) -> list[int]:
 
 def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_steps: int = 200,
                           max_rounds: int = 10, steps_not_improved: int = 2, optimizer: str = "BFGS",
-                          progress: ProgressCallback | None = None) -> dict[str, Any]:
+                          progress: ProgressCallback | None = None,
+                          should_stop: StopCallback | None = None) -> dict[str, Any]:
     """Relax ``nft.target_`` with the ensemble of a fitted :class:`NearsightedForceTraining`, retraining
     on CUR-chosen uncertain chunks of the trajectory; ``nft`` gets the new chunks and model.
 
     Returns a summary: the relaxed structure (``"relaxed"``), its largest parent force
-    (``"max_parent_force"``, eV/Å), the rounds' trajectory maxima and chunks added.
+    (``"max_parent_force"``, eV/Å), the rounds' trajectory maxima and chunks added, and whether
+    ``should_stop()`` ended it (``"stopped"``). ``should_stop()`` is polled after every round (where
+    ``progress`` hears of it) and while chunks are labelled; True keeps the rounds so far, the
+    chunks labelled so far and the model of the last round (a resume goes on from there).
     """
     if not hasattr(nft, "ensemble_"):
         raise ParameterError("relax_with_retraining needs a fitted NearsightedForceTraining; call fit first")
     run = nft._run
     best_u, since_best, first, model, relaxed = _resume(nft, int(max_rounds))
+    stopped = False
     with TaskRunner(nft.scheduler, nft.n_workers) as runner:
         for rnd in range(first, int(max_rounds)):
             t0 = time.perf_counter()
@@ -134,7 +139,7 @@ def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_ste
             added: list[Atoms] = []
             if stop is None:
                 added = _label_uncertain_chunks(nft, model, frames, deltas, window, k, n_select, runner,
-                                                progress, record)
+                                                progress, record, should_stop)
             record.update(chunks_added=len(added), parent_calls=len(added), n_chunks=len(nft.chunks_),
                           candidate_frames=int(window.size), seconds=time.perf_counter() - t0)
             if stop is not None:
@@ -143,7 +148,8 @@ def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_ste
             if run is not None:
                 run.write_iteration(record, {"delta": deltas[-1], "positions": relaxed.positions})
             report(progress, rnd + 1, int(max_rounds), f"relax round {rnd}: max δ = {traj_max:.3f}")
-            if stop is not None:
+            stopped = stop is None and should_stop is not None and should_stop()
+            if stop is not None or stopped:
                 break
             model = _retrained(nft, k + 1)
             if run is not None:
@@ -157,7 +163,7 @@ def relax_with_retraining(nft, *, n_select: int = 5, fmax: float = 0.05, max_ste
             "rounds": len([r for r in nft.history_ if r.get("phase") == "relax"]),
             "trajectory_max_uncertainty": [r["trajectory_max_uncertainty"] for r in nft.history_
                                            if r.get("phase") == "relax"],
-            "n_chunks": len(nft.chunks_)}
+            "n_chunks": len(nft.chunks_), "stopped": bool(stopped)}
 
 
 def _resume(nft, max_rounds: int) -> tuple[float, int, int, Any, Atoms]:
@@ -187,7 +193,8 @@ def _resume(nft, max_rounds: int) -> tuple[float, int, int, Any, Atoms]:
 
 
 def _label_uncertain_chunks(nft, model, frames: list[Atoms], deltas: list[np.ndarray], window: np.ndarray,
-                            k: int, n_select: int, runner, progress, record: dict) -> list[Atoms]:
+                            k: int, n_select: int, runner, progress, record: dict,
+                            should_stop=None) -> list[Atoms]:
     """Chunks around each window frame's most uncertain atom, ``n_select`` of them chosen by CUR and
     labelled by the parent; added to ``nft.chunks_`` (and the run folder), the model's test error on
     them recorded as ``record["force_mae_test"]``."""
@@ -197,7 +204,7 @@ def _label_uncertain_chunks(nft, model, frames: list[Atoms], deltas: list[np.nda
         chunk.info.update(iteration=k, frame=int(f), delta_target=float(deltas[f].max()))
         candidates.append(chunk)
     picked = [candidates[i] for i in choose_by_cur(model, candidates, n_select)]
-    added = label_structures(picked, nft.parent, runner=runner, progress=progress)
+    added = label_structures(picked, nft.parent, runner=runner, progress=progress, should_stop=should_stop)
     if added:
         pred = model.predict_chunks(added)
         for c, f, d in zip(added, pred["forces"], pred["delta"]):

@@ -31,9 +31,9 @@ from atomsieve.builders.sampling import per_atom_energies
 from atomsieve.builders.tosi_fumi import TosiFumi
 from atomsieve.data import Dataset
 from atomsieve.errors import ParameterError
-from atomsieve.progress import ProgressCallback
+from atomsieve.progress import ProgressCallback, StopCallback
 
-#: Builder name -> function ``(n_structures, seed, progress, scheduler, **options) -> Dataset``.
+#: Builder name -> function ``(n_structures, seed, progress, scheduler, *, should_stop, **options)``.
 BUILDERS: dict[str, Callable[..., Dataset]] = {
     "pdh-cluster": build_pdh_cluster,
     "molten-nacl": build_molten_nacl,
@@ -47,6 +47,8 @@ def build(
     seed: int = 0,
     progress: ProgressCallback | None = None,
     scheduler=None,
+    *,
+    should_stop: StopCallback | None = None,
     **options,
 ) -> Dataset:
     """Build the candidate pool ``name`` (a key of :data:`BUILDERS`).
@@ -63,6 +65,8 @@ def build(
         ``progress(done, total, label)`` after each trajectory.
     scheduler : None, "serial", "local", address or distributed.Client
         Where trajectories run (see :mod:`atomsieve.parallel`).
+    should_stop : callable ``should_stop() -> bool``, optional
+        Polled between trajectories; True returns the structures built so far (see the builders).
     **options
         Passed to the builder (e.g. ``element="Pt"`` for one-element, ``temperatures=(900, 1400)``).
 
@@ -83,7 +87,7 @@ def build(
         raise ParameterError(
             f"builder {name!r} has no option {', '.join(unknown)}; it accepts {', '.join(sorted(accepted))}"
         )
-    return builder(seed=seed, progress=progress, scheduler=scheduler, **options)
+    return builder(seed=seed, progress=progress, scheduler=scheduler, should_stop=should_stop, **options)
 
 
 def md_structure(name: str, n_atoms: int | None = None, seed: int = 0, element: str = "Cu") -> Atoms:

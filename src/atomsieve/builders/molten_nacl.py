@@ -18,12 +18,17 @@ from ase.data import atomic_masses, atomic_numbers
 from ase.optimize import FIRE
 from ase.units import _Nav
 
-from atomsieve.builders.sampling import dataset_from_frames, langevin_snapshots, split_evenly, task_seeds
+from atomsieve.builders.sampling import (
+    dataset_from_trajectories,
+    langevin_snapshots,
+    split_evenly,
+    task_seeds,
+)
 from atomsieve.builders.tosi_fumi import TosiFumi
 from atomsieve.data import Dataset
 from atomsieve.errors import ParameterError
 from atomsieve.parallel import run_tasks
-from atomsieve.progress import ProgressCallback
+from atomsieve.progress import ProgressCallback, StopCallback
 
 NACL_MOLAR_MASS = float(atomic_masses[atomic_numbers["Na"]] + atomic_masses[atomic_numbers["Cl"]])  # g/mol
 
@@ -87,6 +92,7 @@ def build_molten_nacl(
     progress: ProgressCallback | None = None,
     scheduler=None,
     *,
+    should_stop: StopCallback | None = None,
     n_pairs: int = 50,
     temperatures: tuple[float, float] = (900.0, 2200.0),
     densities: tuple[float, ...] = (1.25, 1.4, 1.55, 1.7),
@@ -110,6 +116,9 @@ def build_molten_nacl(
         ``progress(done, total, label)`` after each trajectory.
     scheduler : None, "serial", "local", address or distributed.Client
         Where trajectories run (see :mod:`atomsieve.parallel`).
+    should_stop : callable ``should_stop() -> bool``, optional
+        Polled between trajectories; True returns the structures of the trajectories finished so far
+        (fewer than ``n_structures``; :class:`~atomsieve.errors.Stopped` if none finished).
     n_pairs : int
         NaCl units per box (50: the 100-atom boxes of the study).
     temperatures : (float, float)
@@ -146,5 +155,6 @@ def build_molten_nacl(
         }
         for k, (s, n, t) in enumerate(zip(task_seeds(seed, len(chunks)), chunks, temps))
     ]
-    results = run_tasks(_trajectory, tasks, scheduler=scheduler, progress=progress, label="molten-nacl")
-    return dataset_from_frames([f for frames in results for f in frames], "molten-nacl")
+    results = run_tasks(_trajectory, tasks, scheduler=scheduler, progress=progress, label="molten-nacl",
+                        should_stop=should_stop)
+    return dataset_from_trajectories(results, "molten-nacl")

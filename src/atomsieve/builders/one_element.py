@@ -23,7 +23,7 @@ from ase.calculators.emt import EMT
 from scipy.optimize import minimize_scalar
 
 from atomsieve.builders.sampling import (
-    dataset_from_frames,
+    dataset_from_trajectories,
     label,
     langevin_snapshots,
     split_evenly,
@@ -32,7 +32,7 @@ from atomsieve.builders.sampling import (
 from atomsieve.data import Dataset
 from atomsieve.errors import ParameterError
 from atomsieve.parallel import run_tasks
-from atomsieve.progress import ProgressCallback
+from atomsieve.progress import ProgressCallback, StopCallback
 
 #: Experimental melting points (K) of the fcc metals EMT parameterises (CRC Handbook).
 MELTING_POINT = {
@@ -121,6 +121,7 @@ def build_one_element(
     progress: ProgressCallback | None = None,
     scheduler=None,
     *,
+    should_stop: StopCallback | None = None,
     element: str = "Cu",
     mix: dict[str, float] | None = None,
     supercell: int = 2,
@@ -141,6 +142,9 @@ def build_one_element(
         ``progress(done, total, label)`` after each trajectory or batch.
     scheduler : None, "serial", "local", address or distributed.Client
         Where the work runs (see :mod:`atomsieve.parallel`).
+    should_stop : callable ``should_stop() -> bool``, optional
+        Polled between trajectories and batches; True returns the structures of those finished so
+        far (fewer than ``n_structures``; :class:`~atomsieve.errors.Stopped` if none finished).
     element : str
         An EMT fcc metal: Al, Ni, Cu, Pd, Ag, Pt, Au.
     mix : dict, optional
@@ -181,5 +185,6 @@ def build_one_element(
                           "interval": interval, "equilibration": equilibration, "timestep": timestep})
     for task, s in zip(tasks, task_seeds(seed, len(tasks))):
         task["seed"] = s
-    results = run_tasks(_trajectory, tasks, scheduler=scheduler, progress=progress, label="one-element")
-    return dataset_from_frames([f for frames in results for f in frames], f"one-element-{element}")
+    results = run_tasks(_trajectory, tasks, scheduler=scheduler, progress=progress, label="one-element",
+                        should_stop=should_stop)
+    return dataset_from_trajectories(results, f"one-element-{element}")

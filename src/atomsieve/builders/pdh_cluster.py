@@ -21,7 +21,7 @@ from ase.cluster import Icosahedron
 from ase.optimize import FIRE
 
 from atomsieve.builders.sampling import (
-    dataset_from_frames,
+    dataset_from_trajectories,
     langevin_snapshots,
     split_evenly,
     task_seeds,
@@ -29,7 +29,7 @@ from atomsieve.builders.sampling import (
 from atomsieve.data import Dataset
 from atomsieve.errors import AtomsieveError, ParameterError
 from atomsieve.parallel import run_tasks
-from atomsieve.progress import ProgressCallback
+from atomsieve.progress import ProgressCallback, StopCallback
 
 #: Pd atoms in a Mackay icosahedron of 2, 3, 4 shells.
 ICOSAHEDRAL_SIZES = {13: 2, 55: 3, 147: 4}
@@ -107,6 +107,7 @@ def build_pdh_cluster(
     progress: ProgressCallback | None = None,
     scheduler=None,
     *,
+    should_stop: StopCallback | None = None,
     sizes: tuple[tuple[int, int], ...] = ((13, 2),),
     temperatures: tuple[float, float] = (300.0, 1200.0),
     frames_per_trajectory: int = 20,
@@ -130,6 +131,9 @@ def build_pdh_cluster(
         ``progress(done, total, label)`` after each trajectory.
     scheduler : None, "serial", "local", address or distributed.Client
         Where trajectories run (see :mod:`atomsieve.parallel`).
+    should_stop : callable ``should_stop() -> bool``, optional
+        Polled between trajectories; True returns the structures of the trajectories finished so far
+        (fewer than ``n_structures``; :class:`~atomsieve.errors.Stopped` if none finished).
     sizes : tuple of (n_pd, n_h)
         Cluster compositions, used in turn; n_pd in 13, 55, 147.
     temperatures : (float, float)
@@ -165,5 +169,6 @@ def build_pdh_cluster(
     ]
     for size in sizes:  # fail fast on bad sizes, before any MD
         pdh_cluster_structure(*size, relax=False)
-    results = run_tasks(_trajectory, tasks, scheduler=scheduler, progress=progress, label="pdh-cluster")
-    return dataset_from_frames([f for frames in results for f in frames], "pdh-cluster")
+    results = run_tasks(_trajectory, tasks, scheduler=scheduler, progress=progress, label="pdh-cluster",
+                        should_stop=should_stop)
+    return dataset_from_trajectories(results, "pdh-cluster")

@@ -135,6 +135,18 @@ def dataset_from_frames(frames: list[Atoms], source: str) -> Dataset:
                    source=source)
 
 
+def dataset_from_trajectories(results: list, source: str) -> Dataset:
+    """:func:`dataset_from_frames` of the frames of every trajectory :func:`atomsieve.parallel.run_tasks`
+    finished, in task order; a trajectory a caller's ``should_stop()`` left undone (None) is left
+    out, and :class:`~atomsieve.errors.Stopped` is raised when none finished."""
+    frames = [f for trajectory in results if trajectory is not None for f in trajectory]
+    if not frames:
+        from atomsieve.errors import Stopped
+
+        raise Stopped(f"{source}: stopped on request before any trajectory finished")
+    return dataset_from_frames(frames, source)
+
+
 def per_atom_energies(dataset: Dataset) -> np.ndarray:
     """Per-atom energies (eV) of every atom, shape (n_atoms,), from the ``energies`` array or the
     calculator results (where ASE puts them when reading extxyz).

@@ -14,7 +14,7 @@ from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.descriptors.scaling import make_scaler
 from atomsieve.device import resolve_device
 from atomsieve.errors import ParameterError
-from atomsieve.progress import report
+from atomsieve.progress import check_stop, report
 
 
 def as_atoms_list(data) -> tuple[list[Atoms], object]:
@@ -151,11 +151,14 @@ def structure_groups(counts: np.ndarray, max_atoms: int | None = None):
         yield first, len(counts)
 
 
-def raw_features_cpu(sf, atoms_list, *, progress=None, num_threads: int | None = None) -> np.ndarray:
+def raw_features_cpu(sf, atoms_list, *, progress=None, num_threads: int | None = None,
+                     should_stop=None) -> np.ndarray:
     """Unscaled features (n_atoms, n_features) of ``atoms_list`` with the compiled kernels.
 
     Same numbers as the torch path of :func:`atomsieve.descriptors.compute.raw_features` (to
     rounding), computed in float64 on ``num_threads`` threads (None: ``torch.get_num_threads()``).
+    ``should_stop()`` is polled before each group of structures (True raises
+    :class:`~atomsieve.errors.Stopped`).
 
     >>> from ase.build import bulk
     >>> from atomsieve.descriptors import preset
@@ -174,6 +177,7 @@ def raw_features_cpu(sf, atoms_list, *, progress=None, num_threads: int | None =
     table = sf.species_index_of_z.detach().cpu().numpy()
     report(progress, 0, len(atoms_list), "symmetry functions")
     for first, stop in structure_groups(counts):
+        check_stop(should_stop, "symmetry functions")
         group = atoms_list[first:stop]
         if not offsets[stop] - offsets[first]:
             report(progress, stop, len(atoms_list), "symmetry functions")
@@ -209,11 +213,12 @@ ENGINES = ("auto", "kernel", "torch")
 
 
 def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=None, engine: str = "auto",
-                 num_threads: int | None = None) -> np.ndarray:
+                 num_threads: int | None = None, should_stop=None) -> np.ndarray:
     """Unscaled features (n_atoms, n_features), atoms in input order.
 
     ``engine="auto"`` uses the compiled CPU kernels (:mod:`atomsieve.descriptors.kernels`) when the
     device is the CPU and the torch module otherwise; ``"kernel"`` or ``"torch"`` force one.
+    ``should_stop()`` is polled before each batch (True raises :class:`~atomsieve.errors.Stopped`).
     """
     if engine not in ENGINES:
         raise ParameterError(f"engine must be one of {ENGINES}; got {engine!r}")
@@ -221,7 +226,8 @@ def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=Non
     if engine == "kernel" and device.type != "cpu":
         raise ParameterError(f"engine='kernel' runs on the CPU only; got device={device}; use engine='torch'")
     if engine != "torch" and device.type == "cpu":
-        return raw_features_cpu(sf, atoms_list, progress=progress, num_threads=num_threads)
+        return raw_features_cpu(sf, atoms_list, progress=progress, num_threads=num_threads,
+                                should_stop=should_stop)
     counts = np.array([len(a) for a in atoms_list], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     out = np.zeros((int(offsets[-1]), sf.n_features), dtype=np.float64)
@@ -230,6 +236,7 @@ def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=Non
     report(progress, 0, len(atoms_list), "symmetry functions")
     with torch.inference_mode():
         for members in batches(atoms_list, batch_size):
+            check_stop(should_stop, "symmetry functions")
             batch = pack(model, atoms_list, members, dtype, device)
             values = model(batch.species, batch.positions, batch.cells, batch.pbc).double().cpu().numpy()
             for b, m in enumerate(members):
@@ -241,7 +248,8 @@ def raw_features(sf, atoms_list, *, batch_size: int, device, dtype, progress=Non
 
 def compute_features(sf, dataset, *, scaler="minmax", batch_size: int = 4096, device="auto",
                      dtype=torch.float64, progress=None, cache=None,
-                     num_threads: int | None = None, engine: str = "auto") -> AtomicFeatures:
+                     num_threads: int | None = None, engine: str = "auto",
+                     should_stop=None) -> AtomicFeatures:
     """Symmetry functions of every atom of ``dataset``, scaled.
 
     Parameters
@@ -269,6 +277,9 @@ def compute_features(sf, dataset, *, scaler="minmax", batch_size: int = 4096, de
     engine : "auto" (default), "kernel" or "torch"
         "auto": the compiled numba kernels (:mod:`atomsieve.descriptors.kernels`) on the CPU, the
         torch module on CUDA. "torch" forces the torch module (the reference implementation).
+    should_stop : callable ``should_stop() -> bool``, optional
+        Polled before every batch; True raises :class:`~atomsieve.errors.Stopped` (partial
+        features are no answer) and nothing is cached.
 
     Returns
     -------
@@ -297,7 +308,7 @@ def compute_features(sf, dataset, *, scaler="minmax", batch_size: int = 4096, de
             return hit
     with torch_threads(num_threads):
         raw = raw_features(sf, atoms_list, batch_size=batch_size, device=device, dtype=dtype,
-                           progress=progress, engine=engine, num_threads=num_threads)
+                           progress=progress, engine=engine, num_threads=num_threads, should_stop=should_stop)
     numbers = np.concatenate([a.numbers for a in atoms_list]) if atoms_list else np.zeros(0, dtype=np.int64)
     structure = np.repeat(np.arange(len(atoms_list)), [len(a) for a in atoms_list])
     values = scaler_obj.fit_transform(raw, numbers) if needs_fit else scaler_obj.transform(raw, numbers)

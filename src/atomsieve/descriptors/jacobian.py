@@ -30,7 +30,7 @@ from atomsieve.descriptors.terms import (
 )
 from atomsieve.device import resolve_device
 from atomsieve.errors import ParameterError
-from atomsieve.progress import report
+from atomsieve.progress import check_stop, report
 
 #: Triples processed at once when building derivatives (bounds memory: ~ T × n_angular × 3 × 2).
 TRIPLE_CHUNK = 65_536
@@ -139,7 +139,8 @@ def _pair_derivatives(sf, species, d, center, neighbor):
 
 
 def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.float64,
-             progress=None, engine: str = "auto", num_threads: int | None = None) -> DescriptorJacobian:
+             progress=None, engine: str = "auto", num_threads: int | None = None,
+             should_stop=None) -> DescriptorJacobian:
     """Unscaled features and ``∂G_i/∂r_j`` of every structure in ``data``.
 
     Parameters
@@ -151,6 +152,8 @@ def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.flo
     device, dtype, progress, engine, num_threads
         As in :meth:`SymmetryFunctions.compute`: on the CPU the per-pair blocks come from a
         compiled kernel (float64, then cast to ``dtype``) unless ``engine="torch"``.
+    should_stop : callable ``should_stop() -> bool``, optional
+        Polled before every batch; True raises :class:`~atomsieve.errors.Stopped`.
 
     Returns
     -------
@@ -182,6 +185,7 @@ def jacobian(sf, data, *, batch_size: int = 1024, device="auto", dtype=torch.flo
     report(progress, 0, len(atoms_list), "symmetry-function derivatives")
     with torch.no_grad():
         for members in batches(atoms_list, batch_size):
+            check_stop(should_stop, "symmetry-function derivatives")
             b = pack(model, atoms_list, members, dtype, device)
             B, A = b.species.shape
             nb = model.neighbor_list(b.species, b.positions, b.cells, b.pbc)

@@ -39,7 +39,7 @@ from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.descriptors.scaling import scaler_from_dict
 from atomsieve.digest import canonical_json
 from atomsieve.errors import CacheError, DataError, ParameterError
-from atomsieve.progress import ProgressCallback, report
+from atomsieve.progress import ProgressCallback, StopCallback, check_stop, report
 
 FORMAT = "atomsieve-feature-store-1"
 _FILES = {"values": ("values.f64", np.float64), "species": ("species.i64", np.int64),
@@ -204,6 +204,7 @@ class FeatureStore:
         overwrite: bool = False,
         progress: ProgressCallback | None = None,
         total: int | None = None,
+        should_stop: StopCallback | None = None,
     ) -> FeatureStore:
         """Stream ``source`` in partitions of ``partition_size`` structures into a store at ``folder``.
 
@@ -233,6 +234,9 @@ class FeatureStore:
         total : int, optional
             Structures in ``source`` when known (:func:`atomsieve.data.stream.count_structures`),
             for the progress bar.
+        should_stop : callable ``should_stop() -> bool``, optional
+            Polled before every group of partitions; True raises :class:`~atomsieve.errors.Stopped`
+            and leaves no store (nor any half-written one) at ``folder``.
         """
         from atomsieve.data.io import detect_format
         from atomsieve.data.stream import iter_partitions, iter_text_partitions, read_ahead
@@ -255,6 +259,7 @@ class FeatureStore:
                 window = 1 if runner.is_serial else 2 * (n_workers or 2)
                 with closing(read_ahead(reader, depth=window)) as partitions:
                     while group := list(islice(partitions, window)):
+                        check_stop(should_stop, f"feature store {folder}")
                         jobs = [p if as_text else p.atoms for p in group]
                         with warnings.catch_warnings():  # a text partition is a few MB, by design
                             warnings.filterwarnings("ignore", message=".*Large object of size")

@@ -315,7 +315,7 @@ class SymmetryFunctions(torch.nn.Module):
 
     def compute(self, dataset, *, scaler="minmax", batch_size: int = 4096, device: str = "auto",
                 dtype=torch.float64, progress=None, cache=None, num_threads: int | None = None,
-                engine: str = "auto"):
+                engine: str = "auto", should_stop=None):
         """Features of every atom of ``dataset`` as :class:`AtomicFeatures`.
 
         See :func:`atomsieve.descriptors.compute.compute_features` for the arguments."""
@@ -323,17 +323,17 @@ class SymmetryFunctions(torch.nn.Module):
 
         return compute_features(self, dataset, scaler=scaler, batch_size=batch_size, device=device,
                                 dtype=dtype, progress=progress, cache=cache, num_threads=num_threads,
-                                engine=engine)
+                                engine=engine, should_stop=should_stop)
 
     def jacobian(self, data, *, batch_size: int = 1024, device: str = "auto", dtype=torch.float64,
-                 progress=None, engine: str = "auto", num_threads: int | None = None):
+                 progress=None, engine: str = "auto", num_threads: int | None = None, should_stop=None):
         """Features and their sparse position derivatives.
 
         See :func:`atomsieve.descriptors.jacobian.jacobian` for the arguments and the layout."""
         from atomsieve.descriptors.jacobian import jacobian
 
         return jacobian(self, data, batch_size=batch_size, device=device, dtype=dtype, progress=progress,
-                        engine=engine, num_threads=num_threads)
+                        engine=engine, num_threads=num_threads, should_stop=should_stop)
 
 
 def _record_args(rec: dict) -> dict:

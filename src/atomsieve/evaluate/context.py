@@ -6,15 +6,18 @@ from atomsieve.data import Dataset
 from atomsieve.errors import ParameterError
 from atomsieve.evaluate.jobs import EvaluationContext
 from atomsieve.potentials.featurize import prepare
-from atomsieve.progress import ProgressCallback
+from atomsieve.progress import ProgressCallback, StopCallback
 
 
 def build_context(dataset: Dataset, *, test: Dataset | None = None, descriptor=None, model: str = "linear",
                   model_params: dict | None = None, selector_params: dict | None = None,
-                  progress: ProgressCallback | None = None) -> EvaluationContext:
+                  progress: ProgressCallback | None = None,
+                  should_stop: StopCallback | None = None) -> EvaluationContext:
     """Featurise ``dataset`` (and ``test`` with the same descriptor and the pool's scaler).
 
     The pool needs energies (eV) and forces (eV/Å): every model is scored on both.
+    ``progress(done, total, label)`` and ``should_stop()`` go to :func:`prepare` (True raises
+    :class:`~atomsieve.errors.Stopped`: a context half built is no context).
 
     >>> from atomsieve.datasets import load_default
     >>> from atomsieve.descriptors import preset
@@ -32,11 +35,12 @@ def build_context(dataset: Dataset, *, test: Dataset | None = None, descriptor=N
 
         elements = sorted(set(dataset.elements) | set(test.elements if test is not None else []))
         descriptor = default_descriptor(elements)
-    prepared, features = prepare(dataset, descriptor, pairs=model == "bpnn", progress=progress)
+    prepared, features = prepare(dataset, descriptor, pairs=model == "bpnn", progress=progress,
+                                 should_stop=should_stop)
     test_prepared = None
     if test is not None:
         test_prepared, _ = prepare(test, descriptor, features.scaler, pairs=model == "bpnn",
-                                   progress=progress)
+                                   progress=progress, should_stop=should_stop)
     return EvaluationContext(pool=dataset, features=features, prepared=prepared, test=test_prepared,
                              model=model, model_params=dict(model_params or {}),
                              selector_params=dict(selector_params or {}))

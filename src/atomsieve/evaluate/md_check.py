@@ -26,20 +26,23 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 
-from atomsieve.errors import ParameterError
+from atomsieve.errors import ParameterError, Stopped
 from atomsieve.evaluate.md_report import MDCheckReport
-from atomsieve.evaluate.md_run import BlowUpLimits, MDRun, nve_energy_drift, run_nvt
+from atomsieve.evaluate.md_run import STOPPED_ON_REQUEST, BlowUpLimits, MDRun, nve_energy_drift, run_nvt
 from atomsieve.evaluate.rdf import RDF, largest_rdf_radius, radial_distribution, rdf_distance
-from atomsieve.progress import ProgressCallback
+from atomsieve.progress import ProgressCallback, StopCallback
 
 __all__ = ["BlowUpLimits", "MDCheckReport", "MDRun", "md_check", "nve_energy_drift", "run_nvt"]
 
 
-def _reference_frames(reference, atoms: Atoms, run_kwargs: dict, equilibration_steps: int) -> list[Atoms]:
+def _reference_frames(reference, atoms: Atoms, run_kwargs: dict, equilibration_steps: int,
+                      should_stop=None) -> list[Atoms]:
     from atomsieve.data import Dataset
 
     if isinstance(reference, BaseCalculator):
-        ref_run = run_nvt(reference, atoms, **run_kwargs)
+        ref_run = run_nvt(reference, atoms, should_stop=should_stop, **run_kwargs)
+        if ref_run.stopped == STOPPED_ON_REQUEST:  # a cut reference would judge the run wrongly
+            raise Stopped("md_check: the reference MD was stopped on request")
         if ref_run.stopped:
             raise ParameterError(f"the reference calculator's own MD stopped: {ref_run.stopped}")
         return [f for f, s in zip(ref_run.frames, ref_run.steps) if s >= equilibration_steps]
@@ -79,6 +82,7 @@ def md_check(
     limits: BlowUpLimits | None = None,
     max_seconds: float | None = None,
     progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
 ) -> MDCheckReport:
     """Run NVT MD with ``calculator`` on ``atoms`` and judge it against ``reference``.
 
@@ -112,6 +116,11 @@ def md_check(
         Wall-clock budget of the run under test.
     progress : callable, optional
         ``progress(step, n_steps, "md")``.
+    should_stop : callable ``should_stop() -> bool``, optional
+        Polled at every sample. True during the reference calculator's run raises
+        :class:`~atomsieve.errors.Stopped`; during the run under test it ends that run like
+        ``max_seconds``: the frames so far are judged, verdict ``"timed-out"`` (or ``"unphysical"``)
+        with the reason ``stopped at step N: stopped on request``.
 
     Examples
     --------
@@ -127,11 +136,12 @@ def md_check(
         raise ParameterError(f"equilibration_steps ({equilibration_steps}) must be below n_steps ({n_steps})")
     run_kwargs = {"temperature": temperature, "n_steps": n_steps, "timestep": timestep, "friction": friction,
                   "sample_every": sample_every, "seed": seed, "limits": limits}
-    ref_frames = _reference_frames(reference, atoms, run_kwargs, equilibration_steps)
+    ref_frames = _reference_frames(reference, atoms, run_kwargs, equilibration_steps, should_stop)
     if {bool(f.pbc.any()) for f in ref_frames} != {bool(atoms.pbc.any())}:
         raise ParameterError("the reference frames and the MD system must both be periodic or both be "
                              "clusters; their RDFs are normalised differently")
-    run = run_nvt(calculator, atoms, max_seconds=max_seconds, progress=progress, **run_kwargs)
+    run = run_nvt(calculator, atoms, max_seconds=max_seconds, progress=progress, should_stop=should_stop,
+                  **run_kwargs)
     kept = [f for f, s in zip(run.frames, run.steps) if s >= equilibration_steps] or run.frames[-1:]
     radius = _rdf_radius(atoms, [*kept, *ref_frames], r_max)
     rdf = radial_distribution(kept, radius, n_bins) if kept else None

@@ -15,7 +15,7 @@ from ase.calculators.calculator import BaseCalculator
 
 from atomsieve.errors import AtomsieveError, ParameterError
 from atomsieve.evaluate.rdf import nearest_neighbour_distances
-from atomsieve.progress import ProgressCallback, report
+from atomsieve.progress import ProgressCallback, StopCallback, report
 
 
 @dataclass
@@ -45,15 +45,20 @@ class BlowUpLimits:
     isolation_distance: float | None = None
 
 
+#: :attr:`MDRun.stopped` of a run that a caller's ``should_stop()`` ended.
+STOPPED_ON_REQUEST = "stopped on request"
+
+
 @dataclass
 class MDRun:
     """Samples of one Langevin NVT run.
 
     ``frames`` are copies of the structure (no calculator) every ``sample_every`` steps;
     ``steps``, ``potential_energy`` (eV/atom) and ``temperature`` (K) belong to them. ``stopped`` is
-    None for a completed run, else why it stopped at ``steps_run``; ``timed_out`` says the reason was
-    the wall-clock limit (the run was cut short, nothing went wrong in it). ``final`` is the last state
-    with its momenta (no calculator).
+    None for a completed run, else why it stopped at ``steps_run``; ``timed_out`` says the run was cut
+    short from outside, by the wall-clock limit or by ``should_stop()`` (``stopped`` is then
+    :data:`STOPPED_ON_REQUEST`), and nothing went wrong in it. ``final`` is the last state with its
+    momenta (no calculator).
     """
 
     frames: list[Atoms]
@@ -103,6 +108,7 @@ def run_nvt(
     limits: BlowUpLimits | None = None,
     max_seconds: float | None = None,
     progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
 ) -> MDRun:
     """Langevin NVT MD that stops cleanly at the first sign of a blow-up.
 
@@ -123,6 +129,9 @@ def run_nvt(
         Wall-clock budget; the run stops with a reason when it is spent.
     progress : callable, optional
         ``progress(steps_done, n_steps, label)`` at every sample.
+    should_stop : callable ``should_stop() -> bool``, optional
+        Polled at every sample; True ends the run there like the wall-clock limit: the samples so far
+        are returned, ``stopped`` is :data:`STOPPED_ON_REQUEST` and ``timed_out`` True.
 
     Examples
     --------
@@ -162,6 +171,9 @@ def run_nvt(
         if max_seconds is not None and time.perf_counter() - started > max_seconds:
             stopped = f"wall-clock limit of {max_seconds:g} s reached"
             timed_out = True
+            break
+        if should_stop is not None and should_stop():
+            stopped, timed_out = STOPPED_ON_REQUEST, True
             break
         chunk = min(sample_every, n_steps - done)
         stopped = _advance(dyn, atoms, chunk)

@@ -6,6 +6,7 @@ A chain is a plain picklable job (:class:`ChainSpec` → list of :class:`Harvest
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,10 +104,12 @@ class ChainSpec:
     torch_threads: int | None = 1
 
 
-def run_chain(spec: ChainSpec, progress: ProgressCallback | None = None) -> list[Harvest]:
+def run_chain(spec: ChainSpec, progress: ProgressCallback | None = None, *,
+              should_stop: Callable[[], bool] | None = None) -> list[Harvest]:
     """Run ``spec.n_cycles`` annealing cycles from a random start; one :class:`Harvest` per cycle.
 
-    ``progress(done, total, label)`` is called after each cycle. Torch runs on
+    ``progress(done, total, label)`` is called after each cycle; ``should_stop()`` is polled between
+    cycles: True returns the harvests so far (at least one). Torch runs on
     ``spec.torch_threads`` threads (restored afterwards): 39-atom forces are too small to share.
     """
     threads = torch.get_num_threads()
@@ -122,6 +125,8 @@ def run_chain(spec: ChainSpec, progress: ProgressCallback | None = None) -> list
         x = random_configuration(len(spec.numbers), cell, rng, spec.start_min_distance)
         harvests = []
         for cycle in range(spec.n_cycles):
+            if cycle and should_stop is not None and should_stop():
+                break
             x, final = integrator.run_cycle(x, spec.schedule)
             frac = x @ np.linalg.inv(cell)
             x = (frac - np.floor(frac)) @ cell

@@ -21,7 +21,7 @@ from atomsieve.generate.descriptor import (
 )
 from atomsieve.generate.repulsive import RepulsivePotential, check_minimum_image
 from atomsieve.parallel import TaskRunner
-from atomsieve.progress import ProgressCallback, report
+from atomsieve.progress import ProgressCallback, StopCallback, report
 
 #: The paper's cell, Å (orthorhombic, periodic).
 PAPER_CELL = (9.54, 9.54, 14.31)
@@ -102,6 +102,8 @@ class EntropyMaximisationGenerator:
     seconds_ : float
         Wall time of :meth:`fit`.
     seconds_per_configuration_ : float
+    stopped_ : bool
+        ``should_stop()`` ended :meth:`fit` early: fewer than ``n_configs`` configurations.
 
     Examples
     --------
@@ -161,11 +163,14 @@ class EntropyMaximisationGenerator:
         return [base + (1 if c < extra else 0) for c in range(self.n_chains)]
 
     # ------------------------------------------------------------------ run
-    def fit(self, progress: ProgressCallback | None = None) -> EntropyMaximisationGenerator:
+    def fit(self, progress: ProgressCallback | None = None, *,
+            should_stop: StopCallback | None = None) -> EntropyMaximisationGenerator:
         """Run the chains and harvest ``n_configs`` configurations.
 
         ``progress(done, total, "configurations")`` is called as configurations are harvested
-        (per cycle when serial, per finished chain otherwise).
+        (per cycle when serial, per finished chain otherwise); ``should_stop()`` is polled between
+        cycles (serial) or chains: True keeps the configurations harvested so far (``stopped_`` True; raises
+        :class:`~atomsieve.errors.Stopped` if there are none).
         """
         start = time.perf_counter()
         cell, repulsive = self._check()
@@ -194,17 +199,27 @@ class EntropyMaximisationGenerator:
             if runner.is_serial:
                 done_before = 0
                 for i, spec in enumerate(specs):
+                    if i and should_stop is not None and should_stop():
+                        break
                     offset = done_before
                     results[i] = run_chain(
-                        spec, lambda d, _t, _l, o=offset: report(progress, o + d, total, "configurations"))
+                        spec, lambda d, _t, _l, o=offset: report(progress, o + d, total, "configurations"),
+                        should_stop=should_stop)
                     done_before += spec.n_cycles
+                    if len(results[i]) < spec.n_cycles:
+                        break  # stopped inside the chain
             else:
                 done = 0
-                for i, harvests in runner.map(run_chain, specs):
+                for i, harvests in runner.map(run_chain, specs, should_stop=should_stop):
                     results[i] = harvests
                     done += len(harvests)
                     report(progress, done, total, "configurations")
-        harvests = [h for chain in results for h in chain]
+        harvests = [h for chain in results if chain is not None for h in chain]
+        if not harvests:
+            from atomsieve.errors import Stopped
+
+            raise Stopped("generator: stopped on request before any configuration was harvested")
+        self.stopped_ = len(harvests) < self.n_configs
         self.descriptor_module_ = module
         self.descriptor_scale_ = scale
         self.configurations_ = self._dataset(harvests, numbers, cell, scale)
@@ -214,9 +229,10 @@ class EntropyMaximisationGenerator:
         self.seconds_per_configuration_ = self.seconds_ / len(harvests)
         return self
 
-    def generate(self, progress: ProgressCallback | None = None) -> Dataset:
-        """:meth:`fit`, then the harvested configurations."""
-        return self.fit(progress).configurations_
+    def generate(self, progress: ProgressCallback | None = None, *,
+                 should_stop: StopCallback | None = None) -> Dataset:
+        """:meth:`fit`, then the harvested configurations (see :meth:`fit` for ``should_stop``)."""
+        return self.fit(progress, should_stop=should_stop).configurations_
 
     def _dataset(self, harvests: list[Harvest], numbers: np.ndarray, cell: np.ndarray,
                  scale: np.ndarray) -> Dataset:

@@ -34,10 +34,10 @@ def clone(model, **overrides):
     return type(model)(**config)
 
 
-def _fit_member(job: tuple) -> Any:
+def _fit_member(job: tuple, should_stop: Callable[[], bool] | None = None) -> Any:
     model, data, idx, structure_weights, atom_force_weights = job
     return model.fit(data, structures=idx, structure_weights=structure_weights,
-                     atom_force_weights=atom_force_weights)
+                     atom_force_weights=atom_force_weights, should_stop=should_stop)
 
 
 class Ensemble:
@@ -92,7 +92,13 @@ class Ensemble:
     def fit(self, data: PreparedData, structures=None, structure_weights=None, atom_force_weights=None,
             progress: ProgressCallback | None = None,
             should_stop: Callable[[], bool] | None = None) -> Ensemble:
-        """Train every member on its bootstrap sample of ``data`` (or of ``structures``)."""
+        """Train every member on its bootstrap sample of ``data`` (or of ``structures``).
+
+        ``progress(done, total, label)`` hears of the members trained. ``should_stop()``: members
+        trained in this process (``scheduler`` None, "serial" or "threads") get it and stop early
+        keeping their best weights, so the ensemble is complete; on Dask workers it is polled between
+        members, and a stop before every member is trained raises :class:`~atomsieve.errors.Stopped`.
+        """
         if int(self.n_members) < 2:
             raise ParameterError(f"an ensemble needs at least 2 members; got n_members={self.n_members}")
         base = np.arange(data.n_structures) if structures is None else np.asarray(structures, dtype=np.int64)
@@ -112,13 +118,19 @@ class Ensemble:
             samples.append(base[pick])
             member = clone(self.model, seed=int(self.seed) + m)
             jobs.append((member, data, base[pick], None if sw is None else sw[pick], member_aw))
+        from functools import partial
+
         members: list = [None] * len(jobs)
         with TaskRunner(self.scheduler) as runner:
-            for i, fitted in runner.map(_fit_member, jobs, progress=progress, label="ensemble member",
-                                        should_stop=should_stop):
+            here = runner.is_serial or self.scheduler == "threads"
+            fit_one = partial(_fit_member, should_stop=should_stop) if here else _fit_member
+            for i, fitted in runner.map(fit_one, jobs, progress=progress, label="ensemble member",
+                                        should_stop=None if here else should_stop):
                 members[i] = fitted
         if any(m is None for m in members):
-            raise ParameterError("Ensemble.fit was stopped before every member was trained")
+            from atomsieve.errors import Stopped
+
+            raise Stopped("Ensemble.fit: stopped on request before every member was trained")
         self.members_ = members
         self.samples_ = samples
         self.elements_ = members[0].elements_

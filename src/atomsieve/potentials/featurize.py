@@ -96,7 +96,7 @@ def _max_pair_bytes() -> int:
 
 
 def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk_cache: bool,
-                  progress: ProgressCallback | None, store_dtype=np.float32) -> dict:
+                  progress: ProgressCallback | None, store_dtype=np.float32, should_stop=None) -> dict:
     """Unscaled features, element-summed Jacobian and (if asked) pair Jacobian in ``store_dtype``;
     the first two are cached on disk by dataset content hash and descriptor parameters.
 
@@ -115,10 +115,11 @@ def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk
     centers, neighbours, grads = [], [], []
     n_pairs, limit = 0, _max_pair_bytes() if pairs else 0
     pair_bytes = n_f * 3 * np.dtype(store_dtype).itemsize
-    from atomsieve.progress import report
+    from atomsieve.progress import check_stop, report
 
     report(progress, 0, len(counts), "symmetry-function derivatives")
     for idx in structure_chunks(counts):
+        check_stop(should_stop, "symmetry-function derivatives")
         a, b = int(offsets[idx[0]]), int(offsets[idx[-1] + 1])
         jac = sf.jacobian([dataset.atoms[m] for m in idx.tolist()], device=device, dtype=torch.float64)
         values[a:b] = jac.values.numpy()
@@ -162,7 +163,7 @@ def _scale_in_place(summed: np.ndarray, slopes: np.ndarray) -> np.ndarray:
 def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = "minmax", *,
             pairs: bool = False, device: str = "auto", store_dtype=np.float32, central_atoms: Any = "info",
             progress: ProgressCallback | None = None,
-            cache: bool = True) -> tuple[PreparedData, AtomicFeatures]:
+            cache: bool = True, should_stop=None) -> tuple[PreparedData, AtomicFeatures]:
     """Fingerprints and Jacobian of every structure, ready for fitting and for selectors.
 
     Parameters
@@ -186,6 +187,11 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
         element-summed Jacobian on disk (next to the feature cache, see
         :func:`atomsieve.descriptors.cache.default_cache_dir`), keyed by content hash and descriptor
         parameters, so repeated studies on the same data skip the descriptor.
+    progress : callable ``progress(done, total, label)``, optional
+        Called after every chunk of structures.
+    should_stop : callable ``should_stop() -> bool``, optional
+        Polled before every chunk; True raises :class:`~atomsieve.errors.Stopped` (partial model
+        input is no answer) and nothing is cached.
 
     Returns
     -------
@@ -211,7 +217,7 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
            np.dtype(store_dtype).str)
     if cache and isinstance(central_atoms, str | type(None)) and (hit := _PREPARED.get(key)) is not None:
         return hit
-    raw = _raw_jacobian(dataset, sf, pairs, device, cache, progress, store_dtype)
+    raw = _raw_jacobian(dataset, sf, pairs, device, cache, progress, store_dtype, should_stop)
     numbers = raw["numbers"]
     scaler_obj, needs_fit = make_scaler(scaler)
     if needs_fit or getattr(scaler_obj, "elements_", None) is None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from atomsieve.descriptors.features import AtomicFeatures
 from atomsieve.errors import ParameterError
-from atomsieve.progress import ProgressCallback, report
+from atomsieve.progress import ProgressCallback, check_stop, report
 from atomsieve.selectors._greedy import FirstPoint, GreedyScore, first_points, greedy_select
 from atomsieve.selectors.base import Selector, resolve_count
 from atomsieve.selectors.structure_points import check_finite, one_blas_thread
@@ -96,8 +96,14 @@ def global_kernel(
     gamma: float | None = None,
     block_size: int = 32,
     progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> np.ndarray:
-    """Normalised global kernel matrix (K_ii = 1) between structures given as atom blocks."""
+    """Normalised global kernel matrix (K_ii = 1) between structures given as atom blocks.
+
+    ``progress(done, total, label)`` hears of the blocks of structure pairs computed (DScribe
+    kernels); ``should_stop()`` is polled before each block (True raises
+    :class:`~atomsieve.errors.Stopped`: part of a kernel matrix is no kernel).
+    """
     if kernel not in KERNELS:
         raise ParameterError(f"kernel={kernel!r}: use one of {', '.join(KERNELS)}")
     if any(len(b) == 0 for b in blocks):
@@ -117,6 +123,7 @@ def global_kernel(
         starts = list(range(0, n, block_size))
         pairs = [(a, b) for a in starts for b in starts if b >= a]
         for done, (a, b) in enumerate(pairs, 1):
+            check_stop(should_stop, f"{kernel} kernel")
             part = engine.create(blocks[a : a + block_size], blocks[b : b + block_size])
             K[a : a + block_size, b : b + block_size] = part
             K[b : b + block_size, a : a + block_size] = part.T
