@@ -215,8 +215,15 @@ def test_a_new_descriptor_rescores_with_the_new_model_input(pool):
             for job in jobs():
                 assert job.join(300)
 
+    def stale() -> str:  # what a failure needs to be understood
+        key, cur = errors.request_key(), errors.current.get("key")
+        return (f"request key {key and key[1:]}, current {cur and cur[1:]}, same context "
+                f"{key is not None and cur is not None and key[0] == cur[0]}, outcome "
+                f"{sel.outcome and sel.outcome.key}, current outcome {sel.outcome_is_current()}, "
+                f"jobs {[(j.label, j.running) for j in jobs()]}")
+
     settle()
-    assert errors.current_is_fresh
+    assert errors.current_is_fresh, stale()
     sel.synchronous = False  # as served: the new selection arrives after the new model input is asked for
     fs = sel.features_state
     fs.r_cut = 3.5
@@ -226,7 +233,7 @@ def test_a_new_descriptor_rescores_with_the_new_model_input(pool):
     assert errors._ckey == context_key(pool, None, "linear", fs.descriptor())
     assert errors.context.features.params == fs.features.params
     direct = train_and_score(errors.context, sel.outcome.selected, sel.seed)
-    assert errors.current_is_fresh
+    assert errors.current_is_fresh, stale()
     assert errors.current["rmse_f_pred"] == pytest.approx(direct["rmse_f_pred"], rel=1e-9)
 
 

@@ -105,7 +105,10 @@ class FeaturesState(param.Parameterized):
         """Compute (or fetch) the features in this thread and publish them."""
         self._check()
         feats = features_for(self.data.dataset, self.preset, self.r_cut)
-        self.features = feats
+        # Setting the same object fires every watcher again; when the background computation that
+        # the descriptor change started has published these features already, there is no news.
+        if feats is not self.features:
+            self.features = feats
         self.status = describe_features(feats)
         return feats
 
@@ -143,6 +146,7 @@ class FeaturesState(param.Parameterized):
         if key != self._wanted:
             return  # the user moved on to another dataset or descriptor meanwhile
         if feats is self.features:  # compute_now got there first: nothing new to tell the watchers
+            # (param fires watchers on every assignment, the same object included)
             self.busy, self.progress = False, 1.0
             return
         with param.parameterized.batch_call_watchers(self):
