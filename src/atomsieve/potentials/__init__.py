@@ -15,8 +15,6 @@ Units: energies eV, forces eV/Å.
 True
 """
 
-import warnings
-
 from atomsieve.descriptors import default_descriptor
 from atomsieve.potentials.bpnn import BPNNModel
 from atomsieve.potentials.calculator import AtomsieveCalculator
@@ -26,6 +24,7 @@ from atomsieve.potentials.io import save_potential
 from atomsieve.potentials.linear import LinearModel
 from atomsieve.potentials.potential import Potential, fit_potential, load_calculator, load_potential
 from atomsieve.potentials.prepared import PreparedData
+from atomsieve.renamed import renamed_names
 
 __all__ = [
     "AtomsieveCalculator",
@@ -44,11 +43,4 @@ __all__ = [
 
 # Old names of the models (they are models, not Potentials); importable with a DeprecationWarning.
 _DEPRECATED = {"LinearPotential": LinearModel, "BPNNPotential": BPNNModel}
-
-
-def __getattr__(name: str):
-    if name in _DEPRECATED:
-        new = _DEPRECATED[name].__name__
-        warnings.warn(f"{__name__}.{name} is deprecated; use {new}", DeprecationWarning, stacklevel=2)
-        return _DEPRECATED[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = renamed_names(__name__, _DEPRECATED)

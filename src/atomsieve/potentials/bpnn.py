@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -17,6 +16,7 @@ from atomsieve.potentials.network import ACTIVATIONS, BehlerParrinelloNetwork
 from atomsieve.potentials.prepared import PreparedData
 from atomsieve.potentials.training import OPTIMIZERS, Batch, ConvergenceGoals, train_network
 from atomsieve.progress import ProgressCallback
+from atomsieve.renamed import renamed_names
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _GLOBAL_RNG = threading.Lock()
@@ -300,11 +300,6 @@ def _set_energy_reference(net: BehlerParrinelloNetwork, data: PreparedData, forc
         net.scale.fill_(scale)
 
 
-def __getattr__(name: str):
-    # BPNNPotential: the old name of BPNNModel, a model trained on prepared fingerprints (the bundle with
-    # a descriptor and scaler is potentials.Potential). Kept so old scripts and notebooks run.
-    if name == "BPNNPotential":
-        warnings.warn(f"{__name__}.BPNNPotential is deprecated; use BPNNModel", DeprecationWarning,
-                      stacklevel=2)
-        return BPNNModel
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# BPNNPotential: the old name of BPNNModel, a model trained on prepared fingerprints (the bundle with
+# a descriptor and scaler is potentials.Potential). Kept so old scripts and notebooks run.
+__getattr__ = renamed_names(__name__, {"BPNNPotential": BPNNModel})

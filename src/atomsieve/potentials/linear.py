@@ -34,7 +34,6 @@ How the fit is solved (exactly the minimiser of that loss, in a well-posed order
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 import scipy.linalg
@@ -44,6 +43,7 @@ import torch
 from atomsieve.errors import ParameterError
 from atomsieve.potentials.loss import error_measures, loss_weights
 from atomsieve.potentials.prepared import PreparedData
+from atomsieve.renamed import renamed_names
 
 #: Largest condition number (of the unit-diagonal normal matrix) solved by Cholesky; above it
 #: the weights come from a truncated eigendecomposition instead.
@@ -305,11 +305,6 @@ def _labels_view(data: PreparedData, idx: np.ndarray) -> PreparedData:
     )
 
 
-def __getattr__(name: str):
-    # LinearPotential: the old name of LinearModel, a model trained on prepared fingerprints (the bundle with
-    # a descriptor and scaler is potentials.Potential). Kept so old scripts and notebooks run.
-    if name == "LinearPotential":
-        warnings.warn(f"{__name__}.LinearPotential is deprecated; use LinearModel", DeprecationWarning,
-                      stacklevel=2)
-        return LinearModel
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# LinearPotential: the old name of LinearModel, a model trained on prepared fingerprints (the bundle with
+# a descriptor and scaler is potentials.Potential). Kept so old scripts and notebooks run.
+__getattr__ = renamed_names(__name__, {"LinearPotential": LinearModel})
