@@ -43,10 +43,11 @@ def ridge_peer(data, force_weight: float = 0.1, ridge: float = 1e-8):
     """scikit-learn Ridge on the same weighted rows our closed form solves."""
     from sklearn.linear_model import Ridge
 
-    from atomsieve.potentials.linear import design_rows
+    from atomsieve.potentials.linear import energy_rows as rows_e
+    from atomsieve.potentials.linear import force_rows as rows_f
     from atomsieve.potentials.loss import loss_weights
 
-    energy_rows, force_rows = design_rows(data)
+    energy_rows, force_rows = rows_e(data), rows_f(data)
     e_w, f_w = loss_weights(data, None, force_weight)
     X = np.vstack([energy_rows * np.sqrt(e_w)[:, None],
                    (force_rows * np.sqrt(f_w)[:, None, None]).reshape(-1, energy_rows.shape[1])])

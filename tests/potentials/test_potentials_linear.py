@@ -11,7 +11,7 @@ from atomsieve import Dataset
 from atomsieve.builders.sampling import label
 from atomsieve.descriptors import SymmetryFunctions
 from atomsieve.potentials import LinearModel, prepare
-from atomsieve.potentials.linear import design_rows, solve_normal_equations
+from atomsieve.potentials.linear import energy_rows, force_rows, solve_normal_equations
 from atomsieve.potentials.loss import loss_weights
 
 
@@ -44,20 +44,20 @@ def reference_fit(data, ridge: float, force_weight: float = 0.1, offsets: str = 
     ``offsets="single"`` replaces the per-element offset columns by one column of atom counts.
     Returns (weights (n_el * n_f), offset columns' coefficients, energies, forces) of ``data``.
     """
-    energy_rows, force_rows = design_rows(data)
+    e_rows, f_rows = energy_rows(data), force_rows(data)
     p = len(data.elements) * data.n_features
     if offsets == "single":
-        energy_rows = np.concatenate([energy_rows[:, :p], energy_rows[:, p:].sum(1, keepdims=True)], axis=1)
-        force_rows = force_rows[:, :, : p + 1]
+        e_rows = np.concatenate([e_rows[:, :p], e_rows[:, p:].sum(1, keepdims=True)], axis=1)
+        f_rows = f_rows[:, :, : p + 1]
     e_w, f_w = loss_weights(data, None, force_weight)
-    x = np.vstack([energy_rows * np.sqrt(e_w)[:, None],
-                   (force_rows * np.sqrt(f_w)[:, None, None]).reshape(-1, energy_rows.shape[1])])
+    x = np.vstack([e_rows * np.sqrt(e_w)[:, None],
+                   (f_rows * np.sqrt(f_w)[:, None, None]).reshape(-1, e_rows.shape[1])])
     y = np.concatenate([data.energies * np.sqrt(e_w), (data.forces * np.sqrt(f_w)[:, None]).reshape(-1)])
     scale = float(np.mean(np.sum(x[:, :p] ** 2, axis=0)))
     penalty = np.zeros((p, x.shape[1]))
     penalty[np.arange(p), np.arange(p)] = np.sqrt((ridge + 1e-14) * scale)
     coef = np.linalg.lstsq(np.vstack([x, penalty]), np.r_[y, np.zeros(p)], rcond=1e-13)[0]
-    return coef[:p], coef[p:], energy_rows @ coef, force_rows @ coef
+    return coef[:p], coef[p:], e_rows @ coef, f_rows @ coef
 
 
 @pytest.fixture(scope="module")

@@ -38,23 +38,32 @@ def context_key(dataset, test, model: str, descriptor=None) -> tuple:
             None if descriptor is None else params_digest(descriptor.params))
 
 
-#: Largest model input (float64 fingerprints, raw and scaled, and their element-summed Jacobian)
-#: the dashboard prepares; $ATOMSIEVE_MODEL_INPUT_BYTES changes it.
+#: Largest model input held in memory (fingerprints, element-summed Jacobian, labels) the dashboard
+#: prepares; $ATOMSIEVE_MODEL_INPUT_BYTES changes it.
 MODEL_INPUT_BYTES = 3 * 2**30
 
 
-def model_input_bytes(n_atoms: int, n_elements: int, n_features: int) -> int:
-    """Bytes of the model input of ``n_atoms`` atoms: the summed Jacobian (n_elements × n_features × 3
-    float64 per atom) plus the raw and the scaled fingerprints (n_features float64 each).
+def model_input_bytes(n_atoms: int, n_elements: int, n_features: int, shared_features: bool = False) -> int:
+    """Bytes of memory the model input of ``n_atoms`` atoms holds: the element-summed Jacobian
+    (n_elements × n_features × 3 float64 per atom) unless it goes to a file (over
+    :data:`~atomsieve.potentials.featurize.JACOBIAN_MEMORY_BYTES`), the raw and the scaled
+    fingerprints (n_features float64 each) unless ``shared_features``, and labels and
+    bookkeeping (48 bytes per atom).
 
-    >>> round(model_input_bytes(1_000_000, 1, 40) / 2**30, 2)
-    1.49
+    >>> gib = [model_input_bytes(1_000_000, 1, 40), model_input_bytes(5_000_000, 1, 40, shared_features=True)]
+    >>> [round(b / 2**30, 2) for b in gib]
+    [1.53, 0.22]
     """
-    return int(n_atoms) * int(n_features) * 8 * (3 * int(n_elements) + 2)
+    from atomsieve.potentials.featurize import JACOBIAN_MEMORY_BYTES
+
+    summed = int(n_atoms) * int(n_elements) * int(n_features) * 3 * 8
+    fingerprints = 0 if shared_features else int(n_atoms) * int(n_features) * 8 * 2
+    return (summed if summed <= JACOBIAN_MEMORY_BYTES else 0) + fingerprints + 48 * int(n_atoms)
 
 
-def check_model_input(dataset, test=None, descriptor=None) -> None:
-    """Refuse (``ParameterError``, naming the sizes) a model input over :data:`MODEL_INPUT_BYTES`."""
+def check_model_input(dataset, test=None, descriptor=None, shared_features: bool = False) -> None:
+    """Refuse (``ParameterError``, naming the sizes) a model input over :data:`MODEL_INPUT_BYTES`
+    (``shared_features``: the pool's fingerprints exist already and are not held again)."""
     from atomsieve.errors import ParameterError
     from atomsieve.limits import env_bytes
 
@@ -62,8 +71,12 @@ def check_model_input(dataset, test=None, descriptor=None) -> None:
         from atomsieve.descriptors import default_descriptor
 
         descriptor = default_descriptor(dataset)
-    n_atoms = dataset.n_atoms + (0 if test is None else test.n_atoms)
-    need = model_input_bytes(n_atoms, descriptor.n_species, descriptor.n_features)
+    sizes = (descriptor.n_species, descriptor.n_features)
+    need = model_input_bytes(dataset.n_atoms, *sizes, shared_features)
+    n_atoms = dataset.n_atoms
+    if test is not None:
+        need += model_input_bytes(test.n_atoms, *sizes)
+        n_atoms += test.n_atoms
     limit = env_bytes("ATOMSIEVE_MODEL_INPUT_BYTES", MODEL_INPUT_BYTES)
     if need > limit:
         raise ParameterError(
@@ -72,20 +85,22 @@ def check_model_input(dataset, test=None, descriptor=None) -> None:
             f"($ATOMSIEVE_MODEL_INPUT_BYTES); the model error is off for this dataset")
 
 
-def evaluation_context(dataset, test, model: str, descriptor=None, progress=None):
+def evaluation_context(dataset, test, model: str, descriptor=None, progress=None, features=None):
     """The shared evaluation context of ``dataset`` (prediction set ``test``) for ``model``.
 
-    Keyed on :func:`context_key`; ``progress(done, total, label)`` hears of a build's progress.
+    Keyed on :func:`context_key`; ``progress(done, total, label)`` hears of a build's progress;
+    ``features``: the pool's scaled fingerprints from ``descriptor`` if they exist (shared, not
+    computed again).
     """
     from atomsieve.evaluate.context import build_context
 
-    check_model_input(dataset, test, descriptor)
+    check_model_input(dataset, test, descriptor, shared_features=features is not None)
     key = context_key(dataset, test, model, descriptor)
     with _CONTEXT_LOCK:
         if key not in _CONTEXTS:
             _CONTEXTS.clear()  # one at a time: contexts hold derivatives and are large
             _CONTEXTS[key] = build_context(dataset, test=test, model=model, descriptor=descriptor,
-                                           progress=progress)
+                                           progress=progress, features=features)
         return _CONTEXTS[key]
 
 

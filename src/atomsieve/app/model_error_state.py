@@ -271,6 +271,15 @@ class ModelErrorState(param.Parameterized):
         fs = self.selection.features_state
         return fs.data.dataset, self.test, self.model, fs.descriptor()
 
+    def _shared_features(self, descriptor):
+        """The selection's fingerprints when they are this descriptor's: the model input shares them."""
+        from atomsieve.digest import params_digest
+
+        feats = self.selection.features
+        if feats is None or descriptor is None:
+            return None
+        return feats if params_digest(feats.params or {}) == params_digest(descriptor.params) else None
+
     def reset(self, prepare: bool = False) -> None:
         """Forget the context and every result (a new dataset, prediction set or model)."""
         for job in (self._job, self._curve_job, self._prepare_job, self._grid_job):
@@ -288,7 +297,7 @@ class ModelErrorState(param.Parameterized):
     def prepare_now(self):
         """Prepare the model input in this thread (notebooks, tests); returns the context."""
         args = self._context_args()
-        self._publish(context_key(*args), evaluation_context(*args))
+        self._publish(context_key(*args), evaluation_context(*args, features=self._shared_features(args[3])))
         return self.context
 
     def prepare(self) -> Job | None:
@@ -300,7 +309,8 @@ class ModelErrorState(param.Parameterized):
         if ckey == self._ckey and (self.ready or self.preparing):
             return self._prepare_job
         try:
-            check_model_input(args[0], args[1], args[3])  # too large: say so instead of preparing
+            features = self._shared_features(args[3])
+            check_model_input(args[0], args[1], args[3], features is not None)  # too large: say so
         except ParameterError as exc:
             self._prepared = (ckey, None)
             with param.parameterized.batch_call_watchers(self):
@@ -320,7 +330,7 @@ class ModelErrorState(param.Parameterized):
         methods, seed = list(self.methods), int(self.selection.seed)
 
         def work(cancelled, emit):
-            context = evaluation_context(*args,
+            context = evaluation_context(*args, features=features,
                                          progress=lambda done, total, label="": emit(done / max(total, 1)))
             for method in PREFIX_METHODS:  # the greedy orderings the "at this size" line slices
                 if method in methods and not cancelled.is_set():

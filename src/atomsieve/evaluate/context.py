@@ -12,12 +12,14 @@ from atomsieve.progress import ProgressCallback, StopCallback
 def build_context(dataset: Dataset, *, test: Dataset | None = None, descriptor=None, model: str = "linear",
                   model_params: dict | None = None, selector_params: dict | None = None,
                   progress: ProgressCallback | None = None,
-                  should_stop: StopCallback | None = None) -> EvaluationContext:
+                  should_stop: StopCallback | None = None, features=None) -> EvaluationContext:
     """Featurise ``dataset`` (and ``test`` with the same descriptor and the pool's scaler).
 
     The pool needs energies (eV) and forces (eV/Å): every model is scored on both.
     ``progress(done, total, label)`` and ``should_stop()`` go to :func:`prepare` (True raises
-    :class:`~atomsieve.errors.Stopped`: a context half built is no context).
+    :class:`~atomsieve.errors.Stopped`: a context half built is no context). ``features``: the pool's
+    scaled fingerprints from ``descriptor`` when they exist already (the dashboard's selection),
+    shared instead of computed and held again.
 
     >>> from atomsieve.datasets import load_default
     >>> from atomsieve.descriptors import preset
@@ -36,7 +38,7 @@ def build_context(dataset: Dataset, *, test: Dataset | None = None, descriptor=N
         elements = sorted(set(dataset.elements) | set(test.elements if test is not None else []))
         descriptor = default_descriptor(elements)
     prepared, features = prepare(dataset, descriptor, pairs=model == "bpnn", progress=progress,
-                                 should_stop=should_stop)
+                                 should_stop=should_stop, features=features)
     test_prepared = None
     if test is not None:
         test_prepared, _ = prepare(test, descriptor, features.scaler, pairs=model == "bpnn",

@@ -77,7 +77,9 @@ def train_and_score(context: EvaluationContext, selected: np.ndarray, seed: int 
     model.fit(context.prepared, structures=selected, should_stop=should_stop)
     fit_seconds = time.perf_counter() - start
     train = model.score(context.prepared, structures=selected)
-    pred = model.score(context.test) if context.test is not None else model.score(context.prepared)
+    prediction_set = context.test if context.test is not None else context.prepared
+    # The linear model scores the whole prediction set from its cached Gram statistics.
+    pred = model.rmse(prediction_set) if hasattr(model, "rmse") else model.score(prediction_set)
     return {
         "rmse_e_train": 1000 * train["rmse_e"],
         "rmse_e_pred": 1000 * pred["rmse_e"],

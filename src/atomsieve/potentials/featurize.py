@@ -7,6 +7,8 @@ descriptor's Jacobian times the scaler's slope.
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -95,52 +97,138 @@ def _max_pair_bytes() -> int:
     return env_bytes("ATOMSIEVE_MAX_PAIR_BYTES", MAX_PAIR_BYTES)
 
 
+#: Element-summed Jacobians larger than this (bytes, float64) are written to a file beside the cache
+#: and read a selection or a block at a time (:class:`~atomsieve.potentials.prepared.JacobianFile`):
+#: 1 GiB is about 1.1 × 10^6 single-element atoms of a 40-function descriptor.
+JACOBIAN_MEMORY_BYTES = 2**30
+
+
+def _jacobian_on_disk(dataset, sf: SymmetryFunctions, pairs: bool) -> bool:
+    return not pairs and dataset.n_atoms * sf.n_species * sf.n_features * 3 * 8 > JACOBIAN_MEMORY_BYTES
+
+
+def _jacobian_file(key: str, cache: bool):
+    """An open, empty file for a summed Jacobian written a chunk at a time: the cache's ``<key>.npy``
+    through a temporary name, or an unlinked temporary file when there is no cache (or it cannot
+    be written). Returns ``(file, path, publish)``; ``publish()`` puts a finished cache file in place."""
+    import tempfile
+
+    folder = _disk_cache().folder
+    if cache:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".npy")
+            return os.fdopen(fd, "w+b"), tmp, lambda: os.replace(tmp, folder / f"{key}.npy")
+        except OSError as exc:
+            warnings.warn(f"prepared-data cache: cannot write in {folder}: {exc}; the Jacobian goes to a "
+                          f"temporary file", RuntimeWarning, stacklevel=3)
+    fd, tmp = tempfile.mkstemp(suffix=".npy")
+    os.unlink(tmp)  # gone with its last descriptor
+    return os.fdopen(fd, "w+b"), tmp, None
+
+
+def _cached_jacobian_file(key: str, shape: tuple):
+    """The cache's summed Jacobian file of ``key`` if it is whole and of ``shape``, else None."""
+    from atomsieve.potentials.prepared import JacobianFile
+
+    path = _disk_cache().folder / f"{key}.npy"
+    if not path.is_file():
+        return None
+    try:
+        rows = JacobianFile(path)
+        if rows.shape != shape or path.stat().st_size < rows._data_offset + rows._row_bytes * shape[0]:
+            raise ValueError(f"holds shape {rows.shape}, expected {shape}")
+        return rows
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"prepared-data cache {path}: {exc}; recomputing", RuntimeWarning, stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
+
+
 def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk_cache: bool,
-                  progress: ProgressCallback | None, store_dtype=np.float32, should_stop=None) -> dict:
+                  progress: ProgressCallback | None, store_dtype=np.float32, should_stop=None,
+                  keep_values: bool = True) -> dict:
     """Unscaled features, element-summed Jacobian and (if asked) pair Jacobian in ``store_dtype``;
     the first two are cached on disk by dataset content hash and descriptor parameters.
 
     Built in chunks of about :data:`CHUNK_ATOMS` atoms, each chunk's per-pair blocks summed (or
     copied into the compact pair arrays) before the next chunk is computed, so the peak memory is
-    the result plus one chunk. Structures are independent, so this is the whole-set answer."""
+    the result plus one chunk. Structures are independent, so this is the whole-set answer.
+    A summed Jacobian over :data:`JACOBIAN_MEMORY_BYTES` goes a chunk at a time into a file (cached
+    as ``<key>.npy``) and comes back as a :class:`~atomsieve.potentials.prepared.JacobianFile`;
+    then the features are kept only when ``keep_values``, and are not cached."""
+    from atomsieve.potentials.prepared import JacobianFile
+
     key = digest({"dataset": dataset.content_hash(), "params": sf.params, "format": CACHE_FORMAT})
-    if disk_cache and not pairs and (hit := _disk_cache().load(key, _read_raw)) is not None:
-        return hit
     counts = np.asarray(dataset.atom_counts, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     n_atoms, n_f, n_e = int(offsets[-1]), sf.n_features, sf.n_species
-    values = np.empty((n_atoms, n_f), dtype=np.float64)
+    on_disk = _jacobian_on_disk(dataset, sf, pairs)
+    if disk_cache and not pairs:
+        if not on_disk and (hit := _disk_cache().load(key, _read_raw)) is not None:
+            return hit
+        if on_disk and (rows := _cached_jacobian_file(key, (n_atoms, n_e, n_f, 3))) is not None:
+            values = _raw_values(dataset, sf, progress, should_stop) if keep_values else None
+            return {"values": values, "numbers": dataset.numbers, "summed": rows}
+    values = np.empty((n_atoms, n_f), dtype=np.float64) if keep_values or not on_disk else None
     numbers = np.empty(n_atoms, dtype=np.int64)
-    summed = np.empty((n_atoms, n_e, n_f, 3), dtype=np.float64)
+    if on_disk:
+        handle, path, publish = _jacobian_file(key, disk_cache)
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<f8", "fortran_order": False,
+                                                      "shape": (n_atoms, n_e, n_f, 3)})
+    else:
+        summed = np.empty((n_atoms, n_e, n_f, 3), dtype=np.float64)
     centers, neighbours, grads = [], [], []
     n_pairs, limit = 0, _max_pair_bytes() if pairs else 0
     pair_bytes = n_f * 3 * np.dtype(store_dtype).itemsize
     from atomsieve.progress import check_stop, report
 
     report(progress, 0, len(counts), "symmetry-function derivatives")
-    for idx in structure_chunks(counts):
-        check_stop(should_stop, "symmetry-function derivatives")
-        a, b = int(offsets[idx[0]]), int(offsets[idx[-1] + 1])
-        jac = sf.jacobian([dataset.atoms[m] for m in idx.tolist()], device=device, dtype=torch.float64)
-        values[a:b] = jac.values.numpy()
-        numbers[a:b] = jac.species.numpy()
-        species_index = sf.species_index(jac.species).cpu().numpy()
-        center, neighbour, grad = jac.center.numpy(), jac.neighbor.numpy(), jac.grad.numpy()
-        summed[a:b] = sum_pairs(center, neighbour, grad, species_index, b - a, n_e)
-        if pairs:
-            n_pairs += len(center)
-            estimate = n_pairs / b * n_atoms * pair_bytes  # pairs per atom so far, times all atoms
-            if estimate > limit:
-                raise ParameterError(
-                    f"{dataset.source or 'the dataset'}: the per-pair Jacobian the neural network trains "
-                    f"on would take about {estimate / 2**30:.1f} GiB for {n_atoms:,} atoms, more than the "
-                    f"{limit / 2**30:.1f} GiB allowed ($ATOMSIEVE_MAX_PAIR_BYTES); use the linear model, "
-                    f"a subset, or raise the limit")
-            centers.append(center + a)
-            neighbours.append(neighbour + a)
-            grads.append(grad.astype(store_dtype))
-        del jac, center, neighbour, grad
-        report(progress, int(idx[-1]) + 1, len(counts), "symmetry-function derivatives")
+    try:
+        for idx in structure_chunks(counts, CHUNK_ATOMS):  # read now: tests set it smaller
+            check_stop(should_stop, "symmetry-function derivatives")
+            a, b = int(offsets[idx[0]]), int(offsets[idx[-1] + 1])
+            jac = sf.jacobian([dataset.atoms[m] for m in idx.tolist()], device=device, dtype=torch.float64)
+            if values is not None:
+                values[a:b] = jac.values.numpy()
+            numbers[a:b] = jac.species.numpy()
+            species_index = sf.species_index(jac.species).cpu().numpy()
+            center, neighbour, grad = jac.center.numpy(), jac.neighbor.numpy(), jac.grad.numpy()
+            block = sum_pairs(center, neighbour, grad, species_index, b - a, n_e)
+            if on_disk:
+                handle.write(np.ascontiguousarray(block, dtype="<f8").tobytes())
+            else:
+                summed[a:b] = block
+            if pairs:
+                n_pairs += len(center)
+                estimate = n_pairs / b * n_atoms * pair_bytes  # pairs per atom so far, times all atoms
+                if estimate > limit:
+                    raise ParameterError(
+                        f"{dataset.source or 'the dataset'}: the per-pair Jacobian the neural network "
+                        f"trains on would take about {estimate / 2**30:.1f} GiB for {n_atoms:,} atoms, more "
+                        f"than the {limit / 2**30:.1f} GiB allowed ($ATOMSIEVE_MAX_PAIR_BYTES); use the "
+                        f"linear model, a subset, or raise the limit")
+                centers.append(center + a)
+                neighbours.append(neighbour + a)
+                grads.append(grad.astype(store_dtype))
+            del jac, center, neighbour, grad, block
+            report(progress, int(idx[-1]) + 1, len(counts), "symmetry-function derivatives")
+        if on_disk:
+            handle.flush()
+            os.fsync(handle.fileno())
+            if publish is None:
+                summed = JacobianFile(path, fd=os.dup(handle.fileno()))
+            else:
+                publish()
+                summed = JacobianFile(_disk_cache().folder / f"{key}.npy")
+    except BaseException:
+        if on_disk:
+            handle.close()
+            if publish is not None:  # the temporary name: never published
+                _remove_temporaries(key)
+        raise
+    if on_disk:
+        handle.close()
     out = {"values": values, "numbers": numbers, "summed": summed}
     if pairs:
         empty = np.zeros(0, dtype=np.int64)
@@ -148,22 +236,53 @@ def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk
                    neighbour=np.concatenate(neighbours) if neighbours else empty,
                    grad=np.concatenate(grads) if grads else np.zeros((0, n_f, 3), dtype=store_dtype))
         del centers, neighbours, grads
-    if disk_cache:
+    if disk_cache and not on_disk:
         _disk_cache().store(key, lambda tmp: np.savez(tmp, key=np.array(key), values=out["values"],
                                                       numbers=numbers, summed=out["summed"]))
     return out
 
 
-def _scale_in_place(summed: np.ndarray, slopes: np.ndarray) -> np.ndarray:
-    """``summed × slopes`` per element and feature, in place (``summed`` is always a fresh array)."""
+def _remove_temporaries(key: str) -> None:
+    for path in _disk_cache().folder.glob(f".{key}.*.npy"):
+        path.unlink(missing_ok=True)
+
+
+def _raw_values(dataset, sf: SymmetryFunctions, progress, should_stop) -> np.ndarray:
+    """Unscaled features of every atom, a chunk of structures at a time (compiled kernels)."""
+    from atomsieve.descriptors.compute import raw_features_cpu
+
+    offsets = dataset.offsets
+    values = np.empty((dataset.n_atoms, sf.n_features), dtype=np.float64)
+    for idx in structure_chunks(dataset.atom_counts, 1 << 16):
+        values[offsets[idx[0]]:offsets[idx[-1] + 1]] = raw_features_cpu(
+            sf, [dataset.atoms[m] for m in idx.tolist()], should_stop=should_stop)
+    return values
+
+
+def _scaled_jacobian(summed, slopes: np.ndarray):
+    """``summed × slopes`` per element and feature: in place for an array (always a fresh one), on
+    every read for a :class:`~atomsieve.potentials.prepared.JacobianFile`."""
+    if not isinstance(summed, np.ndarray):
+        return summed.scaled(slopes)
     summed *= slopes[None, :, :, None]
     return summed
+
+
+def _check_features(features: AtomicFeatures, dataset, sf: SymmetryFunctions) -> None:
+    theirs, ours = params_digest(features.params or {}), params_digest(sf.params)
+    if features.n_atoms != dataset.n_atoms or theirs != ours:
+        raise ParameterError(
+            f"features: {features.n_atoms:,} atoms from descriptor {theirs[:8]}; the dataset has "
+            f"{dataset.n_atoms:,} atoms and the descriptor is {ours[:8]}")
+    if features.scaler is None:
+        raise ParameterError("features: unscaled fingerprints; give them with their fitted scaler")
 
 
 def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = "minmax", *,
             pairs: bool = False, device: str = "auto", store_dtype=np.float32, central_atoms: Any = "info",
             progress: ProgressCallback | None = None,
-            cache: bool = True, should_stop=None) -> tuple[PreparedData, AtomicFeatures]:
+            cache: bool = True, should_stop=None,
+            features: AtomicFeatures | None = None) -> tuple[PreparedData, AtomicFeatures]:
     """Fingerprints and Jacobian of every structure, ready for fitting and for selectors.
 
     Parameters
@@ -192,6 +311,9 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
     should_stop : callable ``should_stop() -> bool``, optional
         Polled before every chunk; True raises :class:`~atomsieve.errors.Stopped` (partial model
         input is no answer) and nothing is cached.
+    features : AtomicFeatures, optional
+        This dataset's scaled fingerprints from ``descriptor`` (e.g. the selection's): used as they
+        are, with their scaler, instead of a second copy (``scaler`` is then ignored).
 
     Returns
     -------
@@ -215,14 +337,21 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
     scaler_key = scaler if isinstance(scaler, str) else repr(sorted(scaler.to_dict().items()))
     key = (dataset.content_hash(), params_digest(sf.params), scaler_key, str(central_atoms), pairs,
            np.dtype(store_dtype).str)
+    if features is not None:
+        _check_features(features, dataset, sf)
+        key = key[:2] + (("features", id(features)),) + key[3:]
     if cache and isinstance(central_atoms, str | type(None)) and (hit := _PREPARED.get(key)) is not None:
         return hit
-    raw = _raw_jacobian(dataset, sf, pairs, device, cache, progress, store_dtype, should_stop)
+    raw = _raw_jacobian(dataset, sf, pairs, device, cache, progress, store_dtype, should_stop,
+                        keep_values=features is None)
     numbers = raw["numbers"]
-    scaler_obj, needs_fit = make_scaler(scaler)
-    if needs_fit or getattr(scaler_obj, "elements_", None) is None:
-        scaler_obj.fit(raw["values"], numbers)
-    values = scaler_obj.transform(raw["values"], numbers)
+    if features is not None:
+        scaler_obj, values = features.scaler, features.values
+    else:
+        scaler_obj, needs_fit = make_scaler(scaler)
+        if needs_fit or getattr(scaler_obj, "elements_", None) is None:
+            scaler_obj.fit(raw["values"], numbers)
+        values = scaler_obj.transform(raw["values"], numbers)
     species_index = sf.species_index(torch.as_tensor(numbers)).cpu().numpy()
     slopes = scaler_slopes(scaler_obj, sf.species, sf.n_features)
     pair_arrays = {}
@@ -235,18 +364,18 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
             grad[part] *= slopes[species_index[raw["center"][part]]][:, :, None]
         pair_arrays = {"pair_center": raw["center"], "pair_neighbour": raw["neighbour"],
                        "pair_values": grad}
-    if central_atoms == "info":
+    if isinstance(central_atoms, str) and central_atoms == "info":
         central = central_atoms_of(dataset)
     else:
         central = None if central_atoms is None else np.asarray(central_atoms, dtype=np.int64)
     data = PreparedData(
         features=values, species=species_index, elements=list(sf.species), atom_counts=dataset.atom_counts,
-        summed_jacobian=_scale_in_place(raw["summed"], slopes), energies=dataset.energies,
+        summed_jacobian=_scaled_jacobian(raw["summed"], slopes), energies=dataset.energies,
         forces=dataset.forces, central_atoms=central, **pair_arrays,
     )
-    feats = AtomicFeatures(values=values, species=numbers, structure=dataset.structure_index,
-                           params=sf.params,
-                           scaler=scaler_obj, feature_names=sf.feature_names, n_structures=len(dataset))
+    feats = features if features is not None else AtomicFeatures(
+        values=values, species=numbers, structure=dataset.structure_index, params=sf.params,
+        scaler=scaler_obj, feature_names=sf.feature_names, n_structures=len(dataset))
     if cache:
         _PREPARED.put(key, (data, feats))
     return data, feats

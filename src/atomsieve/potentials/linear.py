@@ -4,8 +4,10 @@
 per element. Forces are linear in the same weights through the fingerprint Jacobian,
 ``F_j = −Σ_e w_e · Σ_{i of e} ∂G_i/∂r_j``, so energies and forces are fitted jointly by one ridge
 regression (the loss of :mod:`atomsieve.potentials.loss` plus ``ridge`` · mean diagonal · |w|²;
-offsets are not penalised). The design rows of a prepared dataset are computed once and cached,
-so repeated fits on subsets (learning curves) cost milliseconds.
+offsets are not penalised). The energy rows of a prepared dataset are computed once and cached, the
+force rows built from the summed Jacobian for the atoms a fit needs, and the whole set's force error
+follows from cached Gram statistics (:func:`force_gram`), so repeated fits on subsets (learning
+curves, the dashboard's live error) cost milliseconds and never hold every atom's rows.
 
 How the fit is solved (exactly the minimiser of that loss, in a well-posed order):
 
@@ -41,7 +43,7 @@ import scipy.linalg.lapack
 import torch
 
 from atomsieve.errors import ParameterError
-from atomsieve.potentials.loss import error_measures, loss_weights
+from atomsieve.potentials.loss import error_measures, loss_weights, scored_atoms
 from atomsieve.potentials.prepared import PreparedData
 from atomsieve.renamed import renamed_names
 
@@ -52,27 +54,59 @@ MAX_CONDITION = 1e12
 COUNT_RCOND = 1e-10
 
 
-def design_rows(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
-    """Energy rows (n_structures, P) and force rows (n_atoms, 3, P) of the linear model.
+def energy_rows(data: PreparedData) -> np.ndarray:
+    """Energy rows (n_structures, P) of the linear model, cached on ``data``.
 
     ``P = n_elements · (n_features + 1)``: per element the summed fingerprints, then the
-    element counts (offset columns, zero in the force rows). Cached on ``data``.
+    element counts (the offset columns).
     """
-    if "linear_rows" in data.cache:
-        return data.cache["linear_rows"]
+    if "linear_energy_rows" in data.cache:
+        return data.cache["linear_energy_rows"]
     n_el, n_f = len(data.elements), data.n_features
-    p = n_el * n_f
     energy = torch.zeros((data.n_structures, n_el, n_f), dtype=torch.float64)
     flat = torch.as_tensor(data.structure_index * n_el + data.species)
     energy.view(-1, n_f).index_add_(0, flat, torch.as_tensor(data.features, dtype=torch.float64))
-    counts = data.species_counts()
-    energy = np.concatenate([energy.reshape(data.n_structures, p).numpy(), counts], axis=1)
-    # F_j = -Σ_e w_e · Σ_{i of e} dG_i/dr_j
-    summed = data.element_summed_jacobian()  # (n_atoms, n_el, n_f, 3)
-    force = np.zeros((data.n_atoms, 3, p + n_el))
-    force[:, :, :p] = -summed.transpose(0, 3, 1, 2).reshape(data.n_atoms, 3, p)
-    data.cache["linear_rows"] = (energy, force)
-    return energy, force
+    rows = np.concatenate([energy.reshape(data.n_structures, n_el * n_f).numpy(), data.species_counts()],
+                          axis=1)
+    data.cache["linear_energy_rows"] = rows
+    return rows
+
+
+def force_rows(data: PreparedData, atoms=None) -> np.ndarray:
+    """Force rows (n_atoms, 3, P) of the atoms at ``atoms`` (every atom when None):
+    ``F_j = −Σ_e w_e · Σ_{i of e} ∂G_i/∂r_j``, zero in the offset columns.
+
+    Built from the summed Jacobian when asked for, not cached: a large set's rows are read from
+    its :class:`~atomsieve.potentials.prepared.JacobianFile` a selection or a block at a time.
+    """
+    summed = data.element_summed_jacobian(atoms)  # (n, n_el, n_f, 3)
+    n, n_el, n_f = summed.shape[0], len(data.elements), data.n_features
+    rows = np.zeros((n, 3, n_el * (n_f + 1)))
+    rows[:, :, : n_el * n_f] = -summed.transpose(0, 3, 1, 2).reshape(n, 3, n_el * n_f)
+    return rows
+
+
+def force_gram(data: PreparedData) -> dict:
+    """Sufficient statistics of the scored force rows ``A`` and labels ``f`` of ``data``:
+    ``AᵀA``, ``Aᵀf``, ``fᵀf`` and the number of components, summed a block of atoms at a time
+    and cached on ``data``. The squared force error of any weights ``w`` is then
+    ``wᵀAᵀAw − 2wᵀAᵀf + fᵀf`` exactly: scoring a fit on the whole prediction set costs P² operations
+    instead of reading every atom's Jacobian again."""
+    if "linear_force_gram" in data.cache:
+        return data.cache["linear_force_gram"]
+    size = len(data.elements) * (data.n_features + 1)
+    gram, cross, norm, count = np.zeros((size, size)), np.zeros(size), 0.0, 0
+    mask = scored_atoms(data)
+    for start, stop in data.atom_blocks():
+        keep = np.flatnonzero(mask[start:stop]) + start
+        rows = force_rows(data, keep).reshape(-1, size)
+        labels = data.forces[keep].reshape(-1)
+        gram += rows.T @ rows
+        cross += rows.T @ labels
+        norm += float(labels @ labels)
+        count += labels.size
+    data.cache["linear_force_gram"] = out = {"gram": gram, "cross": cross, "norm": norm, "count": count}
+    return out
 
 
 class LinearModel:
@@ -137,7 +171,7 @@ class LinearModel:
         """
         if self.ridge < 0:
             raise ParameterError(f"ridge must be non-negative; got {self.ridge}")
-        energy_rows, force_rows = design_rows(data)
+        e_rows = energy_rows(data)
         start = time.perf_counter()
         idx = np.arange(data.n_structures) if structures is None else np.asarray(structures, dtype=np.int64)
         if idx.size == 0:
@@ -149,16 +183,16 @@ class LinearModel:
         p = n_el * n_f
         # Energy part in the loss's metric: rows and targets times sqrt(weight).
         root_e = np.sqrt(e_w)
-        x_e = energy_rows[idx, :p] * root_e[:, None]
+        x_e = e_rows[idx, :p] * root_e[:, None]
         y_e = (np.zeros(idx.size) if sub.energies is None else sub.energies) * root_e
-        counts = energy_rows[idx, p:] * root_e[:, None]
+        counts = e_rows[idx, p:] * root_e[:, None]
         basis = _range_basis(counts)
         x_proj = x_e - basis @ (basis.T @ x_e)
         y_proj = y_e - basis @ (basis.T @ y_e)
         atoms = data.atoms_of(idx)
         keep = f_w > 0
         root_f = np.sqrt(f_w[keep])
-        a_f = (force_rows[atoms[keep], :, :p] * root_f[:, None, None]).reshape(-1, p)
+        a_f = (force_rows(data, atoms[keep])[:, :, :p] * root_f[:, None, None]).reshape(-1, p)
         normal = x_proj.T @ x_proj + a_f.T @ a_f
         rhs = x_proj.T @ y_proj
         if sub.forces is not None and keep.any():
@@ -199,12 +233,14 @@ class LinearModel:
     def predict(self, data: PreparedData, structures=None) -> tuple[np.ndarray, np.ndarray]:
         """Energies (eV) per structure and forces (eV/Å) per atom of ``data`` (or of ``structures``)."""
         self._check(data)
-        energy_rows, force_rows = design_rows(data)
         w = self.weights_
         if structures is None:
-            return energy_rows @ w, force_rows @ w
+            forces = np.empty((data.n_atoms, 3))
+            for start, stop in data.atom_blocks():
+                forces[start:stop] = force_rows(data, np.arange(start, stop)) @ w
+            return energy_rows(data) @ w, forces
         idx = np.asarray(structures, dtype=np.int64)
-        return energy_rows[idx] @ w, force_rows[data.atoms_of(idx)] @ w
+        return energy_rows(data)[idx] @ w, force_rows(data, data.atoms_of(idx)) @ w
 
     def atomic_energies(self, data: PreparedData) -> np.ndarray:
         """Energy of each atom (eV), summing to the structure energies."""
@@ -221,6 +257,19 @@ class LinearModel:
         energies, forces = self.predict(data, structures)
         target = data if structures is None else _labels_view(data, np.asarray(structures, dtype=np.int64))
         return error_measures(target, energies, forces)
+
+    def rmse(self, data: PreparedData) -> dict[str, float]:
+        """``rmse_e`` (eV/atom) and ``rmse_f`` (eV/Å) on the whole of ``data``, as :meth:`score` gives
+        them, with the forces' from the cached :func:`force_gram` (no pass over the atoms)."""
+        self._check(data)
+        w = self.weights_
+        out = error_measures(_labels_view(data, np.arange(data.n_structures), forces=False),
+                             energy_rows(data) @ w, np.zeros((0, 3)))
+        if data.forces is not None:
+            g = force_gram(data)
+            squared = float(w @ g["gram"] @ w - 2.0 * w @ g["cross"] + g["norm"])
+            out["rmse_f"] = float(np.sqrt(max(squared, 0.0) / g["count"])) if g["count"] else np.nan
+        return {"rmse_e": out["rmse_e"], "rmse_f": out["rmse_f"]}
 
     def get_config(self) -> dict:
         return {"force_weight": self.force_weight, "central_force_weight": self.central_force_weight,
@@ -291,8 +340,9 @@ def _offsets(residual: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return mu + delta
 
 
-def _labels_view(data: PreparedData, idx: np.ndarray) -> PreparedData:
-    """A light copy holding only counts, species and labels of the structures at ``idx``."""
+def _labels_view(data: PreparedData, idx: np.ndarray, forces: bool = True) -> PreparedData:
+    """A light copy holding only counts, species and labels of the structures at ``idx`` (without
+    the forces when ``forces`` is False)."""
     atoms = data.atoms_of(idx)
     empty = np.zeros(0, dtype=np.int64)
     return PreparedData(
@@ -300,7 +350,7 @@ def _labels_view(data: PreparedData, idx: np.ndarray) -> PreparedData:
         atom_counts=data.atom_counts[idx], pair_center=empty, pair_neighbour=empty,
         pair_values=np.zeros((0, 0, 3)),
         energies=None if data.energies is None else data.energies[idx],
-        forces=None if data.forces is None else data.forces[atoms],
+        forces=None if data.forces is None or not forces else data.forces[atoms],
         central_atoms=None if data.central_atoms is None else data.central_atoms[idx],
     )
 

@@ -72,10 +72,23 @@ def loss_weights(
     return energy_w, per_atom
 
 
+def scored_atoms(data: PreparedData) -> np.ndarray:
+    """Which atoms' forces are scored (a boolean mask): every atom of an ordinary structure, only
+    the central atom of a chunk."""
+    if data.central_atoms is None:
+        return np.ones(data.n_atoms, dtype=bool)
+    ordinary = data.central_atoms < 0
+    mask = np.repeat(ordinary, data.atom_counts)
+    chunks = np.flatnonzero(~ordinary)
+    mask[data.offsets[chunks] + data.central_atoms[chunks]] = True
+    return mask
+
+
 def error_measures(data: PreparedData, energies: np.ndarray, forces: np.ndarray) -> dict[str, float]:
     """``rmse_e`` (eV/atom), ``rmse_f`` (eV/Å), ``mae_e``, ``mae_f`` of predictions on ``data``.
 
-    NaN where the reference labels are missing.
+    NaN where the reference labels are missing. Energies count for ordinary structures, forces
+    for the atoms of :func:`scored_atoms`.
     """
     out = {"rmse_e": np.nan, "mae_e": np.nan, "rmse_f": np.nan, "mae_f": np.nan}
     central = data.central_atoms if data.central_atoms is not None else np.full(data.n_structures, -1)
@@ -84,10 +97,7 @@ def error_measures(data: PreparedData, energies: np.ndarray, forces: np.ndarray)
         de = ((np.asarray(energies) - data.energies) / data.atom_counts)[ordinary]
         out["rmse_e"], out["mae_e"] = float(np.sqrt(np.mean(de**2))), float(np.mean(np.abs(de)))
     if data.forces is not None and data.n_atoms:
-        mask = np.repeat(ordinary, data.atom_counts)
-        chunks = np.flatnonzero(~ordinary)
-        mask[data.offsets[chunks] + central[chunks]] = True
-        df = (np.asarray(forces) - data.forces)[mask]
+        df = (np.asarray(forces) - data.forces)[scored_atoms(data)]
         if df.size:
             out["rmse_f"], out["mae_f"] = float(np.sqrt(np.mean(df**2))), float(np.mean(np.abs(df)))
     return out

@@ -11,11 +11,17 @@ Units: energies eV, forces eV/Å, derivatives of (scaled) fingerprints per Å.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from atomsieve.errors import ParameterError
+
+
+#: Atoms per block when the whole set is worked through a block at a time (64k atoms: 63 MB of
+#: single-element force rows of a 40-function descriptor).
+BLOCK_ATOMS = 1 << 16
 
 
 @dataclass(eq=False)
@@ -37,9 +43,10 @@ class PreparedData:
         of the same structure; ``j == i`` included). Needed by the neural network.
     pair_values : ndarray (n_pairs, n_features, 3), optional
         ``∂G_i/∂r_j`` in 1/Å (of the scaled fingerprints).
-    summed_jacobian : ndarray (n_atoms, n_elements, n_features, 3), optional
+    summed_jacobian : ndarray or JacobianFile (n_atoms, n_elements, n_features, 3), optional
         ``Σ_{i of element e} ∂G_i/∂r_j`` per atom j: all the linear model needs (computed from
-        the pairs when absent).
+        the pairs when absent). A :class:`JacobianFile` keeps it on disk: only the rows asked
+        for are read (large datasets).
     energies : ndarray (n_structures,), optional
         Reference energies in eV.
     forces : ndarray (n_atoms, 3), optional
@@ -177,12 +184,22 @@ class PreparedData:
             **pairs,
         )
 
-    def element_summed_jacobian(self) -> np.ndarray:
-        """``Σ_{i of element e} ∂G_i/∂r_j``, shape (n_atoms, n_elements, n_features, 3) (float64)."""
-        if self.summed_jacobian is not None:
-            return np.asarray(self.summed_jacobian, dtype=np.float64)
-        return sum_pairs(self.pair_center, self.pair_neighbour, self.pair_values, self.species,
-                         self.n_atoms, len(self.elements))
+    def element_summed_jacobian(self, atoms=None) -> np.ndarray:
+        """``Σ_{i of element e} ∂G_i/∂r_j`` of the atoms at ``atoms`` (every atom when None), shape
+        (n_atoms, n_elements, n_features, 3), float64."""
+        if self.summed_jacobian is None:
+            whole = sum_pairs(self.pair_center, self.pair_neighbour, self.pair_values, self.species,
+                              self.n_atoms, len(self.elements))
+            return whole if atoms is None else whole[np.asarray(atoms, dtype=np.int64)]
+        if atoms is None:
+            atoms = slice(None)
+        return np.asarray(self.summed_jacobian[atoms], dtype=np.float64)
+
+    def atom_blocks(self):
+        """``(start, stop)`` of consecutive atom ranges of at most :data:`BLOCK_ATOMS` atoms (for work
+        on the whole set a block at a time)."""
+        for start in range(0, self.n_atoms, BLOCK_ATOMS):
+            yield start, min(start + BLOCK_ATOMS, self.n_atoms)
 
     def species_counts(self) -> np.ndarray:
         """Atoms of each element per structure, shape (n_structures, n_elements)."""
@@ -202,3 +219,84 @@ def sum_pairs(center, neighbour, values, species, n_atoms: int, n_elements: int)
     blocks = torch.as_tensor(np.asarray(values)).reshape(len(target), n_f * 3).to(torch.float64)
     out.index_add_(0, target, blocks)
     return out.reshape(n_atoms, n_elements, n_f, 3).numpy()
+
+
+class JacobianFile:
+    """An element-summed Jacobian kept in a ``.npy`` file (float64, shape (n_atoms, n_elements,
+    n_features, 3)), read a few rows at a time and multiplied by the scaler's slopes.
+
+    Indexing (``rows[atoms]``, ``rows[a:b]``) reads only those atoms, consecutive ones in one
+    read each, by plain reads rather than a memory map, so the pages read stay out of the
+    process's resident memory: the 4.8 GB of 5 × 10^6 germanium atoms never sit in it.
+    ``path`` may be an already unlinked file given by an open descriptor ``fd`` (a temporary
+    input, gone with this object).
+
+    >>> import tempfile
+    >>> path = tempfile.mkstemp(suffix=".npy")[1]
+    >>> np.save(path, np.arange(24.0).reshape(2, 1, 4, 3))
+    >>> rows = JacobianFile(path, slopes=np.full((1, 4), 2.0))
+    >>> rows.shape, rows[np.array([1])][0, 0, 0].tolist(), rows[0:1].shape
+    ((2, 1, 4, 3), [24.0, 26.0, 28.0], (1, 1, 4, 3))
+    """
+
+    def __init__(self, path, slopes: np.ndarray | None = None, fd: int | None = None):
+        self.path = str(path)
+        self._fd = os.open(self.path, os.O_RDONLY) if fd is None else fd
+        import io
+
+        with io.BytesIO(os.pread(self._fd, 1 << 16, 0)) as f:  # the header (a shared descriptor's offset moves)
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+            self._data_offset = f.tell()
+        if fortran or dtype != np.dtype("<f8") or len(shape) != 4:
+            os.close(self._fd)
+            raise ValueError(f"{self.path}: not a C-ordered float64 array of 4 dimensions")
+        self.shape = tuple(int(n) for n in shape)
+        self._row_bytes = int(np.prod(self.shape[1:])) * 8
+        self.slopes = None if slopes is None else np.asarray(slopes, dtype=np.float64)
+
+    dtype = np.dtype(np.float64)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def scaled(self, slopes: np.ndarray) -> JacobianFile:
+        """The same file read times ``slopes`` (n_elements, n_features)."""
+        return JacobianFile(self.path, slopes, fd=os.dup(self._fd))
+
+    def __getitem__(self, atoms) -> np.ndarray:
+        if isinstance(atoms, slice):
+            atoms = np.arange(*atoms.indices(self.shape[0]))
+        atoms = np.asarray(atoms, dtype=np.int64).reshape(-1)
+        out = np.empty((len(atoms), *self.shape[1:]), dtype=np.float64)
+        if len(atoms):
+            if atoms.min() < 0 or atoms.max() >= self.shape[0]:
+                raise IndexError(f"atom indices must lie in [0, {self.shape[0]})")
+            breaks = np.flatnonzero(np.diff(atoms) != 1) + 1
+            starts = np.concatenate([[0], breaks])
+            stops = np.concatenate([breaks, [len(atoms)]])
+            flat = out.reshape(len(atoms), -1)
+            for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+                view = memoryview(flat[a:b]).cast("B")
+                offset, done = self._data_offset + int(atoms[a]) * self._row_bytes, 0
+                while done < len(view):  # pread may return less than asked
+                    n = os.preadv(self._fd, [view[done:]], offset + done)
+                    if n <= 0:
+                        raise OSError(f"{self.path}: file ends before atom {int(atoms[a])}")
+                    done += n
+        if self.slopes is not None:
+            out *= self.slopes[None, :, :, None]
+        return out
+
+    def __del__(self) -> None:
+        try:
+            os.close(self._fd)
+        except (OSError, AttributeError, TypeError):
+            pass
+
+    def __reduce__(self):  # a pickle (Dask, a process pool) reopens the file by its path
+        if not os.path.exists(self.path):
+            raise TypeError(f"{self.path}: a temporary Jacobian file cannot travel to another process")
+        return (JacobianFile, (self.path, self.slopes))
