@@ -194,8 +194,40 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rmse_presses(page, note, handle, start: float, presses: int, wait_s: float) -> dict:
+    """Once the model input is ready: seconds until the first RMSE and the "at this size" line, then
+    slider presses from release to the RMSE text of the new threshold (a new position each press)."""
+    text = page.locator(".model-error-text").first
+    page.locator(".model-error-text", has_text="force RMSE").wait_for(timeout=wait_s * 1000)
+    out: dict = {"first_rmse_s": time.perf_counter() - start}
+    page.locator(".model-error-at-size", has_text="FPS").wait_for(timeout=wait_s * 1000)
+    out["first_at_size_s"] = time.perf_counter() - start
+    out["at_size_line"] = page.locator(".model-error-at-size").first.evaluate(
+        "el => (el.shadowRoot || el).textContent").strip()[:400]
+    print(f"{time.perf_counter() - start:7.1f} s  first RMSE and at-size line", file=sys.stderr, flush=True)
+    times, texts = [], []
+    for i in range(presses):
+        page.wait_for_timeout(4000)
+        before = note.evaluate("el => (el.shadowRoot || el).textContent")
+        handle.focus()
+        t = time.perf_counter()
+        handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+        page.wait_for_function("([el, old]) => (el.shadowRoot || el).textContent !== old",
+                               arg=[note.element_handle(), before], polling=20, timeout=wait_s * 1000)
+        page.wait_for_function(
+            "el => { const t = (el.shadowRoot || el).textContent;"
+            " return t.includes('force RMSE') && !t.includes('training…'); }",
+            arg=text.element_handle(), polling=20, timeout=wait_s * 1000)
+        times.append(time.perf_counter() - t)
+        texts.append(text.evaluate("el => (el.shadowRoot || el).textContent").strip()[:200])
+        print(f"  RMSE press {i + 1}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
+    out["rmse_presses_s"], out["rmse_texts"] = times, texts
+    out["rmse_presses"] = percentiles(times or [0.0])
+    return out
+
+
 def scale_level(path: str, presses: int, shots: Path | None = None, timeout_s: float = 1800,
-                model_error_wait: float = 1800) -> dict:
+                model_error_wait: float = 1800, rmse_presses_n: int = 0) -> dict:
     """The dashboard on a large file from a cold cache (issue 18): ``atomsieve dashboard PATH`` with an
     empty ``$ATOMSIEVE_CACHE_DIR``; seconds until the server answers, until the first selection is on
     the page (usable), slider presses (release to new counts), the model-error panel's state, the
@@ -273,6 +305,9 @@ def scale_level(path: str, presses: int, shots: Path | None = None, timeout_s: f
             out["model_error_cpu_s"] = cpu_seconds(proc.pid)
             print(f"{time.perf_counter() - start:7.1f} s  model_error", file=sys.stderr, flush=True)
             out["model_error_status"] = status.evaluate("el => (el.shadowRoot || el).textContent").strip()
+            if not out.get("model_error_pending") and "prediction set" in out["model_error_status"]:
+                out.update(rmse_presses(page, note, handle, start, rmse_presses_n, model_error_wait))
+                out["rmse_cpu_s"] = cpu_seconds(proc.pid)
             page.locator(".bk-tab", has_text="Environment map").click()
             page.get_by_text(re.compile(r"atoms \(a density image\)|atoms \(one point each\)")).wait_for()
             page.wait_for_timeout(3000)
@@ -322,11 +357,14 @@ def main() -> None:
     parser.add_argument("--shots", type=Path, default=None, help="folder for the scale run's screenshots")
     parser.add_argument("--model-error-wait", type=float, default=1800,
                         help="scale run: seconds to wait for the model-error panel after the presses")
+    parser.add_argument("--rmse-presses", type=int, default=0,
+                        help="scale run: slider presses timed to the new RMSE once the model error is live")
     args = parser.parse_args()
     result = {}
     if args.path:
         result["scale"] = r = scale_level(args.path, args.presses, args.shots,
-                                          model_error_wait=args.model_error_wait)
+                                          model_error_wait=args.model_error_wait,
+                                          rmse_presses_n=args.rmse_presses)
         samples = r.pop("rss_samples")
         print(json.dumps(r, indent=1))
         print("rss samples (s, GiB):", samples[::5])

@@ -163,9 +163,9 @@ def test_scan_elements_reads_the_species_column_wherever_it_is(tmp_path):
     assert scan_elements(db) == ["Ge"]
 
 
-@pytest.mark.parametrize("method", ["fps", "cur", "cluster", "random"])
+@pytest.mark.parametrize("method", ["fps", "hfps", "cur", "cluster", "random"])
 def test_streamed_structure_level_methods_select_what_the_in_memory_path_selects(capsys, scratch, method):
-    common = ["select", GE_TEST, "--method", method, "--n", 6]
+    common = ["select", GE, "--method", method, "--n", 12]  # the training set: cells of several sizes
     code, mem, _ = run(capsys, *common, "-o", scratch / "mem.extxyz")
     assert code == 0
     code, streamed, err = run(capsys, *common, "-o", scratch / "str.extxyz", "--store", scratch / "store")

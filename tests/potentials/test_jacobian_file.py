@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from atomsieve import load
-from atomsieve.errors import Stopped
 from atomsieve.datasets import default_path
 from atomsieve.descriptors import preset
-from atomsieve.potentials import LinearModel, featurize
+from atomsieve.errors import Stopped
+from atomsieve.potentials import LinearModel, featurize, linear
 from atomsieve.potentials.featurize import prepare
 from atomsieve.potentials.prepared import JacobianFile
 
@@ -36,7 +36,7 @@ def cache_dir(tmp_path, monkeypatch):
 def on_disk(monkeypatch, max_atoms: int = 300):
     monkeypatch.setattr(featurize, "JACOBIAN_MEMORY_BYTES", 0)
     monkeypatch.setattr(featurize, "CHUNK_ATOMS", max_atoms)
-    monkeypatch.setattr(prepared_module(), "BLOCK_ATOMS", max_atoms)  # several blocks on 1,568 atoms
+    monkeypatch.setattr(linear, "BLOCK_ATOMS", max_atoms)  # several blocks on 1,568 atoms
 
 
 def prepared_module():

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from atomsieve.commands.streamed import refuse_in_stream, should_stream
 
-#: Methods other than LE-bank that see only each structure's mean fingerprint, so they run on
-#: n_structures rows computed from the store (the others need labels or per-atom data in memory).
-STRUCTURE_METHODS = ("fps", "cur", "cluster", "random")
+#: Methods other than LE-bank that see only each structure's mean fingerprint (and hfps its size),
+#: so they run on n_structures rows computed from the store (the others need labels in memory).
+STRUCTURE_METHODS = ("fps", "hfps", "cur", "cluster", "random")
 
 
 def wants_stream(args) -> bool:
@@ -32,7 +32,7 @@ def wants_stream(args) -> bool:
 
 
 def run_streamed_method(args, output: Path) -> int:
-    """``--method fps|cur|cluster|random --n N`` on the structures' mean fingerprints from the store."""
+    """``--method fps|hfps|cur|cluster|random --n N`` on the structures' mean fingerprints from the store."""
     from atomsieve.commands.options import count_or_fraction
     from atomsieve.commands.selection_outputs import check_selection_outputs
     from atomsieve.commands.streamed import descriptor_for, feature_store
@@ -54,7 +54,8 @@ def run_streamed_method(args, output: Path) -> int:
     with feature_store(args, args.path, descriptor_for(args, elements)) as store:
         means = store.structure_means()
         counts = store.atom_counts()
-    sel = make_selector(args.method, n, seed=args.seed).fit(means)
+    sizes = {"atom_counts": counts} if args.method == "hfps" else {}  # its first level: structure sizes
+    sel = make_selector(args.method, n, seed=args.seed).fit(means, **sizes)
     print(f"method:      {args.method}")
     print(f"selected:    {len(sel.selected_)} of {len(counts)} structures, "
           f"{int(counts[sel.selected_].sum())} of {int(counts.sum())} atoms")

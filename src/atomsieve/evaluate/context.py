@@ -43,6 +43,10 @@ def build_context(dataset: Dataset, *, test: Dataset | None = None, descriptor=N
     if test is not None:
         test_prepared, _ = prepare(test, descriptor, features.scaler, pairs=model == "bpnn",
                                    progress=progress, should_stop=should_stop)
+    if model == "linear":  # the whole prediction set's error then costs P² operations per fit
+        from atomsieve.potentials.linear import force_gram
+
+        force_gram(test_prepared if test_prepared is not None else prepared)
     return EvaluationContext(pool=dataset, features=features, prepared=prepared, test=test_prepared,
                              model=model, model_params=dict(model_params or {}),
                              selector_params=dict(selector_params or {}))

@@ -52,6 +52,9 @@ from atomsieve.renamed import renamed_names
 MAX_CONDITION = 1e12
 #: Relative singular-value cut-off deciding which composition directions the data determine.
 COUNT_RCOND = 1e-10
+#: Atoms whose force rows are built at once in fits, predictions and the Gram statistics (64k atoms:
+#: 63 MB of single-element rows of a 40-function descriptor), so no step holds every atom's rows.
+BLOCK_ATOMS = 1 << 16
 
 
 def energy_rows(data: PreparedData) -> np.ndarray:
@@ -96,9 +99,9 @@ def force_gram(data: PreparedData) -> dict:
         return data.cache["linear_force_gram"]
     size = len(data.elements) * (data.n_features + 1)
     gram, cross, norm, count = np.zeros((size, size)), np.zeros(size), 0.0, 0
-    mask = scored_atoms(data)
-    for start, stop in data.atom_blocks():
-        keep = np.flatnonzero(mask[start:stop]) + start
+    scored = np.flatnonzero(scored_atoms(data))
+    for a in range(0, len(scored), BLOCK_ATOMS):
+        keep = scored[a:a + BLOCK_ATOMS]
         rows = force_rows(data, keep).reshape(-1, size)
         labels = data.forces[keep].reshape(-1)
         gram += rows.T @ rows
@@ -189,16 +192,19 @@ class LinearModel:
         basis = _range_basis(counts)
         x_proj = x_e - basis @ (basis.T @ x_e)
         y_proj = y_e - basis @ (basis.T @ y_e)
-        atoms = data.atoms_of(idx)
-        keep = f_w > 0
-        root_f = np.sqrt(f_w[keep])
-        a_f = (force_rows(data, atoms[keep])[:, :, :p] * root_f[:, None, None]).reshape(-1, p)
-        normal = x_proj.T @ x_proj + a_f.T @ a_f
-        rhs = x_proj.T @ y_proj
-        if sub.forces is not None and keep.any():
-            rhs += a_f.T @ (sub.forces[keep] * root_f[:, None]).reshape(-1)
+        keep = np.flatnonzero(f_w > 0)
+        atoms, root_f = data.atoms_of(idx)[keep], np.sqrt(f_w[keep])
+        # The force part of the normal equations, a block of atoms at a time (bounded memory).
+        force_normal, rhs = np.zeros((p, p)), x_proj.T @ y_proj
+        for a in range(0, len(atoms), BLOCK_ATOMS):
+            part = slice(a, a + BLOCK_ATOMS)
+            a_f = (force_rows(data, atoms[part])[:, :, :p] * root_f[part, None, None]).reshape(-1, p)
+            force_normal += a_f.T @ a_f
+            if sub.forces is not None:
+                rhs += a_f.T @ (sub.forces[keep[part]] * root_f[part, None]).reshape(-1)
+        normal = x_proj.T @ x_proj + force_normal
         # The ridge is relative to the mean diagonal of the unprojected normal matrix.
-        diag = np.einsum("ij,ij->j", x_e, x_e) + np.einsum("ij,ij->j", a_f, a_f)
+        diag = np.einsum("ij,ij->j", x_e, x_e) + np.diag(force_normal)
         scale = float(diag.mean()) if diag.size and diag.mean() > 0 else 1.0
         normal[np.arange(p), np.arange(p)] += self.ridge * scale + 1e-14 * scale
         # Elements absent from the fitted structures: pin their weights to zero.
@@ -234,13 +240,12 @@ class LinearModel:
         """Energies (eV) per structure and forces (eV/Å) per atom of ``data`` (or of ``structures``)."""
         self._check(data)
         w = self.weights_
-        if structures is None:
-            forces = np.empty((data.n_atoms, 3))
-            for start, stop in data.atom_blocks():
-                forces[start:stop] = force_rows(data, np.arange(start, stop)) @ w
-            return energy_rows(data) @ w, forces
-        idx = np.asarray(structures, dtype=np.int64)
-        return energy_rows(data)[idx] @ w, force_rows(data, data.atoms_of(idx)) @ w
+        idx = np.arange(data.n_structures) if structures is None else np.asarray(structures, dtype=np.int64)
+        atoms = np.arange(data.n_atoms) if structures is None else data.atoms_of(idx)
+        forces = np.empty((len(atoms), 3))
+        for a in range(0, len(atoms), BLOCK_ATOMS):  # a block of force rows at a time
+            forces[a:a + BLOCK_ATOMS] = force_rows(data, atoms[a:a + BLOCK_ATOMS]) @ w
+        return energy_rows(data)[idx] @ w, forces
 
     def atomic_energies(self, data: PreparedData) -> np.ndarray:
         """Energy of each atom (eV), summing to the structure energies."""

@@ -19,11 +19,6 @@ import numpy as np
 from atomsieve.errors import ParameterError
 
 
-#: Atoms per block when the whole set is worked through a block at a time (64k atoms: 63 MB of
-#: single-element force rows of a 40-function descriptor).
-BLOCK_ATOMS = 1 << 16
-
-
 @dataclass(eq=False)
 class PreparedData:
     """Fingerprints, sparse Jacobian and labels of a set of structures.
@@ -195,12 +190,6 @@ class PreparedData:
             atoms = slice(None)
         return np.asarray(self.summed_jacobian[atoms], dtype=np.float64)
 
-    def atom_blocks(self):
-        """``(start, stop)`` of consecutive atom ranges of at most :data:`BLOCK_ATOMS` atoms (for work
-        on the whole set a block at a time)."""
-        for start in range(0, self.n_atoms, BLOCK_ATOMS):
-            yield start, min(start + BLOCK_ATOMS, self.n_atoms)
-
     def species_counts(self) -> np.ndarray:
         """Atoms of each element per structure, shape (n_structures, n_elements)."""
         counts = np.zeros((self.n_structures, len(self.elements)), dtype=np.float64)
@@ -244,7 +233,8 @@ class JacobianFile:
         self._fd = os.open(self.path, os.O_RDONLY) if fd is None else fd
         import io
 
-        with io.BytesIO(os.pread(self._fd, 1 << 16, 0)) as f:  # the header (a shared descriptor's offset moves)
+        # The header by pread: a descriptor shared with the writer has its offset at the end.
+        with io.BytesIO(os.pread(self._fd, 1 << 16, 0)) as f:
             version = np.lib.format.read_magic(f)
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                            else np.lib.format.read_array_header_2_0)

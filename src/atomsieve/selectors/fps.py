@@ -363,12 +363,18 @@ class HierarchicalFPS(Selector):
         self.should_stop = should_stop
 
     @one_blas_thread
-    def _select(self, features: AtomicFeatures) -> np.ndarray:
+    def _select(self, features: AtomicFeatures, atom_counts=None) -> np.ndarray:
+        """``atom_counts``: the structures' sizes when ``features`` holds one row per structure (their
+        mean fingerprints, as a streamed feature store gives them)."""
         if self.first_size not in ("smallest", "largest"):
             raise ParameterError(f"first_size={self.first_size!r}: use 'smallest' or 'largest'")
         points, candidates = structure_points(features)
         count = resolve_count(self.n_to_select, len(points))
-        sizes = features.atom_counts[candidates]
+        counts = features.atom_counts if atom_counts is None else np.asarray(atom_counts, dtype=np.int64)
+        if len(counts) != features.n_structures:
+            raise ParameterError(
+                f"atom_counts has {len(counts)} entries for {features.n_structures} structures")
+        sizes = counts[candidates]
         distinct = np.unique(sizes)
         start = 0 if self.first_size == "smallest" else len(distinct) - 1
         level_one, _ = farthest_point_sampling(distinct[:, None].astype(float), len(distinct), first=start)
