@@ -248,6 +248,23 @@ def test_greedy_methods_at_any_size_are_the_first_structures_of_their_ordering(p
         for n in (1, 2, 7, 13, 24):
             picked, _, _ = select(ctx.features, method, n, 0, pool)
             assert picked.tolist() == order[:n].tolist()
+            assert method_order(ctx, errors._ckey, method, 0, n)[0][:n].tolist() == picked.tolist()
+
+
+def test_greedy_orderings_are_computed_as_prefixes_that_grow(pool, monkeypatch):
+    from atomsieve.app import model_error_state
+    from atomsieve.app.model_error_state import method_order
+
+    _, errors = make_states(pool, methods=["fps"])
+    monkeypatch.setattr(model_error_state, "MIN_ORDER", 3)
+    model_error_state._ORDERS.clear()
+    ctx, ckey = errors.context, errors._ckey
+    assert len(method_order(ctx, ckey, "fps", 0, 2)[0]) == 3  # at least MIN_ORDER
+    assert len(method_order(ctx, ckey, "fps", 0, 3)[0]) == 3  # served from the prefix
+    longer = method_order(ctx, ckey, "fps", 0, 4)[0]
+    assert len(longer) == 6  # twice the longest so far
+    assert longer.tolist() == select(ctx.features, "fps", 6, 0, pool)[0].tolist()
+    assert len(method_order(ctx, ckey, "fps", 0)[0]) == len(pool)
 
 
 def test_a_new_seed_replaces_the_curves_of_the_old_one(pool):

@@ -88,18 +88,31 @@ def _row(method: str, size: int, scores: dict, *, threshold="", select_seconds=0
 #: so "at this size" slices one ordering instead of selecting again (tested against ``select``).
 PREFIX_METHODS = ("fps", "cur")
 _ORDERS = KeyedCache(max_entries=8)
+#: Shortest ordering computed: short requests share one run.
+MIN_ORDER = 64
 
 
-def method_order(context, ckey: tuple, method: str, seed: int = 0) -> tuple[np.ndarray, float]:
-    """A greedy method's ordering of every pool structure and the seconds it took (kept for a few pools)."""
+def method_order(context, ckey: tuple, method: str, seed: int = 0, size: int | None = None,
+                 ) -> tuple[np.ndarray, float]:
+    """A greedy method's ordering of at least ``size`` pool structures (all when None) and the seconds
+    it took, kept for a few pools.
+
+    A greedy ordering of every structure costs O(n²) (minutes for 10^5 structures), so only a prefix
+    is computed: twice the longest asked for so far, at least ``size``; its first ``n`` picks are
+    the method's selection of ``n``, whatever the prefix's length.
+    """
     from atomsieve.evaluate.selection import select
 
-    def order() -> tuple[np.ndarray, float]:
-        chosen, seconds, _ = select(context.features, method, context.prepared.n_structures, seed,
-                                    context.pool)
-        return chosen, seconds
-
-    return _ORDERS.get_or_compute((ckey, method, int(seed)), order)
+    n_pool = context.prepared.n_structures
+    want = n_pool if size is None else min(n_pool, int(size))
+    key = (ckey, method, int(seed))
+    hit = _ORDERS.get(key)
+    if hit is not None and len(hit[0]) >= want:
+        return hit
+    n = min(n_pool, max(want, 2 * (len(hit[0]) if hit is not None else 0), MIN_ORDER))
+    chosen, seconds, _ = select(context.features, method, n, seed, context.pool)
+    _ORDERS.put(key, (chosen, seconds))
+    return chosen, seconds
 
 
 def method_row(context, ckey: tuple, method: str, size: int, seed: int = 0, should_stop=None) -> dict:
@@ -111,7 +124,7 @@ def method_row(context, ckey: tuple, method: str, size: int, seed: int = 0, shou
     if hit is not None:
         return hit
     if method in PREFIX_METHODS and not context.selector_params.get(method):
-        order, seconds = method_order(context, ckey, method, seed)
+        order, seconds = method_order(context, ckey, method, seed, size)
         selected = order[:int(size)]
     else:
         selected, seconds, _ = select(context.features, method, int(size), seed, context.pool,
@@ -327,15 +340,9 @@ class ModelErrorState(param.Parameterized):
             self.status = (f"preparing the model input ({self.model}: fingerprint derivatives of "
                            f"{dataset.n_atoms:,} atoms)…")
 
-        methods, seed = list(self.methods), int(self.selection.seed)
-
         def work(cancelled, emit):
-            context = evaluation_context(*args, features=features,
-                                         progress=lambda done, total, label="": emit(done / max(total, 1)))
-            for method in PREFIX_METHODS:  # the greedy orderings the "at this size" line slices
-                if method in methods and not cancelled.is_set():
-                    method_order(context, ckey, method, seed)
-            return context
+            return evaluation_context(*args, features=features,
+                                      progress=lambda done, total, label="": emit(done / max(total, 1)))
 
         def on_emit(frac):
             if self._ckey == ckey:

@@ -38,7 +38,15 @@ def leverage_scores(residual: np.ndarray, k: int) -> np.ndarray:
 
 class _Leverage(GreedyScore):
     """CUR's score (leverage in the residual) and update (Gram–Schmidt against the pick); its
-    stopping score is the relative norm deviation left by the picks so far."""
+    stopping score is the relative norm deviation left by the picks so far.
+
+    The leverage comes from the small Gram matrix ``RᵀR`` of the residual ``R`` (n_columns²), whose
+    top eigenvectors ``v`` give the left singular vectors ``u = R v / σ``: the scores of
+    :func:`leverage_scores` without an SVD of the tall residual at every pick. A pick's
+    Gram–Schmidt step is ``R ← R P`` with the projector ``P = I − r rᵀ/|r|²``, so the Gram matrix
+    follows as ``P (RᵀR) P``. Each pick then costs O(n_rows · n_columns) instead of an SVD, which
+    makes ordering 10^5 structures minutes rather than hours.
+    """
 
     label = "CUR"
 
@@ -46,8 +54,17 @@ class _Leverage(GreedyScore):
         self.X, self.k, self.total = X, k, total
         self.max_deviation, self.tolerance = max_deviation, tolerance
         self.residual = X.copy()
+        self.gram = X.T @ X
         self.picked = np.zeros(len(X), dtype=bool)
         self.deviations: list[float] = []
+
+    def _scores(self) -> np.ndarray:
+        values, vectors = np.linalg.eigh(self.gram)  # ascending
+        k = min(self.k, len(values))
+        top, top_vectors = values[::-1][:k], vectors[:, ::-1][:, :k]
+        keep = top > max(float(top[0]), 0.0) * 1e-14  # singular directions the residual still has
+        projected = self.residual @ top_vectors[:, keep]
+        return (projected**2 / top[keep]).sum(axis=1) / k
 
     def _reached(self) -> bool:
         return self.max_deviation is not None and bool(self.deviations) and (
@@ -60,7 +77,8 @@ class _Leverage(GreedyScore):
         if np.linalg.norm(self.residual) <= self.tolerance * self.total:
             # The picks span everything: start a new round on the rows not yet picked.
             self.residual = np.where(self.picked[:, None], 0.0, self.X)
-        scores = leverage_scores(self.residual, self.k)
+            self.gram = self.residual.T @ self.residual
+        scores = self._scores()
         scores[self.picked] = -np.inf
         j = int(np.argmax(scores))
         return j, float(scores[j])
@@ -75,6 +93,8 @@ class _Leverage(GreedyScore):
         norm2 = float(row @ row)
         if norm2 > 0.0:
             residual -= np.outer(residual @ row / norm2, row)
+            projector = np.eye(len(row)) - np.outer(row, row) / norm2
+            self.gram = projector @ self.gram @ projector
         residual[j] = 0.0
         previous = self.deviations[-1] if self.deviations else 1.0
         self.deviations.append(min(previous, float(np.linalg.norm(residual)) / self.total))
