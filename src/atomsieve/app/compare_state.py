@@ -85,12 +85,14 @@ def check_model_input(dataset, test=None, descriptor=None, shared_features: bool
             f"($ATOMSIEVE_MODEL_INPUT_BYTES); the model error is off for this dataset")
 
 
-def evaluation_context(dataset, test, model: str, descriptor=None, progress=None, features=None):
+def evaluation_context(dataset, test, model: str, descriptor=None, progress=None, features=None,
+                       should_stop=None):
     """The shared evaluation context of ``dataset`` (prediction set ``test``) for ``model``.
 
     Keyed on :func:`context_key`; ``progress(done, total, label)`` hears of a build's progress;
     ``features``: the pool's scaled fingerprints from ``descriptor`` if they exist (shared, not
-    computed again).
+    computed again); ``should_stop()`` True stops a build (:class:`~atomsieve.errors.Stopped`, nothing
+    kept), e.g. when the session that asked for it closes.
     """
     from atomsieve.evaluate.context import build_context
 
@@ -100,7 +102,7 @@ def evaluation_context(dataset, test, model: str, descriptor=None, progress=None
         if key not in _CONTEXTS:
             _CONTEXTS.clear()  # one at a time: contexts hold derivatives and are large
             _CONTEXTS[key] = build_context(dataset, test=test, model=model, descriptor=descriptor,
-                                           progress=progress, features=features)
+                                           progress=progress, features=features, should_stop=should_stop)
         return _CONTEXTS[key]
 
 

@@ -341,8 +341,11 @@ class ModelErrorState(param.Parameterized):
                            f"{dataset.n_atoms:,} atoms)…")
 
         def work(cancelled, emit):
-            return evaluation_context(*args, features=features,
-                                      progress=lambda done, total, label="": emit(done / max(total, 1)))
+            from atomsieve.app.outcomes import waited_for
+
+            with waited_for():  # the slider precomputation waits for the model input
+                return evaluation_context(*args, features=features, should_stop=cancelled.is_set,
+                                          progress=lambda done, total, label="": emit(done / max(total, 1)))
 
         def on_emit(frac):
             if self._ckey == ckey:

@@ -14,6 +14,7 @@ waits while any interactive fit is running.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import weakref
@@ -156,13 +157,22 @@ def run_selection(features: AtomicFeatures, key: tuple, thresholds: dict[str, fl
 
     ``interactive=True`` marks a fit someone waits for: precomputation pauses meanwhile.
     """
-    global _interactive
     if not interactive:
         return OUTCOMES.get_or_compute(key, lambda: fit_outcome(features, key, thresholds, seed, shuffle))
+    with waited_for():
+        return OUTCOMES.get_or_compute(key, lambda: fit_outcome(features, key, thresholds, seed, shuffle))
+
+
+@contextlib.contextmanager
+def waited_for():
+    """Mark work someone waits for (a slider release's fit, the model input of the live error): the
+    slider precomputation pauses meanwhile, instead of sharing the cores with it (at 10^6 atoms its
+    192 fits would take half an hour of CPU and starve the model input)."""
+    global _interactive
     with _interactive_idle:
         _interactive += 1
     try:
-        return OUTCOMES.get_or_compute(key, lambda: fit_outcome(features, key, thresholds, seed, shuffle))
+        yield
     finally:
         with _interactive_idle:
             _interactive -= 1

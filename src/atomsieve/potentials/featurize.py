@@ -379,3 +379,46 @@ def prepare(dataset, descriptor: SymmetryFunctions | None = None, scaler: Any = 
     if cache:
         _PREPARED.put(key, (data, feats))
     return data, feats
+
+
+#: Feature selections :func:`select_functions` knows: CUR on the fingerprints, or force correlation.
+FUNCTION_SELECTIONS = ("cur", "fcorr")
+
+
+def select_functions(data: PreparedData, method: str, count: int) -> np.ndarray:
+    """The ``count`` fingerprint columns of ``data`` that ``method`` keeps, ascending: ``"cur"`` (CUR
+    on the per-atom fingerprints) or ``"fcorr"`` (force correlation: the functions whose force
+    features ``D_aα,j = −Σ_i ∂G_ij/∂r_aα`` best explain the labelled forces, on every atom of a cell
+    and the central atom of a chunk). Give the columns to
+    :func:`~atomsieve.descriptors.presets.keep_functions` for the smaller descriptor.
+
+    >>> from ase.build import bulk
+    >>> from ase.calculators.emt import EMT
+    >>> from atomsieve import Dataset
+    >>> from atomsieve.descriptors.presets import gaussian_g2g4
+    >>> cells = [bulk("Pt", cubic=True) for _ in range(3)]
+    >>> for k, a in enumerate(cells):
+    ...     a.rattle(0.1, seed=k); a.calc = EMT()
+    >>> ds = Dataset(cells, energies=[a.get_potential_energy() for a in cells],
+    ...              forces=np.concatenate([a.get_forces() for a in cells]))
+    >>> data, _ = prepare(ds, gaussian_g2g4(["Pt"]), cache=False)
+    >>> select_functions(data, "fcorr", 5).shape
+    (5,)
+    """
+    from atomsieve.descriptors.features import AtomicFeatures
+    from atomsieve.potentials.loss import scored_atoms
+    from atomsieve.selectors.feature_selection import FeatureCUR, ForceCorrelation
+
+    feats = AtomicFeatures(values=data.features, species=data.species + 1, structure=data.structure_index)
+    if method == "cur":
+        chosen = FeatureCUR(count).fit(feats).selected_
+    elif method == "fcorr":
+        if data.forces is None:
+            raise ParameterError("force-correlation feature selection needs forces (eV/Å) to correlate")
+        used = scored_atoms(data)
+        d = -data.element_summed_jacobian().sum(axis=1)  # (n_atoms, n_features, 3)
+        chosen = ForceCorrelation(count).fit(feats, force_features=d.transpose(0, 2, 1)[used],
+                                             forces=data.forces[used]).selected_
+    else:
+        raise ParameterError(f"feature selection must be one of {FUNCTION_SELECTIONS}; got {method!r}")
+    return np.sort(np.asarray(chosen, dtype=np.int64))

@@ -101,15 +101,45 @@ class Potential:
         return save_potential(self, path, overwrite=overwrite)
 
 
+#: What :func:`fit_potential` gives a neural network when no descriptor is given: the 56 Gaussian G2/G4
+#: candidates at 6.5 Å, 21 kept by force correlation on the training data (as ``atomsieve nft`` and the
+#: nearsighted-force-training paper do). Measured on the EMT platinum check (benchmarks/README.md):
+#: 2.6–4.0 meV/Å test force MAE on four data draws, against 3.7–10.4 with all 56 and 32.5 with
+#: ``li_single_element``.
+NETWORK_FUNCTIONS = {"preset": "gaussian_g2g4", "feature_selection": "fcorr", "n_features": 21}
+
+
 def fit_potential(dataset: Dataset, model, descriptor: SymmetryFunctions | None = None,
-                  scaler: Any = "minmax", *, structures=None, progress: ProgressCallback | None = None,
+                  scaler: Any = "minmax", *, feature_selection: str | None = "auto", n_features: int = 21,
+                  structures=None, progress: ProgressCallback | None = None,
                   should_stop: Callable[[], bool] | None = None, **fit_kwargs) -> Potential:
     """Prepare ``dataset`` and fit ``model`` on it; returns the bundled :class:`Potential`.
 
     ``model`` is an unfitted :class:`LinearModel`, :class:`BPNNModel` or
     :class:`Ensemble`; ``fit_kwargs`` (``structure_weights``, ``atom_force_weights``) go to its
     ``fit``. Chunk central atoms are read from ``atoms.info["central_atom"]``.
+
+    ``feature_selection`` ("cur", "fcorr" or None) keeps ``n_features`` of the descriptor's
+    functions, chosen on the training structures (:func:`~atomsieve.potentials.featurize.select_functions`).
+    ``"auto"``: a neural network without a descriptor gets :data:`NETWORK_FUNCTIONS`; otherwise the
+    descriptor (default: the preset for the dataset's elements) is used whole.
     """
+    from atomsieve.descriptors.presets import keep_functions, preset
+    from atomsieve.potentials.featurize import select_functions
+
+    if feature_selection == "auto":
+        feature_selection = None
+        if descriptor is None and needs_pairs(model):
+            descriptor = preset(NETWORK_FUNCTIONS["preset"], dataset.elements)
+            feature_selection = NETWORK_FUNCTIONS["feature_selection"]
+    if feature_selection is not None:
+        from atomsieve.descriptors import default_descriptor
+
+        descriptor = descriptor if descriptor is not None else default_descriptor(dataset)
+        training = dataset if structures is None else dataset.subset(structures)
+        data, _ = prepare(training, descriptor, scaler, cache=False)
+        count = min(int(n_features), descriptor.n_features)
+        descriptor = keep_functions(descriptor, select_functions(data, feature_selection, count))
     data, feats = prepare(dataset, descriptor, scaler, pairs=needs_pairs(model))
     model.fit(data, structures=structures, progress=progress, should_stop=should_stop, **fit_kwargs)
     from atomsieve.descriptors import SymmetryFunctions as SF
