@@ -34,6 +34,7 @@ from atomsieve.active.parents import label_structures
 from atomsieve.descriptors import preset
 from atomsieve.descriptors.presets import keep_functions
 from atomsieve.potentials import BPNNModel, LinearModel, prepare
+from atomsieve.potentials.featurize import select_functions
 
 
 def rattled_pt_cells(n: int, seed: int, sigma: float = 0.1) -> Dataset:
@@ -54,18 +55,24 @@ def closest_pair(dataset: Dataset) -> float:
     return float(min(a.get_all_distances(mic=True)[np.triu_indices(len(a), 1)].min() for a in dataset.atoms))
 
 
-def select_columns(data, method: str, count: int) -> np.ndarray:
-    """Columns of ``data``'s (min–max scaled) fingerprints chosen by force correlation or CUR."""
-    from atomsieve.descriptors.features import AtomicFeatures
-    from atomsieve.selectors.feature_selection import FeatureCUR, ForceCorrelation
+def library_defaults(draws: range, n_train: int, n_test: int) -> list[dict]:
+    """The check as a user runs it: ``fit_potential(cells, BPNNModel())`` with every default (the
+    descriptor included), scored on the test cells."""
+    from atomsieve.potentials import fit_potential
 
-    feats = AtomicFeatures(values=data.features, species=data.species + 1, structure=data.structure_index)
-    if method == "cur":
-        return FeatureCUR(count).fit(feats).selected_
-    d = np.zeros((data.n_atoms, data.features.shape[1], 3))  # D_aα,j = −Σ_i ∂G_ij/∂r_aα
-    np.add.at(d, data.pair_neighbour, -data.pair_values)
-    fc = ForceCorrelation(count).fit(feats, force_features=d.transpose(0, 2, 1), forces=data.forces)
-    return fc.selected_
+    rows = []
+    for draw in draws:
+        train, test = rattled_pt_cells(n_train, seed=2 * draw), rattled_pt_cells(n_test, seed=2 * draw + 1)
+        t0 = time.perf_counter()
+        potential = fit_potential(train, BPNNModel(seed=draw, device="cpu"))
+        seconds = time.perf_counter() - t0
+        score = potential.score(test)
+        rows.append({"draw": draw, "test_force_mae_meV": 1000 * score["mae_f"],
+                     "test_force_rmse_meV": 1000 * score["rmse_f"],
+                     "functions": potential.descriptor.n_features, "descriptor": potential.descriptor.preset,
+                     "fit_seconds": seconds})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def main() -> None:
@@ -95,11 +102,19 @@ def main() -> None:
     ap.add_argument("--linear", action="store_true", help="also fit the linear model")
     ap.add_argument("--range-tolerance", type=float, default=0.05)
     ap.add_argument("--json")
+    ap.add_argument("--library-defaults", action="store_true",
+                    help="only fit_potential(cells, BPNNModel()), every library default (descriptor too)")
     args = ap.parse_args()
 
     import torch
 
     torch.set_num_threads(1)
+    if args.library_defaults:
+        draws = range(args.first_draw, args.first_draw + args.draws)
+        rows = library_defaults(draws, args.n_train, args.n_test)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"library_defaults": rows}, indent=1))
+        return
     params: dict = {"device": "cpu"}
     for name in ("optimizer", "activation", "force_weight", "max_epochs", "learning_rate", "l2",
                  "batch_size", "dtype"):
@@ -121,7 +136,7 @@ def main() -> None:
         d_train, feats = prepare(train, sf, pairs=True, device="cpu", cache=False)
         kept = sf
         if args.feature_selection != "none":
-            kept = keep_functions(sf, select_columns(d_train, args.feature_selection, args.n_features))
+            kept = keep_functions(sf, select_functions(d_train, args.feature_selection, args.n_features))
             d_train, feats = prepare(train, kept, pairs=True, device="cpu", cache=False)
         d_test, _ = prepare(test, kept, feats.scaler, pairs=True, device="cpu", cache=False)
         t0 = time.perf_counter()

@@ -229,32 +229,14 @@ class NFTEnsemble:
         self.columns_ = None
         if self.feature_selection is None:
             return
-        from atomsieve.descriptors.features import AtomicFeatures
-        from atomsieve.selectors.feature_selection import FeatureCUR, ForceCorrelation
+        from atomsieve.potentials.featurize import select_functions
 
         n_all = self.descriptor_.n_features
         count = int(self.n_features)
         if not 1 <= count <= n_all:
             raise ParameterError(f"n_features must lie in [1, {n_all}] (the descriptor's size); got {count}")
         data = self._prepared(structures, labelled=self.feature_selection == "fcorr")
-        feats = AtomicFeatures(values=data.features, species=np.concatenate([a.numbers for a in structures]),
-                               structure=data.structure_index)
-        if self.feature_selection == "cur":
-            chosen = FeatureCUR(count).fit(feats).selected_
-        elif self.feature_selection == "fcorr":
-            # D_aα,j = −Σ_i ∂G_ij/∂r_aα on the atoms whose force is labelled and complete: every atom
-            # of a cell, the central atom of a chunk.
-            d = np.zeros((data.n_atoms, n_all, 3))
-            np.add.at(d, data.pair_neighbour, -data.pair_values)
-            central = data.central_atoms
-            used = np.repeat(central < 0, data.atom_counts)
-            used[data.offsets[:-1][central >= 0] + central[central >= 0]] = True
-            chosen = ForceCorrelation(count).fit(
-                feats, force_features=d.transpose(0, 2, 1)[used], forces=data.forces[used]).selected_
-        else:
-            raise ParameterError(
-                f"feature_selection must be None, 'cur' or 'fcorr'; got {self.feature_selection!r}")
-        self.columns_ = np.sort(np.asarray(chosen, dtype=np.int64))
+        self.columns_ = select_functions(data, self.feature_selection, count)
         lo, span = self.scale_
         self.scale_ = (lo[:, self.columns_], span[:, self.columns_])
 
