@@ -203,7 +203,7 @@ def rmse_presses(page, note, handle, start: float, presses: int, wait_s: float) 
     page.locator(".model-error-at-size", has_text="FPS").wait_for(timeout=wait_s * 1000)
     out["first_at_size_s"] = time.perf_counter() - start
     out["at_size_line"] = page.locator(".model-error-at-size").first.evaluate(
-        "el => (el.shadowRoot || el).textContent").strip()[:400]
+        "el => (el.shadowRoot || el).textContent").rsplit("}", 1)[-1].strip()[:400]
     print(f"{time.perf_counter() - start:7.1f} s  first RMSE and at-size line", file=sys.stderr, flush=True)
     times, texts = [], []
     for i in range(presses):
@@ -219,7 +219,8 @@ def rmse_presses(page, note, handle, start: float, presses: int, wait_s: float) 
             " return t.includes('force RMSE') && !t.includes('training…'); }",
             arg=text.element_handle(), polling=20, timeout=wait_s * 1000)
         times.append(time.perf_counter() - t)
-        texts.append(text.evaluate("el => (el.shadowRoot || el).textContent").strip()[:200])
+        shown = text.evaluate("el => (el.shadowRoot || el).textContent")
+        texts.append(shown.rsplit("}", 1)[-1].strip()[:200])  # after the shadow root's styles
         print(f"  RMSE press {i + 1}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
     out["rmse_presses_s"], out["rmse_texts"] = times, texts
     out["rmse_presses"] = percentiles(times or [0.0])
