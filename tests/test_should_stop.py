@@ -72,7 +72,7 @@ def test_jacobian_raises(pool, descriptor):
 def test_prepare_raises(monkeypatch, pool, descriptor):
     from atomsieve.potentials import featurize
 
-    monkeypatch.setattr(featurize, "structure_chunks", lambda counts: [
+    monkeypatch.setattr(featurize, "structure_chunks", lambda counts, max_atoms=None: [
         np.array([m]) for m in range(len(counts))])
     with pytest.raises(Stopped):
         featurize.prepare(pool, descriptor, cache=False, should_stop=stop_after_first())
