@@ -239,3 +239,4 @@ def test_a_refused_model_input_is_said_on_the_panel(monkeypatch):
     assert dash.model_error.status.startswith("model error off: the model input")
     assert "GiB allowed" in dash.model_error.status
     assert "no model error for this dataset" in view.text.object
+    assert np.isnan(view.force.value) and np.isnan(view.energy.value)  # shown as "–", not 0.0 meV/Å

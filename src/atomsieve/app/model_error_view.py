@@ -68,9 +68,10 @@ class ModelErrorPanel(Viewer):
         super().__init__(**params)
         st = self.model_error
         style = {"title_size": "11pt", "font_size": "22pt", "default_color": "#8c2d19"}
-        self.force = LiveNumber(name="Force RMSE, prediction set", value=0.0, format="{value:.1f} meV/Å",
-                                css_classes=["card-rmse-f"], **style)
-        self.energy = LiveNumber(name="Energy RMSE, prediction set", value=0.0,
+        # NaN shows as "–" (nan_format) until a model has been scored: 0.0 would read as no error.
+        self.force = LiveNumber(name="Force RMSE, prediction set", value=float("nan"),
+                                format="{value:.1f} meV/Å", css_classes=["card-rmse-f"], **style)
+        self.energy = LiveNumber(name="Energy RMSE, prediction set", value=float("nan"),
                                  format="{value:.1f} meV/atom", css_classes=["card-rmse-e"], **style)
         self.text = LiveMarkdown("", margin=(0, 10), css_classes=["model-error-text"])
         self.line = LiveMarkdown("", margin=(0, 10), css_classes=["model-error-at-size"])
@@ -220,12 +221,14 @@ class ModelErrorPanel(Viewer):
             pending = [label(m) for m in st.methods if m not in st.at_size]
             more = f" · computing {', '.join(pending)}…" if st.comparing and pending and fresh else ""
             self.line.object = at_size_text(st, column, unit) + more
-        elif st.preparing:
-            self.text.object = "**preparing the model input…** the RMSE appears when it is ready"
-        elif st.training:
-            self.text.object = "**training…**"
-        elif not st.ready and st.status:  # preparing stopped without a model input (too large, an error)
-            self.text.object = "**no model error for this dataset:** the note below says why"
+        else:
+            self.force.value = self.energy.value = float("nan")  # no result (yet) for this dataset
+            if st.preparing:
+                self.text.object = "**preparing the model input…** the RMSE appears when it is ready"
+            elif st.training:
+                self.text.object = "**training…**"
+            elif not st.ready and st.status:  # preparing stopped without a model input (too large, an error)
+                self.text.object = "**no model error for this dataset:** the note below says why"
         self.cancel_button.disabled = not (st.training or st.preparing or st.comparing)
 
     def refresh(self) -> None:
