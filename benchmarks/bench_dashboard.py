@@ -194,6 +194,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def press_to_new_counts(page, note, handle, i: int, wait_s: float) -> float:
+    """After 4 s idle, press the threshold handle (right on even ``i``, left on odd) and wait until the
+    selection note changes; returns the time of the press (``time.perf_counter``)."""
+    page.wait_for_timeout(4000)
+    before = note.evaluate("el => (el.shadowRoot || el).textContent")
+    handle.focus()
+    t = time.perf_counter()
+    handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+    page.wait_for_function("([el, old]) => (el.shadowRoot || el).textContent !== old",
+                           arg=[note.element_handle(), before], polling=20, timeout=wait_s * 1000)
+    return t
+
+
 def rmse_presses(page, note, handle, start: float, presses: int, wait_s: float) -> dict:
     """Once the model input is ready: seconds until the first RMSE and the "at this size" line, then
     slider presses from release to the RMSE text of the new threshold (a new position each press)."""
@@ -207,13 +220,7 @@ def rmse_presses(page, note, handle, start: float, presses: int, wait_s: float) 
     print(f"{time.perf_counter() - start:7.1f} s  first RMSE and at-size line", file=sys.stderr, flush=True)
     times, texts = [], []
     for i in range(presses):
-        page.wait_for_timeout(4000)
-        before = note.evaluate("el => (el.shadowRoot || el).textContent")
-        handle.focus()
-        t = time.perf_counter()
-        handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
-        page.wait_for_function("([el, old]) => (el.shadowRoot || el).textContent !== old",
-                               arg=[note.element_handle(), before], polling=20, timeout=wait_s * 1000)
+        t = press_to_new_counts(page, note, handle, i, wait_s)
         page.wait_for_function(
             "el => { const t = (el.shadowRoot || el).textContent;"
             " return t.includes('force RMSE') && !t.includes('training…'); }",
@@ -284,13 +291,7 @@ def scale_level(path: str, presses: int, shots: Path | None = None, timeout_s: f
             handle = page.locator(".threshold-Ge .noUi-handle").first
             times = []
             for i in range(presses):
-                page.wait_for_timeout(4000)
-                before = note.evaluate("el => (el.shadowRoot || el).textContent")
-                handle.focus()
-                t = time.perf_counter()
-                handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
-                page.wait_for_function("([el, old]) => (el.shadowRoot || el).textContent !== old",
-                                       arg=[note.element_handle(), before], polling=20, timeout=300_000)
+                t = press_to_new_counts(page, note, handle, i, 300)
                 times.append(time.perf_counter() - t)
                 print(f"  press {i + 1}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
             out["presses_s"] = times

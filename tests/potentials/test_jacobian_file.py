@@ -7,23 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from atomsieve import load
-from atomsieve.datasets import default_path
 from atomsieve.descriptors import preset
 from atomsieve.errors import Stopped
 from atomsieve.potentials import LinearModel, featurize, linear
 from atomsieve.potentials.featurize import prepare
 from atomsieve.potentials.prepared import JacobianFile
-
-
-@pytest.fixture(scope="module")
-def ds():
-    return load(default_path("test"))
-
-
-@pytest.fixture(scope="module")
-def sf():
-    return preset(None, ["Ge"], r_cut=4.5)
 
 
 @pytest.fixture()

@@ -6,22 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from atomsieve import ParameterError, load
-from atomsieve.datasets import default_path
-from atomsieve.descriptors import preset
+from atomsieve import ParameterError
 from atomsieve.potentials import featurize
 from atomsieve.potentials.featurize import prepare, structure_chunks
 from atomsieve.potentials.prepared import sum_pairs
-
-
-@pytest.fixture(scope="module")
-def ds():
-    return load(default_path("test"))
-
-
-@pytest.fixture(scope="module")
-def sf():
-    return preset(None, ["Ge"], r_cut=4.5)
 
 
 def test_structure_chunks_cover_every_structure_once_in_order():
