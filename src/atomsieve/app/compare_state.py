@@ -45,8 +45,8 @@ MODEL_INPUT_BYTES = 3 * 2**30
 
 def model_input_bytes(n_atoms: int, n_elements: int, n_features: int, shared_features: bool = False) -> int:
     """Bytes of memory the model input of ``n_atoms`` atoms holds: the element-summed Jacobian
-    (n_elements × n_features × 3 float64 per atom) unless it goes to a file (over
-    :data:`~atomsieve.potentials.featurize.JACOBIAN_MEMORY_BYTES`), the raw and the scaled
+    (n_elements × n_features × 3 float64 per atom) unless it goes to a file
+    (:func:`~atomsieve.potentials.featurize.jacobian_on_disk`), the raw and the scaled
     fingerprints (n_features float64 each) unless ``shared_features``, and labels and
     bookkeeping (48 bytes per atom).
 
@@ -54,11 +54,12 @@ def model_input_bytes(n_atoms: int, n_elements: int, n_features: int, shared_fea
     >>> [round(b / 2**30, 2) for b in gib]
     [1.53, 0.22]
     """
-    from atomsieve.potentials.featurize import JACOBIAN_MEMORY_BYTES
+    from atomsieve.potentials.featurize import jacobian_on_disk
 
-    summed = int(n_atoms) * int(n_elements) * int(n_features) * 3 * 8
+    on_disk = jacobian_on_disk(n_atoms, n_elements, n_features)
+    summed = 0 if on_disk else int(n_atoms) * int(n_elements) * int(n_features) * 3 * 8
     fingerprints = 0 if shared_features else int(n_atoms) * int(n_features) * 8 * 2
-    return (summed if summed <= JACOBIAN_MEMORY_BYTES else 0) + fingerprints + 48 * int(n_atoms)
+    return summed + fingerprints + 48 * int(n_atoms)
 
 
 def check_model_input(dataset, test=None, descriptor=None, shared_features: bool = False) -> None:

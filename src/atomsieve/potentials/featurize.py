@@ -103,8 +103,19 @@ def _max_pair_bytes() -> int:
 JACOBIAN_MEMORY_BYTES = 2**30
 
 
-def _jacobian_on_disk(dataset, sf: SymmetryFunctions, pairs: bool) -> bool:
-    return not pairs and dataset.n_atoms * sf.n_species * sf.n_features * 3 * 8 > JACOBIAN_MEMORY_BYTES
+def jacobian_on_disk(n_atoms: int, n_elements: int, n_features: int) -> bool:
+    """Whether :func:`prepare` keeps the element-summed Jacobian of this size in a file (float64 bytes
+    over :data:`JACOBIAN_MEMORY_BYTES`) rather than in memory (without ``pairs``).
+
+    >>> jacobian_on_disk(1_000_000, 1, 40), jacobian_on_disk(5_000_000, 1, 40)
+    (False, True)
+    """
+    return int(n_atoms) * int(n_elements) * int(n_features) * 3 * 8 > JACOBIAN_MEMORY_BYTES
+
+
+def _jacobian_path(key: str):
+    """The cache's summed-Jacobian file of ``key``."""
+    return _disk_cache().folder / f"{key}.npy"
 
 
 def _jacobian_file(key: str, cache: bool):
@@ -118,7 +129,7 @@ def _jacobian_file(key: str, cache: bool):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".npy")
-            return os.fdopen(fd, "w+b"), tmp, lambda: os.replace(tmp, folder / f"{key}.npy")
+            return os.fdopen(fd, "w+b"), tmp, lambda: os.replace(tmp, _jacobian_path(key))
         except OSError as exc:
             warnings.warn(f"prepared-data cache: cannot write in {folder}: {exc}; the Jacobian goes to a "
                           f"temporary file", RuntimeWarning, stacklevel=3)
@@ -131,12 +142,12 @@ def _cached_jacobian_file(key: str, shape: tuple):
     """The cache's summed Jacobian file of ``key`` if it is whole and of ``shape``, else None."""
     from atomsieve.potentials.prepared import JacobianFile
 
-    path = _disk_cache().folder / f"{key}.npy"
+    path = _jacobian_path(key)
     if not path.is_file():
         return None
     try:
         rows = JacobianFile(path)
-        if rows.shape != shape or path.stat().st_size < rows._data_offset + rows._row_bytes * shape[0]:
+        if rows.shape != shape:
             raise ValueError(f"holds shape {rows.shape}, expected {shape}")
         return rows
     except (OSError, ValueError) as exc:
@@ -163,7 +174,7 @@ def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk
     counts = np.asarray(dataset.atom_counts, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     n_atoms, n_f, n_e = int(offsets[-1]), sf.n_features, sf.n_species
-    on_disk = _jacobian_on_disk(dataset, sf, pairs)
+    on_disk = not pairs and jacobian_on_disk(n_atoms, n_e, n_f)
     if disk_cache and not pairs:
         if not on_disk and (hit := _disk_cache().load(key, _read_raw)) is not None:
             return hit
@@ -220,7 +231,7 @@ def _raw_jacobian(dataset, sf: SymmetryFunctions, pairs: bool, device: str, disk
                 summed = JacobianFile(path, fd=os.dup(handle.fileno()))
             else:
                 publish()
-                summed = JacobianFile(_disk_cache().folder / f"{key}.npy")
+                summed = JacobianFile(_jacobian_path(key))
     except BaseException:
         if on_disk:
             handle.close()
@@ -250,12 +261,14 @@ def _remove_temporaries(key: str) -> None:
 def _raw_values(dataset, sf: SymmetryFunctions, progress, should_stop) -> np.ndarray:
     """Unscaled features of every atom, a chunk of structures at a time (compiled kernels)."""
     from atomsieve.descriptors.compute import raw_features_cpu
+    from atomsieve.progress import report
 
     offsets = dataset.offsets
     values = np.empty((dataset.n_atoms, sf.n_features), dtype=np.float64)
     for idx in structure_chunks(dataset.atom_counts, 1 << 16):
         values[offsets[idx[0]]:offsets[idx[-1] + 1]] = raw_features_cpu(
             sf, [dataset.atoms[m] for m in idx.tolist()], should_stop=should_stop)
+        report(progress, int(idx[-1]) + 1, len(dataset), "symmetry functions")
     return values
 
 

@@ -245,6 +245,9 @@ class JacobianFile:
             raise ValueError(f"{self.path}: not a C-ordered float64 array of 4 dimensions")
         self.shape = tuple(int(n) for n in shape)
         self._row_bytes = int(np.prod(self.shape[1:])) * 8
+        if os.fstat(self._fd).st_size < self._data_offset + self._row_bytes * self.shape[0]:
+            os.close(self._fd)
+            raise ValueError(f"{self.path}: shorter than its {self.shape[0]:,} rows (cut off while written?)")
         self.slopes = None if slopes is None else np.asarray(slopes, dtype=np.float64)
 
     dtype = np.dtype(np.float64)
