@@ -56,3 +56,14 @@ def test_function_selection_names_what_it_needs(cells):
     unlabelled, _ = prepare(Dataset(list(cells.atoms)), gaussian_g2g4(["Pt"]), cache=False)
     with pytest.raises(ParameterError, match="needs forces"):
         select_functions(unlabelled, "fcorr", 5)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, float("nan"), float("inf"), "x", True])
+def test_a_nonsense_number_of_functions_is_refused_by_name(cells, bad):
+    with pytest.raises(ParameterError, match="n_features"):
+        fit_potential(cells, LinearModel(), feature_selection="cur", n_features=bad)
+
+
+def test_an_unknown_feature_selection_is_refused_before_any_work(cells):
+    with pytest.raises(ParameterError, match="feature_selection must be"):
+        fit_potential(cells, LinearModel(), feature_selection="pca")

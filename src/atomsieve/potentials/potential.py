@@ -120,13 +120,22 @@ def fit_potential(dataset: Dataset, model, descriptor: SymmetryFunctions | None 
     ``fit``. Chunk central atoms are read from ``atoms.info["central_atom"]``.
 
     ``feature_selection`` ("cur", "fcorr" or None) keeps ``n_features`` of the descriptor's
-    functions, chosen on the training structures (:func:`~atomsieve.potentials.featurize.select_functions`).
+    functions (all of them when it has no more), chosen on the training structures
+    (:func:`~atomsieve.potentials.featurize.select_functions`).
     ``"auto"``: a neural network without a descriptor gets :data:`NETWORK_FUNCTIONS`; otherwise the
     descriptor (default: the preset for the dataset's elements) is used whole.
     """
-    from atomsieve.descriptors.presets import keep_functions, preset
-    from atomsieve.potentials.featurize import select_functions
+    import numbers
 
+    from atomsieve.descriptors.presets import keep_functions, preset
+    from atomsieve.potentials.featurize import FUNCTION_SELECTIONS, select_functions
+
+    if feature_selection not in ("auto", None, *FUNCTION_SELECTIONS):
+        raise ParameterError(f"feature_selection must be 'auto', None or one of {FUNCTION_SELECTIONS}; "
+                             f"got {feature_selection!r}")
+    if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral) or n_features < 1:
+        raise ParameterError(f"n_features (functions to keep) must be a whole number of at least 1; "
+                             f"got {n_features!r}")
     if feature_selection == "auto":
         feature_selection = None
         if descriptor is None and needs_pairs(model):
